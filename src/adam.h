@@ -1,0 +1,47 @@
+/* Adam / AdamW on flat buffers, and learning-rate schedules.
+ * Update (Keras' form; equals PyTorch's with eps_torch = eps * sqrt(1 - beta2^t)):
+ *   t += 1; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2
+ *   lr_t = lr * sqrt(1 - b2^t) / (1 - b1^t);  p -= lr_t * m / (sqrt(v) + eps)
+ * AdamW (weight_decay > 0): before that, p -= lr * weight_decay * p (decoupled, PyTorch's AdamW).
+ * Arithmetic per element is in float with lr_t computed in double; the loop is split across
+ * threads by index and is elementwise, so results do not depend on the thread count. */
+#ifndef TCD_ADAM_H
+#define TCD_ADAM_H
+
+#include <stdint.h>
+
+typedef struct {
+    double beta1, beta2, eps, weight_decay;
+} tcd_adam_config;
+
+typedef struct {
+    tcd_adam_config cfg;
+    int64_t n; /* parameters */
+    int64_t t; /* steps taken */
+    float *m, *v;
+} tcd_adam;
+
+void tcd_adam_config_default(tcd_adam_config *c); /* 0.9, 0.999, 1e-7, 0 */
+void tcd_adam_init(tcd_adam *a, const tcd_adam_config *c, int64_t n);
+void tcd_adam_free(tcd_adam *a);
+/* One step with learning rate lr (from the schedule); increments t. */
+void tcd_adam_step(tcd_adam *a, float *params, const float *grads, double lr, int n_threads);
+
+/* Global L2 norm of a flat buffer (double accumulation, fixed order). */
+double tcd_l2_norm(const float *x, int64_t n);
+void tcd_scale(float *x, int64_t n, float s);
+
+typedef enum { TCD_LR_CONSTANT, TCD_LR_LINEAR, TCD_LR_COSINE } tcd_lr_kind;
+typedef struct {
+    tcd_lr_kind kind;
+    double lr;           /* peak */
+    int64_t warmup;      /* steps of linear warmup from 0 (cosine; also honoured by linear) */
+    int64_t total_steps; /* of the whole run */
+    double min_lr;       /* where linear/cosine end */
+} tcd_lr_schedule;
+/* Learning rate for step s (0-based: the step about to be taken). */
+double tcd_lr_at(const tcd_lr_schedule *s, int64_t step);
+/* "constant" | "linear" | "cosine" -> kind; -1 if unknown. */
+int tcd_lr_kind_parse(const char *name);
+
+#endif

@@ -1,0 +1,52 @@
+/* Paired forward/backward kernels, one file per layer family. Conventions (as in llm.c):
+ * outputs first, inputs const, shapes in the comment, backward ADDS into gradients (+=).
+ * Row-major everywhere. Only linear.c calls BLAS. */
+#ifndef TCD_LAYERS_H
+#define TCD_LAYERS_H
+
+#include <stdint.h>
+
+/* ---- embedding_bag.c: mean of the embedding rows of each document's tokens ----
+ * out [B x D], emb [V x D], tokens: the B documents' ids back to back, offsets [B+1] into tokens
+ * (offsets[0] may be nonzero). An empty document gives a zero row. */
+void embedding_bag_forward(float *out, const float *emb, const int32_t *tokens, const int64_t *offsets,
+                           int64_t B, int64_t D);
+/* demb [V x D] += for each document b, each of its tokens t: dout[b] / len(b), but only for rows
+ * in [row_lo, row_hi): threads split the table by rows, so no two threads write one row, and each
+ * row's sum runs in document order whatever the thread count. */
+void embedding_bag_backward(float *demb, const float *dout, const int32_t *tokens, const int64_t *offsets,
+                            int64_t B, int64_t D, int64_t row_lo, int64_t row_hi);
+
+/* ---- linear.c: out = inp W^T + b (OpenBLAS sgemm; call with BLAS at 1 thread inside OpenMP) ----
+ * out [B x O], inp [B x I], W [O x I], b [O] */
+void linear_forward(float *out, const float *inp, const float *W, const float *b, int64_t B, int64_t I,
+                    int64_t O);
+/* dinp [B x I] = dout W (overwritten; skipped when NULL), dW [O x I] += dout^T inp, db [O] += sum_b dout */
+void linear_backward(float *dinp, float *dW, float *db, const float *dout, const float *inp, const float *W,
+                     int64_t B, int64_t I, int64_t O);
+/* Plain-loop references of the same, for the tests. */
+void linear_forward_ref(float *out, const float *inp, const float *W, const float *b, int64_t B, int64_t I,
+                        int64_t O);
+void linear_backward_ref(float *dinp, float *dW, float *db, const float *dout, const float *inp,
+                         const float *W, int64_t B, int64_t I, int64_t O);
+
+/* ---- relu.c ---- out [n], dinp [n] = dout * (out > 0) (overwritten) */
+void relu_forward(float *out, const float *inp, int64_t n);
+void relu_backward(float *dinp, const float *dout, const float *out, int64_t n);
+
+/* ---- loss.c ----
+ * Binary: logits [B] (one unit), labels in {0,1}. probs [B] = sigmoid(logit). Returns the SUM over
+ * the batch of the binary cross-entropy, computed stably from the logits:
+ * max(z,0) - z*y + log(1 + exp(-|z|)). */
+double sigmoid_bce_forward(float *probs, const float *logits, const int32_t *labels, int64_t B);
+/* dlogits [B] = (probs - y) * scale (overwritten). scale is 1/(samples in the global batch). */
+void sigmoid_bce_backward(float *dlogits, const float *probs, const int32_t *labels, int64_t B, float scale);
+/* Multi-class: logits [B x C]; probs [B x C] = softmax (max-subtracted). Returns the SUM of
+ * -log softmax(logits)[y] (computed with log-sum-exp, not log of probs). labels may be NULL
+ * (prediction only: returns 0). */
+double softmax_xent_forward(float *probs, const float *logits, const int32_t *labels, int64_t B, int64_t C);
+/* dlogits [B x C] = (probs - onehot(y)) * scale (overwritten). */
+void softmax_xent_backward(float *dlogits, const float *probs, const int32_t *labels, int64_t B, int64_t C,
+                           float scale);
+
+#endif
