@@ -37,8 +37,10 @@ typedef struct {
 
 void tcd_tokens_free(tcd_tokens *t);
 
-/* Tokenizes text[0..n). Returns 0, or -1 for invalid UTF-8 under TCD_UTF8_ERROR, with *err set
- * to a static reason ("invalid UTF-8 byte 0xC3 at byte offset 17" style, in a thread-local buf). */
+/* Tokenizes text[0..n). Returns 0, or -1 for invalid UTF-8 under TCD_UTF8_ERROR (or a document
+ * over 2 GiB), with *err set to a reason in a thread-local buffer, valid until the thread's next
+ * call, e.g. "invalid UTF-8 (byte 0xC3, truncated sequence) at byte 17 of the text" (0-based
+ * offset of the first byte of the invalid sequence). On -1, out holds no tokens. */
 int tcd_tokenize(const tcd_tok_opts *o, const char *text, size_t n, tcd_tokens *out, const char **err);
 
 /* 64-bit hash of a word's bytes (FNV-1a 64). Used by the vocabulary and for n-grams. */
