@@ -88,6 +88,28 @@ static int test_embedding_bag(void) {
     return bad;
 }
 
+/* The forward's 16-wide tiles and their tail, against a double mean, for widths around 16. */
+static void test_embedding_bag_widths(void) {
+    const int64_t widths[] = {1, 15, 16, 17, 32, 37};
+    for (size_t w = 0; w < sizeof widths / sizeof widths[0]; w++) {
+        const int64_t D = widths[w];
+        float *emb = malloc((size_t)(EV * D) * sizeof(float)), *out = malloc((size_t)(EB * D) * sizeof(float));
+        for (int64_t i = 0; i < EV * D; i++) emb[i] = frand(-1, 1);
+        embedding_bag_forward(out, emb, e_tok, e_off, EB, D);
+        for (int b = 0; b < EB; b++) {
+            int64_t lo = e_off[b] - e_off[0], hi = e_off[b + 1] - e_off[0];
+            for (int64_t d = 0; d < D; d++) {
+                double s = 0;
+                for (int64_t i = lo; i < hi; i++) s += emb[e_tok[i] * D + d];
+                assert(fabs(out[b * D + d] - (hi > lo ? s / (double)(hi - lo) : 0.0)) <= 1e-6);
+            }
+        }
+        free(emb);
+        free(out);
+    }
+    printf("embedding_bag widths: ok\n");
+}
+
 /* ---------------- linear ---------------- */
 enum { LB = 3, LI = 4, LO = 5 };
 static double lin_loss(const float *inp, const float *W, const float *b, const float *R) {
@@ -471,6 +493,7 @@ static void test_lifecycle(void) {
 int main(void) {
     int bad = 0;
     bad += test_embedding_bag();
+    test_embedding_bag_widths();
     bad += test_linear();
     bad += test_relu();
     bad += test_losses();
