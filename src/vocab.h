@@ -16,6 +16,7 @@ int32_t tcd_vocab_add(tcd_vocab *v, const char *w, size_t n, uint64_t h, int64_t
 /* Id of a word, or -1. */
 int32_t tcd_vocab_find(const tcd_vocab *v, const char *w, size_t n, uint64_t h);
 int64_t tcd_vocab_size(const tcd_vocab *v);
+/* The word's bytes (also NUL-terminated; len may be NULL). Valid until the next add or free. */
 const char *tcd_vocab_word(const tcd_vocab *v, int32_t id, size_t *len);
 int64_t tcd_vocab_count(const tcd_vocab *v, int32_t id);
 
@@ -23,10 +24,15 @@ int64_t tcd_vocab_count(const tcd_vocab *v, int32_t id);
  * count >= min_count, by count descending, ties by byte order ascending, at most max_vocab words
  * (0: no limit; the two reserved ids are not counted). remap[old_id] = new id (TCD_UNK_ID for a
  * dropped word); malloc'd, tcd_vocab_size(raw) entries. The <unk> count is the sum of the dropped
- * words' counts. */
+ * words' counts. remap may be NULL. A raw word spelled "<pad>" or "<unk>" is dropped (-> <unk>).
+ * Deterministic: the order is total, so it does not depend on the raw ids or the sort. */
 tcd_vocab *tcd_vocab_finalize(const tcd_vocab *raw, int64_t min_count, int64_t max_vocab, int32_t **remap);
 
-/* Builds a table from a stored word list (ids = positions), e.g. for --vocab TRAIN.h5 or predict. */
+/* Builds a table from a stored word list (ids = positions), e.g. for --vocab TRAIN.h5 or predict.
+ * counts may be NULL (all 0). Returns NULL when a word occurs twice (a corrupt list). */
 tcd_vocab *tcd_vocab_from_words(char *const *words, const int64_t *counts, int64_t n);
+/* The same, and on a duplicate sets *dup_pos to the index of its second occurrence, so that the
+ * caller can name it in its error message. */
+tcd_vocab *tcd_vocab_from_words_checked(char *const *words, const int64_t *counts, int64_t n, int64_t *dup_pos);
 
 #endif

@@ -1,0 +1,429 @@
+/* tcdist train: the training loop. Each rank takes its share of every global batch, the gradient
+ * sums are added over ranks (dist.c), divided by the global batch size, and every rank applies the
+ * same Adam step. Alone (no mpirun) it is one rank with OpenMP threads. */
+#include <errno.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "adam.h"
+#include "args.h"
+#include "corpus.h"
+#include "dist.h"
+#include "evaluate.h"
+#include "loader.h"
+#include "model.h"
+#include "modelio.h"
+#include "tcdist.h"
+#include "util.h"
+
+typedef struct {
+    const char *data, *valid, *run_dir, *model_kind, *schedule;
+    int64_t dim, hidden, epochs, batch, seed, threads, warmup, log_every, max_steps;
+    double lr, min_lr, beta1, beta2, eps, weight_decay, clip_norm, progress_secs;
+    int no_shuffle, overwrite, quiet, save_init;
+} train_opts;
+
+static const char *USAGE =
+    "tcdist train --data TRAIN.h5 [--valid VALID.h5] --run-dir DIR [--model bow] [--dim N] [--hidden N]\n"
+    "                    [--epochs N] [--batch N] [--lr X] [--seed N] [--threads N] [options]";
+static const char *DESCRIPTION =
+    "Trains Embedding -> mean -> Dense(hidden, relu) -> Dense(1, sigmoid) (2 classes) or Dense(C, softmax)\n"
+    "with Adam. --batch is the GLOBAL batch: under mpirun each rank takes its share of every batch and the\n"
+    "gradients are averaged over all ranks before each step. Writes DIR/config.json, DIR/metrics.jsonl,\n"
+    "DIR/summary.json and DIR/model.h5 (what eval and predict read).";
+
+/* The run's settings as JSON, written to config.json and stored in the model. */
+static char *config_json(const train_opts *o, const tcd_corpus *c, int world, int threads) {
+    tcd_buf b = {0};
+    tcd_buf_printf(&b, "{\"data\": ");
+    tcd_buf_json_string(&b, o->data, strlen(o->data));
+    tcd_buf_printf(&b, ", \"valid\": ");
+    if (o->valid)
+        tcd_buf_json_string(&b, o->valid, strlen(o->valid));
+    else
+        tcd_buf_printf(&b, "null");
+    tcd_buf_printf(&b, ", \"data_content_sha256\": \"%s\", \"model\": \"%s\", \"dim\": %lld, \"hidden\": %lld, "
+                       "\"n_classes\": %lld, \"n_embeddings\": %lld, \"epochs\": %lld, \"batch\": %lld, "
+                       "\"lr\": %.9g, \"schedule\": \"%s\", \"warmup\": %lld, \"min_lr\": %.9g, \"beta1\": %.9g, "
+                       "\"beta2\": %.9g, \"eps\": %.9g, \"weight_decay\": %.9g, \"clip_norm\": %.9g, "
+                       "\"seed\": %lld, \"shuffle\": %s, \"max_steps\": %lld, \"world\": %d, \"threads\": %d, "
+                       "\"version\": \"%s\"}",
+                   c->content_sha256, o->model_kind, (long long)o->dim, (long long)o->hidden,
+                   (long long)c->n_classes, (long long)c->n_embeddings, (long long)o->epochs, (long long)o->batch,
+                   o->lr, o->schedule, (long long)o->warmup, o->min_lr, o->beta1, o->beta2, o->eps,
+                   o->weight_decay, o->clip_norm, (long long)o->seed, o->no_shuffle ? "false" : "true",
+                   (long long)o->max_steps, world, threads, TCDIST_VERSION);
+    return b.data;
+}
+
+static int write_text_atomic(const char *path, const char *text, char *err, size_t errlen) {
+    char *tmp = tcd_tmp_path_for(path);
+    FILE *f = fopen(tmp, "w");
+    int ok = f && fputs(text, f) >= 0;
+    if (f && fclose(f) != 0) ok = 0;
+    if (ok && tcd_commit_file(tmp, path) != 0) ok = 0;
+    if (!ok) {
+        snprintf(err, errlen, "%s: cannot write (%s)", path, strerror(errno));
+        unlink(tmp);
+    }
+    free(tmp);
+    return ok ? 0 : -1;
+}
+
+/* Everything that can be checked before step 0, on rank 0. Returns 0 or -1 (message printed). */
+static int validate(const train_opts *o, tcd_corpus *train, tcd_corpus *valid) {
+    char err[1024];
+    if (strcmp(o->model_kind, "bow") != 0) {
+        tcd_error("--model %s: only 'bow' exists in this version", o->model_kind);
+        return -1;
+    }
+    if (tcd_corpus_open(train, o->data, err, sizeof err) != 0) {
+        tcd_error("--data: %s", err);
+        return -1;
+    }
+    if (train->n_docs == 0) {
+        tcd_error("--data %s: the corpus has no documents", o->data);
+        return -1;
+    }
+    if (train->n_classes < 2) {
+        tcd_error("--data %s: %lld class(es); a classifier needs at least 2", o->data, (long long)train->n_classes);
+        return -1;
+    }
+    if (o->valid) {
+        if (tcd_corpus_open(valid, o->valid, err, sizeof err) != 0) {
+            tcd_error("--valid: %s", err);
+            return -1;
+        }
+        if (strcmp(valid->vocab_sha256, train->vocab_sha256) != 0 || valid->n_buckets != train->n_buckets ||
+            valid->n_classes != train->n_classes) {
+            tcd_error("--valid %s was not prepared with the vocabulary and labels of %s; "
+                      "prepare it with: tcdist prepare --vocab %s ...",
+                      o->valid, o->data, o->data);
+            return -1;
+        }
+    }
+    if (tcd_mkdir_p(o->run_dir) != 0) {
+        tcd_error("--run-dir %s: cannot create the folder (%s)", o->run_dir, strerror(errno));
+        return -1;
+    }
+    char *probe = tcd_sprintf("%s/.write-test.%ld", o->run_dir, (long)getpid());
+    FILE *f = fopen(probe, "w");
+    int writable = f && fputs("ok\n", f) >= 0;
+    if (f && fclose(f) != 0) writable = 0;
+    unlink(probe);
+    free(probe);
+    if (!writable) {
+        tcd_error("--run-dir %s: not writable (%s)", o->run_dir, strerror(errno));
+        return -1;
+    }
+    char *model_path = tcd_sprintf("%s/model.h5", o->run_dir);
+    int exists = tcd_file_exists(model_path);
+    free(model_path);
+    if (exists && !o->overwrite) {
+        tcd_error("--run-dir %s already holds a trained model.h5; use another --run-dir, or --overwrite", o->run_dir);
+        return -1;
+    }
+    return 0;
+}
+
+static void fmt_duration(char *out, size_t n, double s) {
+    if (!isfinite(s) || s < 0) s = 0;
+    long t = (long)(s + 0.5);
+    if (t >= 3600)
+        snprintf(out, n, "%ld:%02ld:%02ld", t / 3600, (t / 60) % 60, t % 60);
+    else
+        snprintf(out, n, "%ld:%02ld", t / 60, t % 60);
+}
+
+static void fmt_rate(char *out, size_t n, double r) {
+    if (r >= 1e6)
+        snprintf(out, n, "%.2fM", r / 1e6);
+    else if (r >= 1e3)
+        snprintf(out, n, "%.1fk", r / 1e3);
+    else
+        snprintf(out, n, "%.0f", r);
+}
+
+int tcd_cmd_train(int argc, char **argv) {
+    train_opts o = {.model_kind = "bow", .schedule = "constant", .dim = 16, .hidden = 16, .epochs = 5,
+                    .batch = 256, .seed = 1, .threads = 0, .lr = 0.01, .beta1 = 0.9, .beta2 = 0.999,
+                    .eps = 1e-7, .progress_secs = 10};
+    const tcd_opt opts[] = {
+        {"--data", TCD_OPT_STR, &o.data, "TRAIN.h5", "training corpus (from tcdist prepare)"},
+        {"--valid", TCD_OPT_STR, &o.valid, "VALID.h5", "evaluated at each epoch's end (prepared with --vocab TRAIN.h5)"},
+        {"--run-dir", TCD_OPT_STR, &o.run_dir, "DIR", "where config, metrics, summary and model.h5 go"},
+        {"--model", TCD_OPT_CHOICE, &o.model_kind, "KIND", "model architecture", 0, 0, "bow"},
+        {"--dim", TCD_OPT_I64, &o.dim, "N", "embedding dimension", 1, 65536},
+        {"--hidden", TCD_OPT_I64, &o.hidden, "N", "hidden units (0: linear classifier over the mean embedding)", 0, 65536},
+        {"--epochs", TCD_OPT_I64, &o.epochs, "N", "passes over the training data", 1, 1000000},
+        {"--batch", TCD_OPT_I64, &o.batch, "N", "global batch size (documents per step, over all ranks)", 1, 1 << 24},
+        {"--lr", TCD_OPT_F64, &o.lr, "X", "peak learning rate", 1e-12, 1e6},
+        {"--schedule", TCD_OPT_CHOICE, &o.schedule, "KIND", "learning-rate schedule", 0, 0, "constant|linear|cosine"},
+        {"--warmup", TCD_OPT_I64, &o.warmup, "STEPS", "linear warmup steps (linear, cosine)", 0, INT64_MAX / 2},
+        {"--min-lr", TCD_OPT_F64, &o.min_lr, "X", "final learning rate of linear/cosine", 0, 1e6},
+        {"--beta1", TCD_OPT_F64, &o.beta1, "X", "Adam beta1", 0, 0.999999999},
+        {"--beta2", TCD_OPT_F64, &o.beta2, "X", "Adam beta2", 0, 0.999999999},
+        {"--eps", TCD_OPT_F64, &o.eps, "X", "Adam epsilon (Keras' placement: added to sqrt(v))", 1e-30, 1},
+        {"--weight-decay", TCD_OPT_F64, &o.weight_decay, "X", "decoupled weight decay (AdamW); 0: plain Adam", 0, 1e6},
+        {"--clip-norm", TCD_OPT_F64, &o.clip_norm, "X", "clip the gradient's global L2 norm to X (0: off)", 0, 1e30},
+        {"--seed", TCD_OPT_I64, &o.seed, "N", "initialisation and shuffling", 0, INT64_MAX},
+        {"--threads", TCD_OPT_I64, &o.threads, "N", "OpenMP threads per rank (0: OMP_NUM_THREADS or all cores)", 0, 4096},
+        {"--no-shuffle", TCD_OPT_FLAG, &o.no_shuffle, NULL, "keep file order (tests and debugging)"},
+        {"--max-steps", TCD_OPT_I64, &o.max_steps, "N", "stop after N steps (0: run all epochs)", 0, INT64_MAX},
+        {"--log-every", TCD_OPT_I64, &o.log_every, "STEPS", "metrics.jsonl record interval (0: ~100 per run)", 0, INT64_MAX},
+        {"--progress-secs", TCD_OPT_F64, &o.progress_secs, "S", "interval of plain progress lines when not a terminal", 0.1, 1e9},
+        {"--overwrite", TCD_OPT_FLAG, &o.overwrite, NULL, "replace a model.h5 already in the run dir"},
+        {"--quiet", TCD_OPT_FLAG, &o.quiet, NULL, "no progress output"},
+        {"--save-init", TCD_OPT_FLAG, &o.save_init, NULL, "also write the initial parameters as DIR/init.h5"},
+        {0},
+    };
+    char **pos = NULL;
+    int n_pos = 0;
+    int prc = tcd_args_parse(USAGE, DESCRIPTION, opts, argc, argv, &pos, &n_pos);
+    if (prc == 1) return TCD_EXIT_OK;
+    if (prc == 2) return TCD_EXIT_USAGE;
+    free(pos);
+    if (n_pos) {
+        tcd_error("unexpected argument '%s' (see tcdist train --help)", pos[0]);
+        return TCD_EXIT_USAGE;
+    }
+    if (!o.data || !o.run_dir) {
+        tcd_error("--data and --run-dir are required (see tcdist train --help)");
+        return TCD_EXIT_USAGE;
+    }
+
+    tcd_dist dist;
+    tcd_dist_init(&dist, &argc, &argv);
+    int threads = o.threads > 0 ? (int)o.threads : omp_get_max_threads();
+    omp_set_num_threads(threads);
+
+    tcd_corpus train = {.file = -1}, valid = {.file = -1};
+    int verdict = 0;
+    if (dist.rank == 0) verdict = validate(&o, &train, &valid);
+    if (tcd_dist_agree(&dist, verdict) != 0) {
+        tcd_dist_finalize(&dist);
+        return TCD_EXIT_ERROR;
+    }
+    char err[1024];
+    if (dist.rank != 0) {
+        /* rank 0 checked them; a failure here is an I/O problem on this node */
+        if (tcd_corpus_open(&train, o.data, err, sizeof err) != 0) tcd_die("--data: %s", err);
+        if (o.valid && tcd_corpus_open(&valid, o.valid, err, sizeof err) != 0) tcd_die("--valid: %s", err);
+    }
+
+    tcd_loader loader, vloader;
+    if (tcd_loader_open(&loader, &train, (uint64_t)o.seed, !o.no_shuffle, err, sizeof err) != 0) tcd_die("%s", err);
+    if (o.valid && tcd_loader_open(&vloader, &valid, 0, 0, err, sizeof err) != 0) tcd_die("%s", err);
+
+    tcd_model_config mcfg = {.vocab = train.n_embeddings, .dim = o.dim, .hidden = o.hidden,
+                             .n_classes = train.n_classes, .seed = (uint64_t)o.seed};
+    tcd_model model;
+    if (tcd_model_init(&model, &mcfg) != 0) tcd_die("cannot build the model");
+    tcd_adam_config acfg;
+    tcd_adam_config_default(&acfg);
+    acfg.beta1 = o.beta1;
+    acfg.beta2 = o.beta2;
+    acfg.eps = o.eps;
+    acfg.weight_decay = o.weight_decay;
+    tcd_adam adam;
+    tcd_adam_init(&adam, &acfg, model.n_params);
+
+    int64_t spe = tcd_steps_per_epoch(train.n_docs, o.batch);
+    int64_t total_steps = spe * o.epochs;
+    if (o.max_steps > 0 && o.max_steps < total_steps) total_steps = o.max_steps;
+    tcd_lr_schedule sched = {.kind = (tcd_lr_kind)tcd_lr_kind_parse(o.schedule), .lr = o.lr, .warmup = o.warmup,
+                             .total_steps = total_steps, .min_lr = o.min_lr};
+    int64_t log_every = o.log_every > 0 ? o.log_every : (total_steps >= 100 ? total_steps / 100 : 1);
+
+    char *cfg_json = config_json(&o, &train, dist.world, threads);
+    FILE *metrics = NULL;
+    char *metrics_path = tcd_sprintf("%s/metrics.jsonl", o.run_dir);
+    if (dist.rank == 0) {
+        char *p = tcd_sprintf("%s/config.json", o.run_dir);
+        char *text = tcd_sprintf("%s\n", cfg_json);
+        if (write_text_atomic(p, text, err, sizeof err) != 0) tcd_die("%s", err);
+        free(p);
+        free(text);
+        metrics = fopen(metrics_path, "w");
+        if (!metrics) tcd_die("%s: cannot write (%s)", metrics_path, strerror(errno));
+        if (!o.quiet)
+            tcd_info("train: %lld docs, %lld tokens, %lld classes, %lld embeddings x %lld, hidden %lld, "
+                     "%lld params | %lld ranks x %d threads | batch %lld, %lld steps/epoch, %lld steps, lr %g",
+                     (long long)train.n_docs, (long long)train.n_tokens, (long long)train.n_classes,
+                     (long long)train.n_embeddings, (long long)o.dim, (long long)o.hidden, (long long)model.n_params,
+                     (long long)dist.world, threads, (long long)o.batch, (long long)spe, (long long)total_steps, o.lr);
+    }
+
+    if (dist.rank == 0 && o.save_init) {
+        char *p = tcd_sprintf("%s/init.h5", o.run_dir);
+        if (tcd_model_save(p, &model, &train, cfg_json, err, sizeof err) != 0) tcd_die("%s", err);
+        free(p);
+    }
+
+    int tty = !o.quiet && dist.rank == 0 && isatty(STDOUT_FILENO);
+    double t0 = tcd_now(), last_print = t0;
+    int64_t step = 0, tokens_total = 0;
+    double interval_loss = 0, epoch_loss = 0, final_loss = NAN;
+    int64_t interval_docs = 0, interval_tokens = 0, epoch_docs = 0;
+    double interval_t0 = t0;
+    double valid_acc = NAN, valid_loss = NAN;
+    int64_t epochs_done = 0;
+    for (int64_t epoch = 0; epoch < o.epochs && step < total_steps; epoch++) {
+        epoch_loss = 0;
+        epoch_docs = 0;
+        for (int64_t s = 0; s < spe && step < total_steps; s++, step++) {
+            tcd_batch b;
+            int64_t n_global;
+            tcd_loader_batch(&loader, epoch, s, o.batch, dist.rank, dist.world, &b, &n_global);
+            double lr = tcd_lr_at(&sched, step);
+            tcd_model_zero_grad(&model);
+            double stats[2] = {0, (double)(b.offsets[b.n] - b.offsets[0])};
+            if (b.n > 0) {
+                stats[0] = tcd_model_forward(&model, &b, NULL, threads);
+                tcd_model_backward(&model, &b, (float)(1.0 / (double)n_global), threads);
+            }
+            tcd_dist_sum_f32(&dist, model.grads, model.n_params);
+            tcd_dist_sum_f64(&dist, stats, 2);
+            if (!isfinite(stats[0]))
+                tcd_die("the loss is %g at step %lld (epoch %lld); lower --lr or set --clip-norm", stats[0],
+                        (long long)step, (long long)epoch);
+            if (o.clip_norm > 0) {
+                double norm = tcd_l2_norm(model.grads, model.n_params);
+                if (norm > o.clip_norm) tcd_scale(model.grads, model.n_params, (float)(o.clip_norm / norm));
+            }
+            tcd_adam_step(&adam, model.params, model.grads, lr, threads);
+
+            interval_loss += stats[0];
+            epoch_loss += stats[0];
+            interval_docs += n_global;
+            epoch_docs += n_global;
+            interval_tokens += (int64_t)stats[1];
+            tokens_total += (int64_t)stats[1];
+
+            int last = (s == spe - 1) || (step + 1 == total_steps);
+            if (dist.rank == 0 && ((step + 1) % log_every == 0 || last)) {
+                double now = tcd_now();
+                double rate = interval_tokens / (now - interval_t0 > 1e-9 ? now - interval_t0 : 1e-9);
+                fprintf(metrics,
+                        "{\"type\": \"train\", \"step\": %lld, \"epoch\": %lld, \"loss\": %.6f, \"lr\": %.9g, "
+                        "\"tokens_per_s\": %.1f, \"elapsed_s\": %.3f}\n",
+                        (long long)(step + 1), (long long)epoch, interval_loss / (double)interval_docs, lr, rate,
+                        now - t0);
+                fflush(metrics);
+                interval_loss = 0;
+                interval_docs = interval_tokens = 0;
+                interval_t0 = now;
+            }
+            if (!o.quiet && dist.rank == 0) {
+                double now = tcd_now();
+                if ((tty && now - last_print >= 0.2) || (!tty && now - last_print >= o.progress_secs) ||
+                    (tty && last)) {
+                    double rate = tokens_total / (now - t0);
+                    double eta = (now - t0) / (double)(step + 1) * (double)(total_steps - step - 1);
+                    char r[32], e[32];
+                    fmt_rate(r, sizeof r, rate);
+                    fmt_duration(e, sizeof e, eta);
+                    if (tty)
+                        printf("\r\033[Kepoch %lld/%lld  step %lld/%lld  loss %.4f  %s tok/s  ETA %s",
+                               (long long)epoch + 1, (long long)o.epochs, (long long)step + 1,
+                               (long long)total_steps, epoch_loss / (double)epoch_docs, r, e);
+                    else
+                        printf("epoch %lld/%lld step %lld/%lld loss %.4f %s tok/s ETA %s\n", (long long)epoch + 1,
+                               (long long)o.epochs, (long long)step + 1, (long long)total_steps,
+                               epoch_loss / (double)epoch_docs, r, e);
+                    fflush(stdout);
+                    last_print = now;
+                }
+            }
+        }
+        epochs_done = epoch + 1;
+        final_loss = epoch_loss / (double)epoch_docs;
+        if (o.valid) {
+            /* each rank evaluates its part of the validation set; counts are summed */
+            tcd_eval_counts ec;
+            tcd_eval_counts_init(&ec, train.n_classes);
+            int64_t lo, hi;
+            tcd_batch_share(valid.n_docs, dist.rank, dist.world, &lo, &hi);
+            tcd_evaluate_range(&model, &vloader, lo, hi, 1024, threads, &ec);
+            tcd_dist_sum_i64(&dist, ec.confusion, ec.n_classes * ec.n_classes);
+            tcd_dist_sum_i64(&dist, &ec.n_docs, 1);
+            tcd_dist_sum_f64(&dist, &ec.loss_sum, 1);
+            valid_acc = tcd_eval_accuracy(&ec);
+            valid_loss = tcd_eval_loss(&ec);
+            tcd_eval_counts_free(&ec);
+            if (dist.rank == 0) {
+                fprintf(metrics,
+                        "{\"type\": \"valid\", \"step\": %lld, \"epoch\": %lld, \"loss\": %.6f, \"accuracy\": %.6f, "
+                        "\"n_docs\": %lld, \"elapsed_s\": %.3f}\n",
+                        (long long)step, (long long)epoch, valid_loss, valid_acc, (long long)valid.n_docs,
+                        tcd_now() - t0);
+                fflush(metrics);
+            }
+        }
+        if (!o.quiet && dist.rank == 0) {
+            if (tty) printf("\n");
+            if (o.valid)
+                printf("epoch %lld/%lld done: train loss %.4f, valid loss %.4f, valid accuracy %.4f\n",
+                       (long long)epoch + 1, (long long)o.epochs, final_loss, valid_loss, valid_acc);
+            else
+                printf("epoch %lld/%lld done: train loss %.4f\n", (long long)epoch + 1, (long long)o.epochs,
+                       final_loss);
+            fflush(stdout);
+        }
+    }
+    double train_seconds = tcd_now() - t0;
+
+    int rc = TCD_EXIT_OK;
+    if (dist.rank == 0) {
+        fclose(metrics);
+        char *model_path = tcd_sprintf("%s/model.h5", o.run_dir);
+        if (tcd_model_save(model_path, &model, &train, cfg_json, err, sizeof err) != 0) {
+            tcd_error("%s", err);
+            rc = TCD_EXIT_ERROR;
+        }
+        char psha[65];
+        tcd_params_sha256(&model, psha);
+        tcd_buf s = {0};
+        tcd_buf_printf(&s,
+                       "{\"steps\": %lld, \"epochs\": %lld, \"train_seconds\": %.3f, \"tokens\": %lld, "
+                       "\"tokens_per_s\": %.1f, ",
+                       (long long)step, (long long)epochs_done, train_seconds, (long long)tokens_total,
+                       tokens_total / (train_seconds > 1e-9 ? train_seconds : 1e-9));
+        if (isfinite(final_loss))
+            tcd_buf_printf(&s, "\"final_loss\": %.6f, ", final_loss);
+        else
+            tcd_buf_printf(&s, "\"final_loss\": null, ");
+        if (o.valid)
+            tcd_buf_printf(&s, "\"valid_accuracy\": %.6f, \"valid_loss\": %.6f, ", valid_acc, valid_loss);
+        else
+            tcd_buf_printf(&s, "\"valid_accuracy\": null, ");
+        tcd_buf_printf(&s, "\"params_sha256\": \"%s\", \"world\": %d, \"threads\": %d, \"model\": \"model.h5\"}\n",
+                       psha, dist.world, threads);
+        char *summary_path = tcd_sprintf("%s/summary.json", o.run_dir);
+        if (write_text_atomic(summary_path, s.data, err, sizeof err) != 0) {
+            tcd_error("%s", err);
+            rc = TCD_EXIT_ERROR;
+        }
+        if (!o.quiet && rc == TCD_EXIT_OK)
+            tcd_info("trained %lld steps in %.2f s (%.2fM tokens/s); model: %s", (long long)step, train_seconds,
+                     tokens_total / train_seconds / 1e6, model_path);
+        free(summary_path);
+        free(model_path);
+        tcd_buf_free(&s);
+    }
+    rc = tcd_dist_agree(&dist, rc);
+    free(metrics_path);
+    free(cfg_json);
+    tcd_adam_free(&adam);
+    tcd_model_free(&model);
+    tcd_loader_free(&loader);
+    if (o.valid) tcd_loader_free(&vloader);
+    tcd_corpus_close(&train);
+    if (o.valid) tcd_corpus_close(&valid);
+    tcd_dist_finalize(&dist);
+    return rc;
+}
