@@ -138,21 +138,25 @@ try:
     check(run("inspect").returncode == 2, "no FILE -> exit 2")
     check(run("inspect", "a.h5", "--jsn").returncode == 2, "unknown flag -> exit 2")
 
-    # 4. a corpus made by tcdist prepare (when that command exists in this build)
+    # 4. a corpus made by tcdist prepare (one bad record, skipped and counted)
     with open("small.tsv", "w") as f:
         f.write("text\tlabel\nGood movie, good!\tpos\nbad\tneg\n\tneg\nA b c d e f\tpos\nfine .\tneu\n")
-    p = run("prepare", "small.tsv", "-o", "small.h5")
+    p = run("prepare", "small.tsv", "-o", "small.h5", "--skip-bad")
+    check(p.returncode == 0, f"prepare small.tsv: {p.returncode} {p.stderr}")
     if p.returncode == 0:
         j = json.loads(run("inspect", "small.h5", "--json").stdout)
-        check(j["n_docs"] + j["n_skipped"] == 5, f"prepared: n_docs {j['n_docs']} + n_skipped {j['n_skipped']}")
-        check(sorted(c["name"] for c in j["classes"]) == ["neg", "neu", "pos"], "prepared: class names")
-        check(sum(c["count"] for c in j["classes"]) == j["n_docs"], "prepared: class counts sum")
+        check(j["n_docs"] == 4 and j["n_skipped"] == 1, f"prepared: n_docs {j['n_docs']} n_skipped {j['n_skipped']}")
+        got = {c["name"]: c["count"] for c in j["classes"]}
+        check(got == {"pos": 2, "neg": 1, "neu": 1}, f"prepared: classes {got}")
+        # "good movie , good !" = 5, "bad" = 1, "a b c d e f" = 6, "fine ." = 2
+        check(j["n_tokens"] == 14 and j["length"]["min"] == 1 and j["length"]["max"] == 6
+              and j["length"]["median"] == 2 and j["length"]["p90"] == 6, f"prepared: lengths {j['length']}")
+        check(j["input_format"] == "tsv" and "small.tsv" in j["sources"], "prepared: input_format/sources")
         with h5py.File("small.h5", "r") as f:
             L = np.diff(f["offsets"][:])
-            check(j["n_tokens"] == int(L.sum()) and j["length"]["max"] == int(L.max()), "prepared: lengths")
-    else:
-        print("note: 'tcdist prepare' is not available in this build; prepared-corpus part skipped:",
-              p.stderr.strip()[:200])
+            check(j["n_tokens"] == int(L.sum()), "prepared: n_tokens vs offsets")
+        h = run("inspect", "small.h5")
+        check(h.returncode == 0 and "neu" in h.stdout and "n_skipped        1" in h.stdout, "prepared: human table")
 finally:
     os.chdir("/")
     shutil.rmtree(tmp, ignore_errors=True)
