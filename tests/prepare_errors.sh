@@ -98,4 +98,18 @@ run_fail "unknown flag" 2 "unknown option '--bogus'" --bogus -o x.h5 tr.tsv
 run_fail "bad format" 2 "--format" --format xml -o x.h5 tr.tsv
 run_fail "no output" 2 "-o OUT" tr.tsv
 no_output x.h5 "flags"
+
+# ---- SIGTERM while reading (stdin held open): exit 143, no output, no temporary file
+mkfifo fifo
+"$TCDIST" prepare --format tsv -o sig.h5 - < fifo > out.txt 2> err.txt &
+pid=$!
+exec 3> fifo
+printf 'text\tlabel\nsome text\t1\n' >&3
+sleep 1
+kill -TERM "$pid"
+wait "$pid"
+rc=$?
+exec 3>&-
+expect_eq "SIGTERM exit status" "$rc" 143
+no_output sig.h5 "SIGTERM"
 finish
