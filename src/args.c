@@ -2,6 +2,7 @@
 #include "args.h"
 
 #include <float.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,8 +124,9 @@ int tcd_args_parse(const char *usage, const char *description, const tcd_opt *op
         if (o->type == TCD_OPT_I64) {
             int64_t lo = INT64_MIN, hi = INT64_MAX;
             if (o->lo != 0 || o->hi != 0) {
-                lo = (int64_t)o->lo;
-                hi = (int64_t)o->hi;
+                /* bounds are doubles in the table: clamp before converting (INT64_MAX rounds up) */
+                lo = o->lo <= -9.2e18 ? INT64_MIN : (int64_t)o->lo;
+                hi = o->hi >= 9.2e18 ? INT64_MAX : (int64_t)o->hi;
             }
             bad = tcd_parse_i64(val, lo, hi, (int64_t *)o->ptr, err, sizeof err);
         } else if (o->type == TCD_OPT_F64) {

@@ -189,7 +189,15 @@ int tcd_cmd_predict(int argc, char **argv) {
     }
     predictor p = {.mf = &mf, .top_k = top_k, .json = json};
     p.n_threads = threads > 0 ? (int)threads : omp_get_max_threads();
-    p.vocab = tcd_vocab_from_words(mf.vocab, NULL, mf.vocab_size);
+    int64_t dup = -1;
+    p.vocab = tcd_vocab_from_words_checked(mf.vocab, NULL, mf.vocab_size, &dup);
+    if (!p.vocab) {
+        tcd_error("%s: damaged model: the word '%s' appears twice in /vocab/words (id %lld)", mf.path,
+                  dup >= 0 ? mf.vocab[dup] : "?", (long long)dup);
+        free(pos);
+        tcd_model_file_free(&mf);
+        return TCD_EXIT_ERROR;
+    }
     p.probs = tcd_malloc(sizeof(float) * PRED_BATCH * (size_t)mf.n_classes);
     tcd_tokens tk = {0};
     int32_t *ids = NULL;

@@ -24,7 +24,7 @@ typedef struct {
     const char *data, *valid, *run_dir, *model_kind, *schedule;
     int64_t dim, hidden, epochs, batch, seed, threads, warmup, log_every, max_steps;
     double lr, min_lr, beta1, beta2, eps, weight_decay, clip_norm, progress_secs;
-    int no_shuffle, overwrite, quiet;
+    int no_shuffle, overwrite, quiet, save_init;
 } train_opts;
 
 static const char *USAGE =
@@ -178,6 +178,7 @@ int tcd_cmd_train(int argc, char **argv) {
         {"--progress-secs", TCD_OPT_F64, &o.progress_secs, "S", "interval of plain progress lines when not a terminal", 0.1, 1e9},
         {"--overwrite", TCD_OPT_FLAG, &o.overwrite, NULL, "replace a model.h5 already in the run dir"},
         {"--quiet", TCD_OPT_FLAG, &o.quiet, NULL, "no progress output"},
+        {"--save-init", TCD_OPT_FLAG, &o.save_init, NULL, "also write the initial parameters as DIR/init.h5"},
         {0},
     };
     char **pos = NULL;
@@ -255,6 +256,12 @@ int tcd_cmd_train(int argc, char **argv) {
                      (long long)train.n_docs, (long long)train.n_tokens, (long long)train.n_classes,
                      (long long)train.n_embeddings, (long long)o.dim, (long long)o.hidden, (long long)model.n_params,
                      (long long)dist.world, threads, (long long)o.batch, (long long)spe, (long long)total_steps, o.lr);
+    }
+
+    if (dist.rank == 0 && o.save_init) {
+        char *p = tcd_sprintf("%s/init.h5", o.run_dir);
+        if (tcd_model_save(p, &model, &train, cfg_json, err, sizeof err) != 0) tcd_die("%s", err);
+        free(p);
     }
 
     int tty = !o.quiet && dist.rank == 0 && isatty(STDOUT_FILENO);
@@ -383,9 +390,13 @@ int tcd_cmd_train(int argc, char **argv) {
         tcd_buf s = {0};
         tcd_buf_printf(&s,
                        "{\"steps\": %lld, \"epochs\": %lld, \"train_seconds\": %.3f, \"tokens\": %lld, "
-                       "\"tokens_per_s\": %.1f, \"final_loss\": %.6f, ",
+                       "\"tokens_per_s\": %.1f, ",
                        (long long)step, (long long)epochs_done, train_seconds, (long long)tokens_total,
-                       tokens_total / (train_seconds > 1e-9 ? train_seconds : 1e-9), final_loss);
+                       tokens_total / (train_seconds > 1e-9 ? train_seconds : 1e-9));
+        if (isfinite(final_loss))
+            tcd_buf_printf(&s, "\"final_loss\": %.6f, ", final_loss);
+        else
+            tcd_buf_printf(&s, "\"final_loss\": null, ");
         if (o.valid)
             tcd_buf_printf(&s, "\"valid_accuracy\": %.6f, \"valid_loss\": %.6f, ", valid_acc, valid_loss);
         else

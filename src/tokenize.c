@@ -212,9 +212,9 @@ int tcd_tokenize(const tcd_tok_opts *o, const char *text, size_t n, tcd_tokens *
     out->n_bytes = 0;
     out->n_words = 0;
     out->n_truncated = 0;
-    if (n > UINT32_MAX / 2) {
-        /* starts and lengths are 32-bit; a single document this large is not a text */
-        snprintf(tok_err, sizeof tok_err, "document of %zu bytes is larger than the 2 GiB limit", n);
+    if (n > ((size_t)1 << 30)) {
+        /* starts are 32-bit and U+FFFD replacement can triple the size: 1 GiB keeps them exact */
+        snprintf(tok_err, sizeof tok_err, "document of %zu bytes is larger than the 1 GiB limit", n);
         if (err) *err = tok_err;
         return -1;
     }

@@ -38,7 +38,7 @@ typedef struct {
 void tcd_tokens_free(tcd_tokens *t);
 
 /* Tokenizes text[0..n). Returns 0, or -1 for invalid UTF-8 under TCD_UTF8_ERROR (or a document
- * over 2 GiB), with *err set to a reason in a thread-local buffer, valid until the thread's next
+ * over 1 GiB), with *err set to a reason in a thread-local buffer, valid until the thread's next
  * call, e.g. "invalid UTF-8 (byte 0xC3, truncated sequence) at byte 17 of the text" (0-based
  * offset of the first byte of the invalid sequence). On -1, out holds no tokens. */
 int tcd_tokenize(const tcd_tok_opts *o, const char *text, size_t n, tcd_tokens *out, const char **err);
@@ -49,7 +49,10 @@ uint64_t tcd_word_hash(const char *s, size_t n);
 /* Number of n-gram ids a document of n_words words gets: sum over k=2..ngrams of max(0, n_words-k+1). */
 int64_t tcd_n_ngram_ids(const tcd_tok_opts *o, int64_t n_words);
 /* Writes those ids: for k = 2..ngrams, for each window of k consecutive words (in order),
- * id = base + (combined hash of the k word hashes) % buckets. base = the vocabulary size. */
+ * id = base + (combined hash of the k word hashes) % buckets. base = the vocabulary size.
+ * Combined hash of window i..i+k-1: h = hash[i]; h = h * 116049371 + hash[i+j] for j = 1..k-1
+ * (mod 2^64); h ^= h >> 31. All 2-grams come first, then all 3-grams, and so on.
+ * base + buckets - 1 must fit in int32_t (checked). */
 void tcd_ngram_ids(const tcd_tok_opts *o, const uint64_t *word_hash, int64_t n_words, int64_t base,
                    int32_t *out);
 

@@ -8,7 +8,8 @@
 
 /* ---- embedding_bag.c: mean of the embedding rows of each document's tokens ----
  * out [B x D], emb [V x D], tokens: the B documents' ids back to back, offsets [B+1] into tokens
- * (offsets[0] may be nonzero). An empty document gives a zero row. */
+ * (offsets[0] may be nonzero: as in tcd_batch, document b is tokens[offsets[b] - offsets[0] ...
+ * offsets[b+1] - offsets[0])). An empty document gives a zero row. Ids must lie in [0, V). */
 void embedding_bag_forward(float *out, const float *emb, const int32_t *tokens, const int64_t *offsets,
                            int64_t B, int64_t D);
 /* demb [V x D] += for each document b, each of its tokens t: dout[b] / len(b), but only for rows
@@ -37,7 +38,7 @@ void relu_backward(float *dinp, const float *dout, const float *out, int64_t n);
 /* ---- loss.c ----
  * Binary: logits [B] (one unit), labels in {0,1}. probs [B] = sigmoid(logit). Returns the SUM over
  * the batch of the binary cross-entropy, computed stably from the logits:
- * max(z,0) - z*y + log(1 + exp(-|z|)). */
+ * max(z,0) - z*y + log(1 + exp(-|z|)). labels may be NULL (prediction only: returns 0). */
 double sigmoid_bce_forward(float *probs, const float *logits, const int32_t *labels, int64_t B);
 /* dlogits [B] = (probs - y) * scale (overwritten). scale is 1/(samples in the global batch). */
 void sigmoid_bce_backward(float *dlogits, const float *probs, const int32_t *labels, int64_t B, float scale);

@@ -1,0 +1,139 @@
+/* Adam / AdamW on one flat buffer, global norms, and learning-rate schedules (see adam.h). */
+#include "adam.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+void tcd_adam_config_default(tcd_adam_config *c) {
+    c->beta1 = 0.9;
+    c->beta2 = 0.999;
+    c->eps = 1e-7; /* Keras' default */
+    c->weight_decay = 0.0;
+}
+
+void tcd_adam_init(tcd_adam *a, const tcd_adam_config *c, int64_t n) {
+    TCD_CHECK(n >= 0);
+    memset(a, 0, sizeof *a);
+    a->cfg = *c;
+    a->n = n;
+    a->t = 0;
+    a->m = tcd_aligned_alloc((size_t)n * sizeof(float));
+    a->v = tcd_aligned_alloc((size_t)n * sizeof(float));
+    memset(a->m, 0, (size_t)n * sizeof(float));
+    memset(a->v, 0, (size_t)n * sizeof(float));
+}
+
+void tcd_adam_free(tcd_adam *a) {
+    free(a->m);
+    free(a->v);
+    a->m = a->v = NULL;
+}
+
+/* The per-element update, in float. GCC will not vectorise sqrtf while it must keep errno
+ * (-fmath-errno, the default), so on x86-64 the loop is written with SSE2 intrinsics; the scalar
+ * tail does the same operations in the same order (no FMA contraction in ISO C mode), so every
+ * element gets the same bits whichever path it takes. */
+static inline float adam_one(float *restrict p, const float *restrict g, float *restrict m, float *restrict v,
+                             int64_t i, float b1, float b2, float c1, float c2, float lr_t, float eps,
+                             float decay) {
+    const float gi = g[i];
+    const float mi = b1 * m[i] + c1 * gi;
+    const float vi = b2 * v[i] + c2 * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    const float pi = p[i] - decay * p[i];
+    return pi - lr_t * mi / (sqrtf(vi) + eps);
+}
+
+static void adam_range(float *restrict p, const float *restrict g, float *restrict m, float *restrict v,
+                       int64_t lo, int64_t hi, float b1, float b2, float c1, float c2, float lr_t, float eps,
+                       float decay) {
+    int64_t i = lo;
+#if defined(__SSE2__)
+    const __m128 vb1 = _mm_set1_ps(b1), vb2 = _mm_set1_ps(b2), vc1 = _mm_set1_ps(c1), vc2 = _mm_set1_ps(c2);
+    const __m128 vlr = _mm_set1_ps(lr_t), veps = _mm_set1_ps(eps), vdec = _mm_set1_ps(decay);
+    for (; i + 4 <= hi; i += 4) {
+        const __m128 gi = _mm_loadu_ps(g + i);
+        const __m128 mi = _mm_add_ps(_mm_mul_ps(vb1, _mm_loadu_ps(m + i)), _mm_mul_ps(vc1, gi));
+        const __m128 vi = _mm_add_ps(_mm_mul_ps(vb2, _mm_loadu_ps(v + i)), _mm_mul_ps(_mm_mul_ps(vc2, gi), gi));
+        _mm_storeu_ps(m + i, mi);
+        _mm_storeu_ps(v + i, vi);
+        const __m128 p0 = _mm_loadu_ps(p + i);
+        const __m128 pi = _mm_sub_ps(p0, _mm_mul_ps(vdec, p0));
+        const __m128 step = _mm_div_ps(_mm_mul_ps(vlr, mi), _mm_add_ps(_mm_sqrt_ps(vi), veps));
+        _mm_storeu_ps(p + i, _mm_sub_ps(pi, step));
+    }
+#endif
+    for (; i < hi; i++) p[i] = adam_one(p, g, m, v, i, b1, b2, c1, c2, lr_t, eps, decay);
+}
+
+void tcd_adam_step(tcd_adam *a, float *params, const float *grads, double lr, int n_threads) {
+    a->t += 1;
+    const double t = (double)a->t;
+    const double lr_t = lr * sqrt(1.0 - pow(a->cfg.beta2, t)) / (1.0 - pow(a->cfg.beta1, t));
+    const float b1 = (float)a->cfg.beta1, b2 = (float)a->cfg.beta2, eps = (float)a->cfg.eps;
+    /* 1 - beta in double, then rounded: 1 - 0.999f in float would be off by 1.3e-5 relative */
+    const float c1 = (float)(1.0 - a->cfg.beta1), c2 = (float)(1.0 - a->cfg.beta2);
+    const float decay = (float)(lr * a->cfg.weight_decay);
+    const float lr_tf = (float)lr_t;
+    const int64_t n = a->n;
+    const int64_t block = 1 << 14; /* elements per work item: 64 KiB of params */
+    const int64_t n_blocks = (n + block - 1) / block;
+    if (n_threads < 1) n_threads = 1;
+    float *m = a->m, *v = a->v;
+#pragma omp parallel for schedule(static) num_threads(n_threads) if (n_blocks > 1)
+    for (int64_t k = 0; k < n_blocks; k++) {
+        const int64_t lo = k * block, hi = lo + block < n ? lo + block : n;
+        adam_range(params, grads, m, v, lo, hi, b1, b2, c1, c2, lr_tf, eps, decay);
+    }
+}
+
+/* Eight interleaved double accumulators (a fixed pattern, so the result depends only on x),
+ * combined pairwise at the end; lets the loop vectorise without reassociation flags. */
+double tcd_l2_norm(const float *x, int64_t n) {
+    double acc[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) acc[j] += (double)x[i + j] * (double)x[i + j];
+    for (int j = 0; i < n; i++, j++) acc[j] += (double)x[i] * (double)x[i];
+    const double s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    return sqrt(s);
+}
+
+void tcd_scale(float *x, int64_t n, float s) {
+    for (int64_t i = 0; i < n; i++) x[i] *= s;
+}
+
+/* Warmup (linear, cosine): lr * step / warmup for step < warmup, so step 0 takes lr 0 and step
+ * `warmup` the peak (the convention of the usual PyTorch schedulers). Then, with
+ * progress = (step - warmup) / (total_steps - warmup):
+ *   linear: min_lr + (lr - min_lr) * (1 - progress)
+ *   cosine: min_lr + (lr - min_lr) * (1 + cos(pi * progress)) / 2
+ * Steps at or beyond total_steps get min_lr. Constant ignores warmup and min_lr. */
+double tcd_lr_at(const tcd_lr_schedule *s, int64_t step) {
+    if (s->kind == TCD_LR_CONSTANT) return s->lr;
+    if (step < 0) step = 0;
+    if (step >= s->total_steps) return s->min_lr;
+    if (step < s->warmup) return s->lr * (double)step / (double)s->warmup;
+    const double progress = (double)(step - s->warmup) / (double)(s->total_steps - s->warmup);
+    double f;
+    if (s->kind == TCD_LR_LINEAR)
+        f = 1.0 - progress;
+    else
+        f = 0.5 * (1.0 + cos(M_PI * progress));
+    return s->min_lr + (s->lr - s->min_lr) * f;
+}
+
+int tcd_lr_kind_parse(const char *name) {
+    if (!strcmp(name, "constant")) return TCD_LR_CONSTANT;
+    if (!strcmp(name, "linear")) return TCD_LR_LINEAR;
+    if (!strcmp(name, "cosine")) return TCD_LR_COSINE;
+    return -1;
+}

@@ -1,0 +1,142 @@
+/* Adam / AdamW against hand-derived values, lr schedules, norms, and thread independence. */
+#include <assert.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "adam.h"
+
+#define NEAR(a, b, tol) (fabs((double)(a) - (double)(b)) <= (tol))
+
+/* Expected values from the formula in adam.h, evaluated in double (python):
+ *   lr_t = lr * sqrt(1 - b2^t) / (1 - b1^t); m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2
+ *   p -= lr * wd * p;  p -= lr_t * m / (sqrt(v) + eps)
+ * with p0 = [0.5, -1.0], g1 = [0.1, -0.2], g2 = [0.3, 0.05], g3 = [-0.1, 0.4], lr = 0.01,
+ * b1 = 0.9, b2 = 0.999, eps = 1e-7. E.g. step 1: m = 0.1 g, v = 0.001 g^2, lr_t = 0.01 *
+ * sqrt(0.001) / 0.1, so p -= 0.01 * sign(g) * |g| / (|g| + 1e-7 / sqrt(0.001)) ~= 0.01 sign(g). */
+static const float G[3][2] = {{0.1f, -0.2f}, {0.3f, 0.05f}, {-0.1f, 0.4f}};
+static const double P_ADAM[3][2] = {{0.4900003162, -0.9900001581}, {0.4808225968, -0.9853055484},
+                                    {0.4759857245, -0.9893237662}};
+static const double P_ADAMW[3][2] = {{0.4895003162, -0.9890001581}, {0.4798330965, -0.9833165483},
+                                     {0.4745163911, -0.9863514495}};
+
+static void test_hand(double wd, const double expect[3][2]) {
+    tcd_adam_config c;
+    tcd_adam_config_default(&c);
+    assert(c.beta1 == 0.9 && c.beta2 == 0.999 && c.eps == 1e-7 && c.weight_decay == 0.0);
+    c.weight_decay = wd;
+    tcd_adam a;
+    tcd_adam_init(&a, &c, 2);
+    float p[2] = {0.5f, -1.0f};
+    for (int t = 0; t < 3; t++) {
+        tcd_adam_step(&a, p, G[t], 0.01, 1);
+        assert(a.t == t + 1);
+        for (int i = 0; i < 2; i++) {
+            if (!NEAR(p[i], expect[t][i], 2e-7)) {
+                fprintf(stderr, "wd=%g step %d p[%d] = %.10f, expected %.10f\n", wd, t + 1, i, p[i], expect[t][i]);
+                assert(0);
+            }
+        }
+    }
+    assert(NEAR(a.m[0], 0.0251, 1e-8) && NEAR(a.m[1], 0.0283, 1e-8));
+    assert(NEAR(a.v[0], 0.00010989001, 1e-10) && NEAR(a.v[1], 0.00020241754, 2e-10));
+    tcd_adam_free(&a);
+}
+
+/* The SIMD body and the scalar tail must give the same bits, and so must any thread count. */
+static void test_paths_and_threads(void) {
+    const int64_t n = 100003; /* several work blocks and a tail that is not a multiple of 4 */
+    float *p1 = malloc(n * sizeof(float)), *p2 = malloc(n * sizeof(float)), *g = malloc(n * sizeof(float));
+    float *pr = malloc(n * sizeof(float)), *mr = calloc(n, sizeof(float)), *vr = calloc(n, sizeof(float));
+    for (int64_t i = 0; i < n; i++) {
+        p1[i] = p2[i] = pr[i] = (float)sin(0.001 * (double)i);
+        g[i] = (float)cos(0.37 * (double)i) * 0.1f;
+    }
+    tcd_adam_config c;
+    tcd_adam_config_default(&c);
+    c.weight_decay = 0.01;
+    tcd_adam a1, a2;
+    tcd_adam_init(&a1, &c, n);
+    tcd_adam_init(&a2, &c, n);
+    for (int s = 0; s < 3; s++) {
+        tcd_adam_step(&a1, p1, g, 0.003, 1);
+        tcd_adam_step(&a2, p2, g, 0.003, 3);
+        /* scalar reference in float, the same operations in the same order */
+        const double t = s + 1;
+        const float lr_t = (float)(0.003 * sqrt(1.0 - pow(0.999, t)) / (1.0 - pow(0.9, t)));
+        const float decay = (float)(0.003 * 0.01), b1 = 0.9f, b2 = 0.999f, eps = 1e-7f;
+        for (int64_t i = 0; i < n; i++) {
+            const float mi = b1 * mr[i] + (float)(1.0 - 0.9) * g[i];
+            const float vi = b2 * vr[i] + (float)(1.0 - 0.999) * g[i] * g[i];
+            mr[i] = mi;
+            vr[i] = vi;
+            const float pi = pr[i] - decay * pr[i];
+            pr[i] = pi - lr_t * mi / (sqrtf(vi) + eps);
+        }
+    }
+    assert(memcmp(p1, p2, n * sizeof(float)) == 0);
+    assert(memcmp(a1.m, a2.m, n * sizeof(float)) == 0 && memcmp(a1.v, a2.v, n * sizeof(float)) == 0);
+    assert(memcmp(p1, pr, n * sizeof(float)) == 0);
+    tcd_adam_free(&a1);
+    tcd_adam_free(&a2);
+    free(p1), free(p2), free(g), free(pr), free(mr), free(vr);
+}
+
+static void test_schedules(void) {
+    tcd_lr_schedule s = {TCD_LR_CONSTANT, 0.5, 10, 110, 0.1};
+    assert(tcd_lr_at(&s, 0) == 0.5 && tcd_lr_at(&s, 50) == 0.5 && tcd_lr_at(&s, 1000) == 0.5);
+    /* linear: warmup lr * step / 10, then from 1.0 at step 10 down to 0.1 at step 110 */
+    s = (tcd_lr_schedule){TCD_LR_LINEAR, 1.0, 10, 110, 0.1};
+    assert(NEAR(tcd_lr_at(&s, 0), 0.0, 1e-12));
+    assert(NEAR(tcd_lr_at(&s, 5), 0.5, 1e-12));
+    assert(NEAR(tcd_lr_at(&s, 10), 1.0, 1e-12));
+    assert(NEAR(tcd_lr_at(&s, 60), 0.55, 1e-12)); /* 0.1 + 0.9 * (1 - 0.5) */
+    assert(NEAR(tcd_lr_at(&s, 35), 0.775, 1e-12)); /* 0.1 + 0.9 * 0.75 */
+    assert(NEAR(tcd_lr_at(&s, 109), 0.109, 1e-12));
+    assert(tcd_lr_at(&s, 110) == 0.1 && tcd_lr_at(&s, 5000) == 0.1);
+    /* linear without warmup starts at the peak */
+    s.warmup = 0;
+    assert(NEAR(tcd_lr_at(&s, 0), 1.0, 1e-12));
+    /* cosine: same warmup, then min + (lr - min) (1 + cos(pi progress)) / 2 */
+    s = (tcd_lr_schedule){TCD_LR_COSINE, 1.0, 10, 110, 0.1};
+    assert(NEAR(tcd_lr_at(&s, 0), 0.0, 1e-12));
+    assert(NEAR(tcd_lr_at(&s, 3), 0.3, 1e-12));
+    assert(NEAR(tcd_lr_at(&s, 10), 1.0, 1e-12));
+    assert(NEAR(tcd_lr_at(&s, 35), 0.8681980515339464, 1e-12)); /* progress 1/4 */
+    assert(NEAR(tcd_lr_at(&s, 60), 0.55, 1e-12));
+    assert(tcd_lr_at(&s, 110) == 0.1 && tcd_lr_at(&s, 111) == 0.1);
+    /* total_steps shorter than warmup: clamped, no division by zero */
+    s = (tcd_lr_schedule){TCD_LR_COSINE, 1.0, 10, 5, 0.0};
+    assert(NEAR(tcd_lr_at(&s, 2), 0.2, 1e-12) && tcd_lr_at(&s, 7) == 0.0);
+    assert(tcd_lr_kind_parse("constant") == TCD_LR_CONSTANT && tcd_lr_kind_parse("linear") == TCD_LR_LINEAR &&
+           tcd_lr_kind_parse("cosine") == TCD_LR_COSINE && tcd_lr_kind_parse("Cosine") == -1 &&
+           tcd_lr_kind_parse("") == -1);
+}
+
+static void test_norms(void) {
+    float a[2] = {3.0f, 4.0f};
+    assert(tcd_l2_norm(a, 2) == 5.0);
+    assert(tcd_l2_norm(a, 0) == 0.0);
+    float *x = malloc(1000 * sizeof(float));
+    for (int i = 0; i < 1000; i++) x[i] = (float)(i * 0.001);
+    /* python: sqrt(sum(float32(i * 0.001)^2)) */
+    assert(NEAR(tcd_l2_norm(x, 1000), 18.243724948602, 1e-9));
+    /* a length that leaves a tail after the 8-wide body */
+    double ref = 0;
+    for (int i = 0; i < 13; i++) ref += (double)x[i] * x[i];
+    assert(NEAR(tcd_l2_norm(x, 13), sqrt(ref), 1e-15));
+    tcd_scale(x, 1000, 0.5f);
+    assert(x[999] == (float)(0.999) * 0.5f && x[1] == (float)0.001 * 0.5f);
+    free(x);
+}
+
+int main(void) {
+    test_hand(0.0, P_ADAM);
+    test_hand(0.1, P_ADAMW);
+    test_paths_and_threads();
+    test_schedules();
+    test_norms();
+    printf("adam: ok\n");
+    return 0;
+}
