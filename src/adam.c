@@ -115,7 +115,10 @@ static int use_avx2(void) {
 }
 #endif
 
-void tcd_adam_step(tcd_adam *a, float *params, const float *grads, double lr, int n_threads) {
+/* zero_grads: the gradient buffer to clear block by block right after its use (while it is in
+ * cache), or NULL. */
+static void adam_step_impl(tcd_adam *a, float *params, const float *grads, double lr, int n_threads,
+                           float *zero_grads) {
     a->t += 1;
     const double t = (double)a->t;
     const double lr_t = lr * sqrt(1.0 - pow(a->cfg.beta2, t)) / (1.0 - pow(a->cfg.beta1, t));
@@ -138,11 +141,19 @@ void tcd_adam_step(tcd_adam *a, float *params, const float *grads, double lr, in
 #ifdef TCD_HAVE_AVX2_PATH
         if (avx2) {
             adam_range_avx2(params, grads, m, v, lo, hi, b1, b2, c1, c2, lr_tf, eps, decay);
-            continue;
-        }
+        } else
 #endif
-        adam_range(params, grads, m, v, lo, hi, b1, b2, c1, c2, lr_tf, eps, decay);
+            adam_range(params, grads, m, v, lo, hi, b1, b2, c1, c2, lr_tf, eps, decay);
+        if (zero_grads) memset(zero_grads + lo, 0, (size_t)(hi - lo) * sizeof(float));
     }
+}
+
+void tcd_adam_step(tcd_adam *a, float *params, const float *grads, double lr, int n_threads) {
+    adam_step_impl(a, params, grads, lr, n_threads, NULL);
+}
+
+void tcd_adam_step_zero_grad(tcd_adam *a, float *params, float *grads, double lr, int n_threads) {
+    adam_step_impl(a, params, grads, lr, n_threads, grads);
 }
 
 /* Eight interleaved double accumulators (a fixed pattern, so the result depends only on x),

@@ -26,6 +26,9 @@ void tcd_adam_init(tcd_adam *a, const tcd_adam_config *c, int64_t n);
 void tcd_adam_free(tcd_adam *a);
 /* One step with learning rate lr (from the schedule); increments t. */
 void tcd_adam_step(tcd_adam *a, float *params, const float *grads, double lr, int n_threads);
+/* The same step, and grads are zeroed as they are consumed: saves the separate zero-grad pass over
+ * a buffer as large as the embedding table. */
+void tcd_adam_step_zero_grad(tcd_adam *a, float *params, float *grads, double lr, int n_threads);
 
 /* Global L2 norm of a flat buffer (double accumulation, fixed order). */
 double tcd_l2_norm(const float *x, int64_t n);

@@ -149,8 +149,8 @@ static void fmt_rate(char *out, size_t n, double r) {
 }
 
 int tcd_cmd_train(int argc, char **argv) {
-    train_opts o = {.model_kind = "bow", .schedule = "constant", .dim = 16, .hidden = 16, .epochs = 5,
-                    .batch = 256, .seed = 1, .threads = 0, .lr = 0.01, .beta1 = 0.9, .beta2 = 0.999,
+    train_opts o = {.model_kind = "bow", .schedule = "linear", .dim = 16, .hidden = 16, .epochs = 5,
+                    .batch = 192, .seed = 1, .threads = 0, .lr = 0.004, .beta1 = 0.9, .beta2 = 0.999,
                     .eps = 1e-7, .progress_secs = 10};
     const tcd_opt opts[] = {
         {"--data", TCD_OPT_STR, &o.data, "TRAIN.h5", "training corpus (from tcdist prepare)"},
@@ -232,6 +232,7 @@ int tcd_cmd_train(int argc, char **argv) {
     tcd_adam adam;
     tcd_adam_init(&adam, &acfg, model.n_params);
 
+    tcd_model_zero_grad(&model); /* from here on, each Adam step leaves the gradients zeroed */
     int64_t spe = tcd_steps_per_epoch(train.n_docs, o.batch);
     int64_t total_steps = spe * o.epochs;
     if (o.max_steps > 0 && o.max_steps < total_steps) total_steps = o.max_steps;
@@ -280,7 +281,6 @@ int tcd_cmd_train(int argc, char **argv) {
             int64_t n_global;
             tcd_loader_batch(&loader, epoch, s, o.batch, dist.rank, dist.world, &b, &n_global);
             double lr = tcd_lr_at(&sched, step);
-            tcd_model_zero_grad(&model);
             double stats[2] = {0, (double)(b.offsets[b.n] - b.offsets[0])};
             if (b.n > 0) {
                 stats[0] = tcd_model_forward(&model, &b, NULL, threads);
@@ -295,7 +295,7 @@ int tcd_cmd_train(int argc, char **argv) {
                 double norm = tcd_l2_norm(model.grads, model.n_params);
                 if (norm > o.clip_norm) tcd_scale(model.grads, model.n_params, (float)(o.clip_norm / norm));
             }
-            tcd_adam_step(&adam, model.params, model.grads, lr, threads);
+            tcd_adam_step_zero_grad(&adam, model.params, model.grads, lr, threads); /* leaves grads zeroed */
 
             interval_loss += stats[0];
             epoch_loss += stats[0];

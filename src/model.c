@@ -29,12 +29,6 @@ struct tcd_model_ws {
     int64_t dense_off;   /* first dense parameter (after the embedding) */
     int64_t dense_n;     /* dense parameters */
     int64_t dense_stride;/* dense_n rounded up to 16 floats (64 bytes) */
-    /* embedding backward routing (see route_embedding_backward) */
-    int32_t *route_row, *route_doc; /* [cap_tokens] */
-    int64_t cap_tokens;
-    float *inv_len;                 /* [cap_docs] 1/len of each document */
-    int64_t *route_cnt;             /* [cap_threads x (cap_threads + 1)] */
-    int cap_threads;
     /* the last forward with labels, checked by backward */
     int64_t last_n;
     const int32_t *last_tokens, *last_labels;
@@ -150,18 +144,14 @@ static void ws_free_arrays(tcd_model_ws *ws) {
     free(ws->demb_out);
     free(ws->partials);
     free(ws->chunk_loss);
-    free(ws->inv_len);
     ws->emb_out = ws->hid = ws->logits = ws->probs = ws->dlogits = ws->dhid = ws->demb_out = NULL;
-    ws->partials = ws->inv_len = NULL;
+    ws->partials = NULL;
     ws->chunk_loss = NULL;
 }
 
 void tcd_model_free(tcd_model *m) {
     if (m->ws) {
         ws_free_arrays(m->ws);
-        free(m->ws->route_row);
-        free(m->ws->route_doc);
-        free(m->ws->route_cnt);
         free(m->ws);
     }
     free(m->params);
@@ -206,7 +196,6 @@ static void ws_reserve(tcd_model *m, int64_t n) {
     ws->demb_out = ws_array(cap * D);
     ws->partials = ws_array(n_chunks * ws->dense_stride);
     ws->chunk_loss = tcd_aligned_alloc((size_t)n_chunks * 8 * sizeof(double));
-    ws->inv_len = ws_array(cap);
     ws->cap_docs = cap;
 }
 
@@ -298,95 +287,6 @@ double tcd_model_forward(tcd_model *m, const tcd_batch *b, float *probs, int n_t
  * by owner (a stable counting pass: no unpredictable branches); then each thread adds the entries
  * of its own rows, source runs in order, so every row's sum runs in document order exactly as in
  * the one-thread embedding_bag_backward. Bit-identical for any thread count. */
-#define TCD_MAX_ROUTE_THREADS 256
-
-static void route_embedding_backward(tcd_model *m, const tcd_batch *b, int nt) {
-    tcd_model_ws *ws = m->ws;
-    const int64_t n = b->n, D = m->cfg.dim, base = b->offsets[0];
-    const int64_t n_tok = b->offsets[n] - base;
-    if (n_tok > ws->cap_tokens) {
-        free(ws->route_row);
-        free(ws->route_doc);
-        ws->cap_tokens = n_tok + n_tok / 2 + 1024;
-        ws->route_row = tcd_aligned_alloc((size_t)ws->cap_tokens * sizeof(int32_t));
-        ws->route_doc = tcd_aligned_alloc((size_t)ws->cap_tokens * sizeof(int32_t));
-    }
-    if (nt > ws->cap_threads) {
-        free(ws->route_cnt);
-        ws->cap_threads = nt;
-        ws->route_cnt = tcd_aligned_alloc((size_t)(nt * (nt + 1)) * sizeof(int64_t));
-    }
-    for (int64_t d = 0; d < n; d++) {
-        const int64_t len = b->offsets[d + 1] - b->offsets[d];
-        ws->inv_len[d] = len > 0 ? 1.0f / (float)len : 0.0f;
-    }
-    int64_t *cnt = ws->route_cnt; /* cnt[s * nt + o]: tokens of source run s owned by o */
-    int32_t *restrict rrow = ws->route_row, *restrict rdoc = ws->route_doc;
-    const int32_t *restrict tok = b->tokens;
-    const float *restrict dout = ws->demb_out, *restrict inv = ws->inv_len;
-    float *restrict demb = m->grads;
-#pragma omp parallel num_threads(nt)
-    {
-        const int s = omp_get_thread_num();
-        /* source run s: documents [d0, d1), split by token count */
-        int64_t d0 = 0, d1 = 0;
-        {
-            const int64_t t0 = n_tok * s / nt, t1 = n_tok * (s + 1) / nt;
-            int64_t lo = 0, hi = n;
-            while (lo < hi) { /* first document starting at or after t0 */
-                const int64_t mid = (lo + hi) / 2;
-                if (b->offsets[mid] - base < t0) lo = mid + 1; else hi = mid;
-            }
-            d0 = lo;
-            lo = d0, hi = n;
-            while (lo < hi) {
-                const int64_t mid = (lo + hi) / 2;
-                if (b->offsets[mid] - base < t1) lo = mid + 1; else hi = mid;
-            }
-            d1 = s == nt - 1 ? n : lo;
-        }
-        int64_t *my = cnt + (int64_t)s * nt;
-        for (int o = 0; o < nt; o++) my[o] = 0;
-        for (int64_t i = b->offsets[d0] - base; i < b->offsets[d1] - base; i++) my[tcd_row_owner(tok[i], nt)]++;
-#pragma omp barrier
-        /* where this run's entries for each owner go: grouped by owner, then by run */
-        int64_t pos[TCD_MAX_ROUTE_THREADS];
-        {
-            int64_t start = 0;
-            for (int o = 0; o < nt; o++) {
-                int64_t p = start;
-                for (int r = 0; r < nt; r++) {
-                    if (r == s) pos[o] = p;
-                    p += cnt[(int64_t)r * nt + o];
-                }
-                start = p;
-            }
-        }
-        for (int64_t d = d0; d < d1; d++)
-            for (int64_t i = b->offsets[d] - base; i < b->offsets[d + 1] - base; i++) {
-                const int o = tcd_row_owner(tok[i], nt);
-                const int64_t k = pos[o]++;
-                rrow[k] = tok[i];
-                rdoc[k] = (int32_t)d;
-            }
-#pragma omp barrier
-        /* owner phase: this thread's rows, entries in document order */
-        int64_t lo = 0, hi = 0;
-        for (int o = 0; o <= s; o++) {
-            int64_t total = 0;
-            for (int r = 0; r < nt; r++) total += cnt[(int64_t)r * nt + o];
-            lo = hi;
-            hi = lo + total;
-        }
-        for (int64_t k = lo; k < hi; k++) {
-            float *restrict row = demb + (int64_t)rrow[k] * D;
-            const float *restrict g = dout + (int64_t)rdoc[k] * D;
-            const float w = inv[rdoc[k]];
-            for (int64_t j = 0; j < D; j++) row[j] += g[j] * w;
-        }
-    }
-}
-
 void tcd_model_backward(tcd_model *m, const tcd_batch *b, float scale, int n_threads) {
     tcd_model_ws *ws = m->ws;
     if (!m->have_forward)
@@ -396,7 +296,7 @@ void tcd_model_backward(tcd_model *m, const tcd_batch *b, float scale, int n_thr
         tcd_die("model: backward called on a different batch than the last forward pass");
     m->have_forward = 0; /* one backward per forward */
 
-    const int64_t D = m->cfg.dim, H = m->cfg.hidden, O = m->n_out, n = b->n;
+    const int64_t D = m->cfg.dim, H = m->cfg.hidden, O = m->n_out, V = m->cfg.vocab, n = b->n;
     const int64_t n_chunks = (n + TCD_CHUNK - 1) / TCD_CHUNK;
     const int64_t I_out = H > 0 ? H : D;
     const int64_t off_Wh = H > 0 ? tcd_model_tensor(m, "hidden.weight")->offset - ws->dense_off : 0;
@@ -444,9 +344,11 @@ void tcd_model_backward(tcd_model *m, const tcd_batch *b, float scale, int n_thr
         }
     }
 
-    /* 3. embedding gradient */
-    if (n_threads == 1)
-        embedding_bag_backward(m->grads, ws->demb_out, b->tokens, b->offsets, n, D, 0, 1);
-    else
-        route_embedding_backward(m, b, n_threads < TCD_MAX_ROUTE_THREADS ? n_threads : TCD_MAX_ROUTE_THREADS);
+    /* 3. embedding gradient: threads own row ranges, each scans the whole batch in order */
+#pragma omp parallel num_threads(n_threads)
+    {
+        const int nt = omp_get_num_threads(), t = omp_get_thread_num();
+        const int64_t lo = V * t / nt, hi = V * (t + 1) / nt;
+        embedding_bag_backward(m->grads, ws->demb_out, b->tokens, b->offsets, n, D, lo, hi);
+    }
 }

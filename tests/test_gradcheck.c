@@ -62,11 +62,11 @@ static int test_embedding_bag(void) {
         }
     }
     for (int d = 0; d < ED; d++) assert(out[1 * ED + d] == 0.0f); /* empty doc: zero row */
-    embedding_bag_backward(demb, R, e_tok, e_off, EB, ED, 0, 1);
+    embedding_bag_backward(demb, R, e_tok, e_off, EB, ED, 0, EV);
     /* rows split across "threads" give the same bits */
-    embedding_bag_backward(demb2, R, e_tok, e_off, EB, ED, 0, 3);
-    embedding_bag_backward(demb2, R, e_tok, e_off, EB, ED, 1, 3);
-    embedding_bag_backward(demb2, R, e_tok, e_off, EB, ED, 2, 3);
+    embedding_bag_backward(demb2, R, e_tok, e_off, EB, ED, 0, 4);
+    embedding_bag_backward(demb2, R, e_tok, e_off, EB, ED, 4, 9);
+    embedding_bag_backward(demb2, R, e_tok, e_off, EB, ED, 9, EV);
     assert(memcmp(demb, demb2, sizeof demb) == 0);
     int bad = 0, printed = 0;
     const float eps = 1e-2f;
@@ -82,7 +82,7 @@ static int test_embedding_bag(void) {
     /* rows of unused tokens (4, 6, 8, 10) get no gradient */
     for (int d = 0; d < ED; d++) assert(demb[4 * ED + d] == 0.0f && demb[10 * ED + d] == 0.0f);
     /* backward accumulates */
-    embedding_bag_backward(demb2, R, e_tok, e_off, EB, ED, 0, 1);
+    embedding_bag_backward(demb2, R, e_tok, e_off, EB, ED, 0, EV);
     for (int k = 0; k < EV * ED; k++) assert(fabsf(demb2[k] - 2.0f * demb[k]) <= 1e-6f);
     printf("embedding_bag: %d mismatches\n", bad);
     return bad;

@@ -12,16 +12,11 @@
  * offsets[b+1] - offsets[0])). An empty document gives a zero row. Ids must lie in [0, V). */
 void embedding_bag_forward(float *out, const float *emb, const int32_t *tokens, const int64_t *offsets,
                            int64_t B, int64_t D);
-/* Which of n_parts threads owns embedding row t: a multiplicative hash of the row, so that the
- * frequent words (the low ids) spread evenly over the threads; a fixed function of (t, n_parts). */
-static inline int tcd_row_owner(int32_t t, int n_parts) {
-    return (int)(((uint64_t)((uint32_t)t * 0x9E3779B1u) * (uint64_t)n_parts) >> 32);
-}
-/* demb [V x D] += for each document b, each of its tokens t: dout[b] / len(b), but only for the rows
- * owned by `part` of n_parts (tcd_row_owner): threads split the table by rows, so no two threads
- * write one row, and each row's sum runs in document order whatever the thread count. */
+/* demb [V x D] += for each document b, each of its tokens t: dout[b] / len(b), but only for rows
+ * in [row_lo, row_hi): threads split the table by rows, so no two threads write one row, and each
+ * row's sum runs in document order whatever the thread count. */
 void embedding_bag_backward(float *demb, const float *dout, const int32_t *tokens, const int64_t *offsets,
-                            int64_t B, int64_t D, int part, int n_parts);
+                            int64_t B, int64_t D, int64_t row_lo, int64_t row_hi);
 
 /* ---- linear.c: out = inp W^T + b (OpenBLAS sgemm; call with BLAS at 1 thread inside OpenMP) ----
  * out [B x O], inp [B x I], W [O x I], b [O] */
