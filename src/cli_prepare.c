@@ -502,7 +502,7 @@ int tcd_cmd_prepare(int argc, char **argv) {
     prep_opts *o = &S.o;
     o->invalid_utf8 = "error";
     o->min_count = 1;
-    o->buckets = 1000000;
+    o->buckets = 200000; /* rows of the embedding table: dense Adam sweeps them all every step */
     o->ngrams = 1;
     o->block_kb = 16384;
     const tcd_opt opts[] = {

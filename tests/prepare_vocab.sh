@@ -39,7 +39,7 @@ expect_eq "same bigram same id" "$(q ng.h5 'doc(0)[5] == doc(0)[6] and doc(0)[5]
 run_ok "dev trigrams via --vocab" --vocab ng.h5 -o ngd.h5 dv.tsv
 expect_eq "dev ngram ids from train settings" "$(q ngd.h5 '(len(doc(0)), all(8 <= t < 1008 for t in doc(0)[3:]))')" "6 True"
 run_ok "default buckets" --ngrams 2 -o nb.h5 tr.tsv
-expect_eq "default buckets 1000000" "$(q nb.h5 'f.attrs["n_buckets"]')" 1000000
+expect_eq "default buckets 200000" "$(q nb.h5 'f.attrs["n_buckets"]')" 200000
 
 # ---- --max-len truncates words (offsets), n-grams over the kept words
 run_ok "max-len 2" --max-len 2 -o ml.h5 tr.tsv
