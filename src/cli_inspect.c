@@ -9,6 +9,7 @@
 #include "args.h"
 #include "corpus.h"
 #include "h5util.h"
+#include "modelio.h"
 #include "tcdist.h"
 #include "util.h"
 
@@ -295,6 +296,76 @@ done:
     return rc;
 }
 
+/* ---- model files ---- */
+
+/* Loading verifies the parameters against their stored sha256, so a damaged model is an error. */
+static int inspect_model(const char *path, int json) {
+    char err[1024];
+    tcd_model_file mf;
+    if (tcd_model_load(&mf, path, err, sizeof err) < 0) {
+        tcd_error("inspect: %s", err);
+        return TCD_EXIT_ERROR;
+    }
+    const tcd_model *m = &mf.model;
+    report r = {.json = json, .first = 1};
+    if (json) tcd_buf_putc(&r.b, '{');
+    rep_str(&r, "file", mf.path);
+    rep_str(&r, "format", TCD_MODEL_FORMAT);
+    rep_i64(&r, "version", TCD_MODEL_VERSION);
+    rep_str(&r, "model", "bow");
+    rep_i64(&r, "dim", m->cfg.dim);
+    rep_i64(&r, "hidden", m->cfg.hidden);
+    rep_i64(&r, "n_classes", m->cfg.n_classes);
+    rep_i64(&r, "n_embeddings", m->cfg.vocab);
+    rep_i64(&r, "vocab_size", mf.vocab_size);
+    rep_i64(&r, "n_buckets", mf.n_buckets);
+    rep_i64(&r, "n_params", m->n_params);
+    if (json) {
+        rep_key(&r, "labels");
+        tcd_buf_putc(&r.b, '[');
+        for (int64_t k = 0; k < mf.n_classes; k++) {
+            if (k) tcd_buf_putc(&r.b, ',');
+            tcd_buf_json_string(&r.b, mf.labels[k], strlen(mf.labels[k]));
+        }
+        tcd_buf_putc(&r.b, ']');
+        rep_key(&r, "tensors");
+        tcd_buf_putc(&r.b, '[');
+        for (int i = 0; i < m->n_tensors; i++)
+            tcd_buf_printf(&r.b, "%s{\"name\":\"%s\",\"rows\":%lld,\"cols\":%lld}", i ? "," : "", m->tensors[i].name,
+                           (long long)m->tensors[i].rows, (long long)m->tensors[i].cols);
+        tcd_buf_putc(&r.b, ']');
+        rep_key(&r, "tokenizer");
+        tcd_buf_printf(&r.b, "{\"tokenizer\":\"%s\",\"lowercase\":%s,\"punct\":\"%s\",\"invalid_utf8\":\"%s\","
+                             "\"ngrams\":%d,\"buckets\":%lld,\"max_len\":%lld}",
+                       TCD_TOKENIZER_NAME, mf.tok.lowercase ? "true" : "false", mf.tok.keep_punct ? "keep" : "drop",
+                       mf.tok.invalid_utf8 == TCD_UTF8_REPLACE ? "replace" : "error", mf.tok.ngrams,
+                       (long long)mf.tok.buckets, (long long)mf.tok.max_len);
+        rep_key(&r, "config"); /* the run's configuration, stored as JSON by train */
+        tcd_buf_printf(&r.b, "%s", mf.config_json && *mf.config_json ? mf.config_json : "{}");
+    } else {
+        tcd_buf_printf(&r.b, "%-16s", "labels");
+        for (int64_t k = 0; k < mf.n_classes; k++) tcd_buf_printf(&r.b, " %s", mf.labels[k]);
+        tcd_buf_putc(&r.b, '\n');
+        for (int i = 0; i < m->n_tensors; i++)
+            tcd_buf_printf(&r.b, "%-16s %-14s [%lld, %lld]\n", i ? "" : "tensors", m->tensors[i].name,
+                           (long long)m->tensors[i].rows, (long long)m->tensors[i].cols);
+        tcd_buf_printf(&r.b, "%-16s %s  lowercase=%d punct=%s invalid_utf8=%s ngrams=%d buckets=%lld max_len=%lld\n",
+                       "tokenizer", TCD_TOKENIZER_NAME, mf.tok.lowercase, mf.tok.keep_punct ? "keep" : "drop",
+                       mf.tok.invalid_utf8 == TCD_UTF8_REPLACE ? "replace" : "error", mf.tok.ngrams,
+                       (long long)mf.tok.buckets, (long long)mf.tok.max_len);
+        rep_str(&r, "config", mf.config_json);
+    }
+    rep_str(&r, "params_sha256", mf.params_sha256);
+    rep_str(&r, "data_content_sha256", mf.data_sha256);
+    rep_str(&r, "vocab_sha256", mf.vocab_sha256);
+    if (json) tcd_buf_append(&r.b, "}\n", 2);
+    fwrite(r.b.data, 1, r.b.len, stdout);
+    int rc = fflush(stdout) != 0 ? TCD_EXIT_ERROR : TCD_EXIT_OK;
+    tcd_buf_free(&r.b);
+    tcd_model_file_free(&mf);
+    return rc;
+}
+
 /* ---- dispatch on the root `format` attribute ---- */
 
 typedef struct {
@@ -304,6 +375,7 @@ typedef struct {
 
 static const inspector inspectors[] = {
     {TCD_CORPUS_FORMAT, inspect_corpus},
+    {TCD_MODEL_FORMAT, inspect_model},
 };
 
 int tcd_cmd_inspect(int argc, char **argv) {
@@ -315,7 +387,7 @@ int tcd_cmd_inspect(int argc, char **argv) {
     char **pos = NULL;
     int n_pos = 0;
     int rc = tcd_args_parse("tcdist inspect FILE.h5 [--json]",
-                            "Summarises a tcdist file (corpus). Length quantiles are nearest-rank.", opts, argc,
+                            "Summarises a tcdist file (corpus or model). Length quantiles are nearest-rank.", opts, argc,
                             argv, &pos, &n_pos);
     if (rc == 1) return TCD_EXIT_OK;
     if (rc) return TCD_EXIT_USAGE;

@@ -11,6 +11,8 @@ T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
 "$TCDIST" train --data "$T/train.h5" --valid "$T/test.h5" --run-dir "$T/run" --epochs 3 --quiet
 "$TCDIST" eval --model "$T/run" --data "$T/test.h5" --json >"$T/eval.json"
 "$TCDIST" eval --model "$T/run/model.h5" --data "$T/test.h5" >"$T/eval.txt"
+"$TCDIST" inspect "$T/run/model.h5" --json >"$T/inspect.json"
+"$TCDIST" inspect "$T/run/model.h5" | grep -q "^tensors *embedding"
 grep -q "confusion matrix" "$T/eval.txt"
 tail -n +2 "$T/test.tsv" | cut -f1 >"$T/text.txt"
 tail -n +2 "$T/test.tsv" | cut -f2 >"$T/gold.txt"
@@ -28,6 +30,10 @@ grep -q "mixed.txt:4: empty" "$T/mixed.err" || { cat "$T/mixed.err"; echo "FAIL:
 import json, sys
 t = sys.argv[1]
 ev = json.load(open(f"{t}/eval.json"))
+ins = json.load(open(f"{t}/inspect.json"))
+assert ins["format"] == "tcdist-model" and ins["n_classes"] == 4 and ins["labels"] == ["0", "1", "2", "3"], ins
+assert ins["params_sha256"] == json.load(open(f"{t}/run/summary.json"))["params_sha256"]
+assert ins["config"]["epochs"] == 3 and ins["n_params"] == sum(x["rows"] * x["cols"] for x in ins["tensors"])
 summ = json.load(open(f"{t}/run/summary.json"))
 assert ev["n_docs"] == 500, ev["n_docs"]
 assert abs(ev["accuracy"] - summ["valid_accuracy"]) < 1e-9, (ev["accuracy"], summ["valid_accuracy"])
