@@ -10,7 +10,7 @@ set -euo pipefail
 
 core=(gcc make cmake pkg-config libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools libopenblas-dev)
 tests=(python3 python3-numpy python3-h5py)
-bench=(fasttext python3-numpy)
+bench=(fasttext python3-numpy time)
 slurm=(slurmctld slurmd slurm-client munge)
 
 want=("${core[@]}")

@@ -20,7 +20,7 @@ shuffles per epoch itself.
 Timed: the whole `tcdist train` process (start-up, loading the HDF5 corpus, training, writing the
 model) against the whole `fasttext supervised` process (reading and tokenizing text, training,
 writing the model). `tcdist prepare` is a one-off per corpus and is reported separately (MB/s).
-Peak RSS comes from wait4() of each child. Not a CTest test: run it by hand; these machines are noisy,
+Peak RSS comes from /usr/bin/time of each run. Not a CTest test: run it by hand; these machines are noisy,
 so it reports medians."""
 import argparse
 import datetime
@@ -37,22 +37,21 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
+TMP = "/tmp"
 PUNCT = re.compile(r'([!"#$%&()*+,\-./:;<=>?@\[\\\]^_`{|}~])')
 
 
 def run(cmd, env=None):
-    """Runs cmd, returns (wall seconds, peak RSS MiB, stdout)."""
+    """Runs cmd under /usr/bin/time, returns (wall seconds, peak RSS MiB, stdout). (wait4's rusage of
+    a child of this process would include this process's own high-water mark, inherited at fork.)"""
+    tfile = os.path.join(TMP, "time.txt")
     t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    out, err = b"", b""
-    _, status, ru = os.wait4(p.pid, 0)
+    p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", tfile, *cmd], capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
-    out = p.stdout.read()
-    err = p.stderr.read()
-    p.returncode = os.waitstatus_to_exitcode(status)
     if p.returncode != 0:
-        sys.exit(f"failed ({p.returncode}): {' '.join(cmd)}\n{out.decode()}\n{err.decode()}")
-    return wall, ru.ru_maxrss / 1024.0, out.decode()
+        sys.exit(f"failed ({p.returncode}): {' '.join(cmd)}\n{p.stdout}\n{p.stderr}")
+    rss_kb = int(open(tfile).read().split()[-1])
+    return wall, rss_kb / 1024.0, p.stdout
 
 
 def ft_line(text, label):
@@ -155,6 +154,10 @@ def main():
     if not shutil.which("fasttext"):
         sys.exit("fasttext not found: bash launch/install-deps.sh --bench")
     os.makedirs(args.work, exist_ok=True)
+    global TMP
+    TMP = args.work
+    if not os.path.exists("/usr/bin/time"):
+        sys.exit("/usr/bin/time not found: bash launch/install-deps.sh --bench")
     cases = prepare_inputs(args, args.work)
     if not cases:
         sys.exit(f"no corpora found under {args.data}")
