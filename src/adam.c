@@ -117,35 +117,70 @@ static int use_avx2(void) {
 
 /* zero_grads: the gradient buffer to clear block by block right after its use (while it is in
  * cache), or NULL. */
-static void adam_step_impl(tcd_adam *a, float *params, const float *grads, double lr, int n_threads,
-                           float *zero_grads) {
+typedef struct {
+    float b1, b2, c1, c2, lr_t, eps, decay;
+    int avx2;
+} adam_consts;
+
+/* Advances t and computes this step's constants. */
+static adam_consts adam_begin(tcd_adam *a, double lr) {
     a->t += 1;
     const double t = (double)a->t;
     const double lr_t = lr * sqrt(1.0 - pow(a->cfg.beta2, t)) / (1.0 - pow(a->cfg.beta1, t));
-    const float b1 = (float)a->cfg.beta1, b2 = (float)a->cfg.beta2, eps = (float)a->cfg.eps;
+    adam_consts k;
+    k.b1 = (float)a->cfg.beta1;
+    k.b2 = (float)a->cfg.beta2;
+    k.eps = (float)a->cfg.eps;
     /* 1 - beta in double, then rounded: 1 - 0.999f in float would be off by 1.3e-5 relative */
-    const float c1 = (float)(1.0 - a->cfg.beta1), c2 = (float)(1.0 - a->cfg.beta2);
-    const float decay = (float)(lr * a->cfg.weight_decay);
-    const float lr_tf = (float)lr_t;
+    k.c1 = (float)(1.0 - a->cfg.beta1);
+    k.c2 = (float)(1.0 - a->cfg.beta2);
+    k.decay = (float)(lr * a->cfg.weight_decay);
+    k.lr_t = (float)lr_t;
+#ifdef TCD_HAVE_AVX2_PATH
+    k.avx2 = use_avx2();
+#else
+    k.avx2 = 0;
+#endif
+    return k;
+}
+
+/* Updates [lo, hi) and, when zero_grads is set, clears those gradients while they are in cache. */
+static void adam_span(const adam_consts *k, tcd_adam *a, float *params, const float *grads, float *zero_grads,
+                      int64_t lo, int64_t hi) {
+#ifdef TCD_HAVE_AVX2_PATH
+    if (k->avx2)
+        adam_range_avx2(params, grads, a->m, a->v, lo, hi, k->b1, k->b2, k->c1, k->c2, k->lr_t, k->eps, k->decay);
+    else
+#endif
+        adam_range(params, grads, a->m, a->v, lo, hi, k->b1, k->b2, k->c1, k->c2, k->lr_t, k->eps, k->decay);
+    if (zero_grads) memset(zero_grads + lo, 0, (size_t)(hi - lo) * sizeof(float));
+}
+
+/* zero_grads: the gradient buffer to clear block by block right after its use, or NULL. */
+static void adam_step_impl(tcd_adam *a, float *params, const float *grads, double lr, int n_threads,
+                           float *zero_grads) {
+    const adam_consts k = adam_begin(a, lr);
     const int64_t n = a->n;
     const int64_t block = 1 << 14; /* elements per work item: 64 KiB of params */
     const int64_t n_blocks = (n + block - 1) / block;
     if (n_threads < 1) n_threads = 1;
-    float *m = a->m, *v = a->v;
-#ifdef TCD_HAVE_AVX2_PATH
-    const int avx2 = use_avx2();
-#endif
 #pragma omp parallel for schedule(static) num_threads(n_threads) if (n_blocks > 1)
-    for (int64_t k = 0; k < n_blocks; k++) {
-        const int64_t lo = k * block, hi = lo + block < n ? lo + block : n;
-#ifdef TCD_HAVE_AVX2_PATH
-        if (avx2) {
-            adam_range_avx2(params, grads, m, v, lo, hi, b1, b2, c1, c2, lr_tf, eps, decay);
-        } else
-#endif
-            adam_range(params, grads, m, v, lo, hi, b1, b2, c1, c2, lr_tf, eps, decay);
-        if (zero_grads) memset(zero_grads + lo, 0, (size_t)(hi - lo) * sizeof(float));
+    for (int64_t b = 0; b < n_blocks; b++) {
+        const int64_t lo = b * block, hi = lo + block < n ? lo + block : n;
+        adam_span(&k, a, params, grads, zero_grads, lo, hi);
     }
+}
+
+void tcd_adam_step_rows(tcd_adam *a, float *params, float *grads, double lr, int n_threads, const int32_t *rows,
+                        int64_t n_rows, int64_t row_len, int64_t dense_from) {
+    const adam_consts k = adam_begin(a, lr);
+    if (n_threads < 1) n_threads = 1;
+#pragma omp parallel for schedule(static) num_threads(n_threads) if (n_rows > 4096)
+    for (int64_t r = 0; r < n_rows; r++) {
+        const int64_t lo = (int64_t)rows[r] * row_len;
+        adam_span(&k, a, params, grads, grads, lo, lo + row_len);
+    }
+    adam_span(&k, a, params, grads, grads, dense_from, a->n);
 }
 
 void tcd_adam_step(tcd_adam *a, float *params, const float *grads, double lr, int n_threads) {

@@ -30,6 +30,12 @@ void tcd_adam_step(tcd_adam *a, float *params, const float *grads, double lr, in
  * a buffer as large as the embedding table. */
 void tcd_adam_step_zero_grad(tcd_adam *a, float *params, float *grads, double lr, int n_threads);
 
+/* Lazy Adam: updates (and zeroes the gradients of) only the listed rows of the embedding table,
+ * rows[k] * row_len .. + row_len, and the dense tail [dense_from, n). Rows not listed keep their m,
+ * v and value. The step count t (bias correction) is global, as in TensorFlow's LazyAdam. */
+void tcd_adam_step_rows(tcd_adam *a, float *params, float *grads, double lr, int n_threads, const int32_t *rows,
+                        int64_t n_rows, int64_t row_len, int64_t dense_from);
+
 /* Global L2 norm of a flat buffer (double accumulation, fixed order). */
 double tcd_l2_norm(const float *x, int64_t n);
 void tcd_scale(float *x, int64_t n, float s);

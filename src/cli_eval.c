@@ -69,7 +69,7 @@ int tcd_cmd_eval(int argc, char **argv) {
         return TCD_EXIT_ERROR;
     }
     tcd_loader l;
-    if (tcd_loader_open(&l, &c, 0, 0, err, sizeof err) != 0) {
+    if (tcd_loader_open(&l, &c, 0, c.n_docs, 0, 0, err, sizeof err) != 0) {
         tcd_error("%s", err);
         tcd_corpus_close(&c);
         tcd_model_file_free(&mf);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include "adam.h"
@@ -14,6 +15,7 @@
 #include "corpus.h"
 #include "dist.h"
 #include "evaluate.h"
+#include "exchange.h"
 #include "loader.h"
 #include "model.h"
 #include "modelio.h"
@@ -24,7 +26,9 @@ typedef struct {
     const char *data, *valid, *run_dir, *model_kind, *schedule;
     int64_t dim, hidden, epochs, batch, seed, threads, warmup, log_every, max_steps;
     double lr, min_lr, beta1, beta2, eps, weight_decay, clip_norm, progress_secs;
-    int no_shuffle, overwrite, quiet, save_init;
+    int no_shuffle, overwrite, quiet, save_init, deterministic, lazy_adam;
+    const char *exchange;
+    int64_t check_replicas;
 } train_opts;
 
 static const char *USAGE =
@@ -50,13 +54,14 @@ static char *config_json(const train_opts *o, const tcd_corpus *c, int world, in
                        "\"n_classes\": %lld, \"n_embeddings\": %lld, \"epochs\": %lld, \"batch\": %lld, "
                        "\"lr\": %.9g, \"schedule\": \"%s\", \"warmup\": %lld, \"min_lr\": %.9g, \"beta1\": %.9g, "
                        "\"beta2\": %.9g, \"eps\": %.9g, \"weight_decay\": %.9g, \"clip_norm\": %.9g, "
-                       "\"seed\": %lld, \"shuffle\": %s, \"max_steps\": %lld, \"world\": %d, \"threads\": %d, "
-                       "\"version\": \"%s\"}",
+                       "\"seed\": %lld, \"shuffle\": %s, \"max_steps\": %lld, \"deterministic\": %s, "
+                       "\"exchange\": \"%s\", \"lazy_adam\": %s, \"world\": %d, \"threads\": %d, \"version\": \"%s\"}",
                    c->content_sha256, o->model_kind, (long long)o->dim, (long long)o->hidden,
                    (long long)c->n_classes, (long long)c->n_embeddings, (long long)o->epochs, (long long)o->batch,
                    o->lr, o->schedule, (long long)o->warmup, o->min_lr, o->beta1, o->beta2, o->eps,
                    o->weight_decay, o->clip_norm, (long long)o->seed, o->no_shuffle ? "false" : "true",
-                   (long long)o->max_steps, world, threads, TCDIST_VERSION);
+                   (long long)o->max_steps, o->deterministic ? "true" : "false", o->exchange,
+                   o->lazy_adam ? "true" : "false", world, threads, TCDIST_VERSION);
     return b.data;
 }
 
@@ -148,10 +153,44 @@ static void fmt_rate(char *out, size_t n, double r) {
         snprintf(out, n, "%.0f", r);
 }
 
+/* Fault injection for the tests: TCDIST_FAULT="kill:R:S" makes rank R kill itself (SIGKILL) at
+ * step S, "exit:R:S" exit(3) without MPI_Finalize, "perturb:R:S" nudge one of its parameters after
+ * the update of step S (so that --check-replicas must notice). */
+typedef struct {
+    char kind[16];
+    int rank;
+    long long step;
+} fault_spec;
+
+static int parse_fault(fault_spec *f) {
+    const char *s = getenv("TCDIST_FAULT");
+    memset(f, 0, sizeof *f);
+    f->rank = -1;
+    if (!s || !*s) return 0;
+    if (sscanf(s, "%15[a-z]:%d:%lld", f->kind, &f->rank, &f->step) != 3 ||
+        (strcmp(f->kind, "kill") && strcmp(f->kind, "exit") && strcmp(f->kind, "perturb"))) {
+        tcd_error("TCDIST_FAULT='%s': expected kill:RANK:STEP, exit:RANK:STEP or perturb:RANK:STEP", s);
+        return -1;
+    }
+    return 0;
+}
+
+/* A cheap 64-bit digest of the parameters for --check-replicas (not cryptographic). */
+static uint64_t params_digest(const float *p, int64_t n) {
+    const uint32_t *w = (const uint32_t *)p;
+    uint64_t h = 1469598103934665603ull;
+    for (int64_t i = 0; i < n; i++) h = (h ^ w[i]) * 1099511628211ull;
+    return h;
+}
+
+/* Seconds per phase on this rank since the last report. */
+enum { PH_DATA, PH_COMPUTE, PH_COMM, PH_OPTIM, PH_N };
+static const char *const phase_names[PH_N] = {"data", "compute", "comm", "optim"};
+
 int tcd_cmd_train(int argc, char **argv) {
     train_opts o = {.model_kind = "bow", .schedule = "linear", .dim = 16, .hidden = 16, .epochs = 5,
                     .batch = 192, .seed = 1, .threads = 0, .lr = 0.004, .beta1 = 0.9, .beta2 = 0.999,
-                    .eps = 1e-7, .progress_secs = 10};
+                    .eps = 1e-7, .progress_secs = 10, .exchange = "sparse"};
     const tcd_opt opts[] = {
         {"--data", TCD_OPT_STR, &o.data, "TRAIN.h5", "training corpus (from tcdist prepare)"},
         {"--valid", TCD_OPT_STR, &o.valid, "VALID.h5", "evaluated at each epoch's end (prepared with --vocab TRAIN.h5)"},
@@ -172,6 +211,12 @@ int tcd_cmd_train(int argc, char **argv) {
         {"--clip-norm", TCD_OPT_F64, &o.clip_norm, "X", "clip the gradient's global L2 norm to X (0: off)", 0, 1e30},
         {"--seed", TCD_OPT_I64, &o.seed, "N", "initialisation and shuffling", 0, INT64_MAX},
         {"--threads", TCD_OPT_I64, &o.threads, "N", "OpenMP threads per rank (0: OMP_NUM_THREADS or all cores)", 0, 4096},
+        {"--deterministic", TCD_OPT_FLAG, &o.deterministic, NULL,
+         "bit-identical parameters for any number of ranks and threads (fixed-point gradient sums)"},
+        {"--exchange", TCD_OPT_CHOICE, &o.exchange, "KIND",
+         "gradient exchange between ranks: only the touched embedding rows, or the whole buffer", 0, 0, "sparse|dense"},
+        {"--lazy-adam", TCD_OPT_FLAG, &o.lazy_adam, NULL, "update only the embedding rows the batch touched (not dense Adam)"},
+        {"--check-replicas", TCD_OPT_I64, &o.check_replicas, "K", "compare a digest of every rank's parameters every K steps (0: off)", 0, INT64_MAX},
         {"--no-shuffle", TCD_OPT_FLAG, &o.no_shuffle, NULL, "keep file order (tests and debugging)"},
         {"--max-steps", TCD_OPT_I64, &o.max_steps, "N", "stop after N steps (0: run all epochs)", 0, INT64_MAX},
         {"--log-every", TCD_OPT_I64, &o.log_every, "STEPS", "metrics.jsonl record interval (0: ~100 per run)", 0, INT64_MAX},
@@ -186,15 +231,19 @@ int tcd_cmd_train(int argc, char **argv) {
     int prc = tcd_args_parse(USAGE, DESCRIPTION, opts, argc, argv, &pos, &n_pos);
     if (prc == 1) return TCD_EXIT_OK;
     if (prc == 2) return TCD_EXIT_USAGE;
-    free(pos);
     if (n_pos) {
         tcd_error("unexpected argument '%s' (see tcdist train --help)", pos[0]);
+        free(pos);
         return TCD_EXIT_USAGE;
     }
+    free(pos);
     if (!o.data || !o.run_dir) {
         tcd_error("--data and --run-dir are required (see tcdist train --help)");
         return TCD_EXIT_USAGE;
     }
+    fault_spec fault;
+    if (parse_fault(&fault) != 0) return TCD_EXIT_USAGE;
+    const int sparse = strcmp(o.exchange, "sparse") == 0;
 
     tcd_dist dist;
     tcd_dist_init(&dist, &argc, &argv);
@@ -215,14 +264,22 @@ int tcd_cmd_train(int argc, char **argv) {
         if (o.valid && tcd_corpus_open(&valid, o.valid, err, sizeof err) != 0) tcd_die("--valid: %s", err);
     }
 
+    /* each rank reads only its shard of the training and validation documents */
+    int64_t shard_lo, shard_hi, vlo = 0, vhi = 0;
+    tcd_batch_share(train.n_docs, dist.rank, dist.world, &shard_lo, &shard_hi);
     tcd_loader loader, vloader;
-    if (tcd_loader_open(&loader, &train, (uint64_t)o.seed, !o.no_shuffle, err, sizeof err) != 0) tcd_die("%s", err);
-    if (o.valid && tcd_loader_open(&vloader, &valid, 0, 0, err, sizeof err) != 0) tcd_die("%s", err);
+    if (tcd_loader_open(&loader, &train, shard_lo, shard_hi, (uint64_t)o.seed, !o.no_shuffle, err, sizeof err) != 0)
+        tcd_die("%s", err);
+    if (o.valid) {
+        tcd_batch_share(valid.n_docs, dist.rank, dist.world, &vlo, &vhi);
+        if (tcd_loader_open(&vloader, &valid, vlo, vhi, 0, 0, err, sizeof err) != 0) tcd_die("%s", err);
+    }
 
     tcd_model_config mcfg = {.vocab = train.n_embeddings, .dim = o.dim, .hidden = o.hidden,
                              .n_classes = train.n_classes, .seed = (uint64_t)o.seed};
     tcd_model model;
     if (tcd_model_init(&model, &mcfg) != 0) tcd_die("cannot build the model");
+    if (o.deterministic) tcd_model_set_deterministic(&model, 1);
     tcd_adam_config acfg;
     tcd_adam_config_default(&acfg);
     acfg.beta1 = o.beta1;
@@ -231,6 +288,12 @@ int tcd_cmd_train(int argc, char **argv) {
     acfg.weight_decay = o.weight_decay;
     tcd_adam adam;
     tcd_adam_init(&adam, &acfg, model.n_params);
+    tcd_exchange xch;
+    tcd_exchange_init(&xch, &model);
+    const int64_t row_len = o.dim, dense0 = xch.rows * row_len;
+    /* --deterministic: gradients are summed as int64 fixed point, exactly, then converted */
+    int64_t *acc = NULL;
+    if (o.deterministic) acc = tcd_calloc((size_t)model.n_params, sizeof(int64_t));
 
     tcd_model_zero_grad(&model); /* from here on, each Adam step leaves the gradients zeroed */
     int64_t spe = tcd_steps_per_epoch(train.n_docs, o.batch);
@@ -253,12 +316,12 @@ int tcd_cmd_train(int argc, char **argv) {
         if (!metrics) tcd_die("%s: cannot write (%s)", metrics_path, strerror(errno));
         if (!o.quiet)
             tcd_info("train: %lld docs, %lld tokens, %lld classes, %lld embeddings x %lld, hidden %lld, "
-                     "%lld params | %lld ranks x %d threads | batch %lld, %lld steps/epoch, %lld steps, lr %g",
+                     "%lld params | %d ranks x %d threads | batch %lld, %lld steps/epoch, %lld steps, lr %g%s",
                      (long long)train.n_docs, (long long)train.n_tokens, (long long)train.n_classes,
                      (long long)train.n_embeddings, (long long)o.dim, (long long)o.hidden, (long long)model.n_params,
-                     (long long)dist.world, threads, (long long)o.batch, (long long)spe, (long long)total_steps, o.lr);
+                     dist.world, threads, (long long)o.batch, (long long)spe, (long long)total_steps, o.lr,
+                     o.deterministic ? " | deterministic" : "");
     }
-
     if (dist.rank == 0 && o.save_init) {
         char *p = tcd_sprintf("%s/init.h5", o.run_dir);
         if (tcd_model_save(p, &model, &train, cfg_json, err, sizeof err) != 0) tcd_die("%s", err);
@@ -273,21 +336,72 @@ int tcd_cmd_train(int argc, char **argv) {
     double interval_t0 = t0;
     double valid_acc = NAN, valid_loss = NAN;
     int64_t epochs_done = 0;
+    double ph[PH_N] = {0}, ph_total[PH_N] = {0};
+    int64_t ph_docs = 0, ph_tokens = 0, bytes_interval = 0, bytes_total = 0;
+    double *ph_all = dist.rank == 0 ? tcd_malloc(sizeof(double) * (size_t)dist.world * (PH_N + 3)) : NULL;
+    uint64_t *digests = tcd_malloc(sizeof(uint64_t) * (size_t)dist.world);
+    const int use_rows = (dist.world > 1 && sparse) || o.lazy_adam; /* is the union of touched rows needed? */
     for (int64_t epoch = 0; epoch < o.epochs && step < total_steps; epoch++) {
         epoch_loss = 0;
         epoch_docs = 0;
         for (int64_t s = 0; s < spe && step < total_steps; s++, step++) {
+            double tp = tcd_now();
             tcd_batch b;
             int64_t n_global;
-            tcd_loader_batch(&loader, epoch, s, o.batch, dist.rank, dist.world, &b, &n_global);
-            double lr = tcd_lr_at(&sched, step);
-            double stats[2] = {0, (double)(b.offsets[b.n] - b.offsets[0])};
+            tcd_loader_batch(&loader, epoch, s, o.batch, &b, &n_global);
+            if (fault.rank == dist.rank && fault.step == step && strcmp(fault.kind, "perturb") != 0) {
+                tcd_error("fault injection (TCDIST_FAULT): rank %d %s at step %lld", dist.rank,
+                          fault.kind[0] == 'k' ? "kills itself" : "exits", (long long)step);
+                if (fault.kind[0] == 'k') kill(getpid(), SIGKILL);
+                _exit(3);
+            }
+            double tq = tcd_now();
+            ph[PH_DATA] += tq - tp;
+            tp = tq;
+
+            const double lr = tcd_lr_at(&sched, step);
+            const float scale = (float)(1.0 / (double)n_global);
+            double stats[2] = {0, b.n ? (double)(b.offsets[b.n] - b.offsets[0]) : 0.0};
             if (b.n > 0) {
                 stats[0] = tcd_model_forward(&model, &b, NULL, threads);
-                tcd_model_backward(&model, &b, (float)(1.0 / (double)n_global), threads);
+                if (o.deterministic)
+                    tcd_model_backward_fixed(&model, &b, scale, threads, acc);
+                else
+                    tcd_model_backward(&model, &b, scale, threads);
             }
-            tcd_dist_sum_f32(&dist, model.grads, model.n_params);
+            tq = tcd_now();
+            ph[PH_COMPUTE] += tq - tp;
+            tp = tq;
+
+            if (use_rows) tcd_exchange_rows(&xch, &dist, &b);
+            if (o.deterministic) {
+                if (use_rows) {
+                    if (dist.world > 1) tcd_exchange_sum_i64(&xch, &dist, acc);
+                    for (int64_t k = 0; k < xch.n_union; k++) {
+                        const int64_t off = (int64_t)xch.rows_union[k] * row_len;
+                        tcd_fixed_to_float(model.grads + off, acc + off, row_len, 1);
+                        memset(acc + off, 0, sizeof(int64_t) * (size_t)row_len);
+                    }
+                } else {
+                    if (dist.world > 1) tcd_exchange_dense_i64(&xch, &dist, acc);
+                    tcd_fixed_to_float(model.grads, acc, dense0, threads);
+                    memset(acc, 0, sizeof(int64_t) * (size_t)dense0);
+                }
+                tcd_fixed_to_float(model.grads + dense0, acc + dense0, model.n_params - dense0, 1);
+                memset(acc + dense0, 0, sizeof(int64_t) * (size_t)(model.n_params - dense0));
+            } else if (dist.world > 1) {
+                if (sparse)
+                    tcd_exchange_sum_f32(&xch, &dist, model.grads);
+                else
+                    tcd_exchange_dense_f32(&xch, &dist, model.grads);
+            }
             tcd_dist_sum_f64(&dist, stats, 2);
+            bytes_interval += xch.bytes;
+            bytes_total += xch.bytes;
+            tq = tcd_now();
+            ph[PH_COMM] += tq - tp;
+            tp = tq;
+
             if (!isfinite(stats[0]))
                 tcd_die("the loss is %g at step %lld (epoch %lld); lower --lr or set --clip-norm", stats[0],
                         (long long)step, (long long)epoch);
@@ -295,7 +409,24 @@ int tcd_cmd_train(int argc, char **argv) {
                 double norm = tcd_l2_norm(model.grads, model.n_params);
                 if (norm > o.clip_norm) tcd_scale(model.grads, model.n_params, (float)(o.clip_norm / norm));
             }
-            tcd_adam_step_zero_grad(&adam, model.params, model.grads, lr, threads); /* leaves grads zeroed */
+            if (o.lazy_adam)
+                tcd_adam_step_rows(&adam, model.params, model.grads, lr, threads, xch.rows_union, xch.n_union,
+                                   row_len, dense0);
+            else
+                tcd_adam_step_zero_grad(&adam, model.params, model.grads, lr, threads); /* leaves grads zeroed */
+            if (fault.rank == dist.rank && fault.step == step && strcmp(fault.kind, "perturb") == 0)
+                model.params[0] += 1e-3f;
+            if (o.check_replicas > 0 && (step + 1) % o.check_replicas == 0) {
+                tcd_dist_allgather_u64(&dist, params_digest(model.params, model.n_params), digests);
+                for (int r = 1; r < dist.world; r++)
+                    if (digests[r] != digests[0])
+                        tcd_die("--check-replicas: after step %lld the parameters of rank %d differ from rank 0's",
+                                (long long)step + 1, r);
+            }
+            tq = tcd_now();
+            ph[PH_OPTIM] += tq - tp;
+            ph_docs += b.n;
+            ph_tokens += (int64_t)(b.n ? b.offsets[b.n] - b.offsets[0] : 0);
 
             interval_loss += stats[0];
             epoch_loss += stats[0];
@@ -305,18 +436,42 @@ int tcd_cmd_train(int argc, char **argv) {
             tokens_total += (int64_t)stats[1];
 
             int last = (s == spe - 1) || (step + 1 == total_steps);
-            if (dist.rank == 0 && ((step + 1) % log_every == 0 || last)) {
-                double now = tcd_now();
-                double rate = interval_tokens / (now - interval_t0 > 1e-9 ? now - interval_t0 : 1e-9);
-                fprintf(metrics,
-                        "{\"type\": \"train\", \"step\": %lld, \"epoch\": %lld, \"loss\": %.6f, \"lr\": %.9g, "
-                        "\"tokens_per_s\": %.1f, \"elapsed_s\": %.3f}\n",
-                        (long long)(step + 1), (long long)epoch, interval_loss / (double)interval_docs, lr, rate,
-                        now - t0);
-                fflush(metrics);
+            if ((step + 1) % log_every == 0 || last) {
+                /* per-rank phase times, to see a straggler: gathered on rank 0 */
+                double mine[PH_N + 3];
+                for (int k = 0; k < PH_N; k++) mine[k] = ph[k];
+                mine[PH_N] = (double)ph_docs;
+                mine[PH_N + 1] = (double)ph_tokens;
+                mine[PH_N + 2] = (double)bytes_interval;
+                tcd_dist_gather_f64(&dist, mine, PH_N + 3, ph_all);
+                for (int k = 0; k < PH_N; k++) {
+                    ph_total[k] += ph[k];
+                    ph[k] = 0;
+                }
+                ph_docs = ph_tokens = 0;
+                if (dist.rank == 0) {
+                    double now = tcd_now();
+                    double rate = interval_tokens / (now - interval_t0 > 1e-9 ? now - interval_t0 : 1e-9);
+                    int64_t steps_in = (step + 1) % log_every ? (step + 1) % log_every : log_every;
+                    fprintf(metrics,
+                            "{\"type\": \"train\", \"step\": %lld, \"epoch\": %lld, \"loss\": %.6f, \"lr\": %.9g, "
+                            "\"tokens_per_s\": %.1f, \"elapsed_s\": %.3f, \"comm_bytes_per_step\": %.0f}\n",
+                            (long long)(step + 1), (long long)epoch, interval_loss / (double)interval_docs, lr, rate,
+                            now - t0, (double)bytes_interval / (double)steps_in);
+                    fprintf(metrics, "{\"type\": \"ranks\", \"step\": %lld, \"ranks\": [", (long long)(step + 1));
+                    for (int r = 0; r < dist.world; r++) {
+                        const double *v = ph_all + (size_t)r * (PH_N + 3);
+                        fprintf(metrics, "%s{\"rank\": %d", r ? ", " : "", r);
+                        for (int k = 0; k < PH_N; k++) fprintf(metrics, ", \"%s_s\": %.6f", phase_names[k], v[k]);
+                        fprintf(metrics, ", \"docs\": %.0f, \"tokens\": %.0f, \"comm_bytes\": %.0f}", v[PH_N],
+                                v[PH_N + 1], v[PH_N + 2]);
+                    }
+                    fprintf(metrics, "]}\n");
+                    fflush(metrics);
+                    interval_t0 = now;
+                }
                 interval_loss = 0;
-                interval_docs = interval_tokens = 0;
-                interval_t0 = now;
+                interval_docs = interval_tokens = bytes_interval = 0;
             }
             if (!o.quiet && dist.rank == 0) {
                 double now = tcd_now();
@@ -343,26 +498,27 @@ int tcd_cmd_train(int argc, char **argv) {
         epochs_done = epoch + 1;
         final_loss = epoch_loss / (double)epoch_docs;
         if (o.valid) {
-            /* each rank evaluates its part of the validation set; counts are summed */
+            /* each rank evaluates its shard of the validation set; the counts are summed, so every
+             * document is counted exactly once */
             tcd_eval_counts ec;
             tcd_eval_counts_init(&ec, train.n_classes);
-            int64_t lo, hi;
-            tcd_batch_share(valid.n_docs, dist.rank, dist.world, &lo, &hi);
-            tcd_evaluate_range(&model, &vloader, lo, hi, 1024, threads, &ec);
+            tcd_evaluate_range(&model, &vloader, 0, vhi - vlo, 1024, threads, &ec);
             tcd_dist_sum_i64(&dist, ec.confusion, ec.n_classes * ec.n_classes);
             tcd_dist_sum_i64(&dist, &ec.n_docs, 1);
             tcd_dist_sum_f64(&dist, &ec.loss_sum, 1);
             valid_acc = tcd_eval_accuracy(&ec);
             valid_loss = tcd_eval_loss(&ec);
-            tcd_eval_counts_free(&ec);
+            int64_t correct = 0;
+            for (int64_t c = 0; c < ec.n_classes; c++) correct += ec.confusion[c * ec.n_classes + c];
             if (dist.rank == 0) {
                 fprintf(metrics,
                         "{\"type\": \"valid\", \"step\": %lld, \"epoch\": %lld, \"loss\": %.6f, \"accuracy\": %.6f, "
-                        "\"n_docs\": %lld, \"elapsed_s\": %.3f}\n",
-                        (long long)step, (long long)epoch, valid_loss, valid_acc, (long long)valid.n_docs,
-                        tcd_now() - t0);
+                        "\"n_docs\": %lld, \"correct\": %lld, \"elapsed_s\": %.3f}\n",
+                        (long long)step, (long long)epoch, valid_loss, valid_acc, (long long)ec.n_docs,
+                        (long long)correct, tcd_now() - t0);
                 fflush(metrics);
             }
+            tcd_eval_counts_free(&ec);
         }
         if (!o.quiet && dist.rank == 0) {
             if (tty) printf("\n");
@@ -401,23 +557,33 @@ int tcd_cmd_train(int argc, char **argv) {
             tcd_buf_printf(&s, "\"valid_accuracy\": %.6f, \"valid_loss\": %.6f, ", valid_acc, valid_loss);
         else
             tcd_buf_printf(&s, "\"valid_accuracy\": null, ");
-        tcd_buf_printf(&s, "\"params_sha256\": \"%s\", \"world\": %d, \"threads\": %d, \"model\": \"model.h5\"}\n",
+        tcd_buf_printf(&s, "\"comm_bytes_per_step\": %.0f, \"phase_seconds\": {",
+                       step ? (double)bytes_total / (double)step : 0.0);
+        for (int k = 0; k < PH_N; k++) tcd_buf_printf(&s, "%s\"%s\": %.4f", k ? ", " : "", phase_names[k], ph_total[k]);
+        tcd_buf_printf(&s, "}, \"params_sha256\": \"%s\", \"world\": %d, \"threads\": %d, \"model\": \"model.h5\"}\n",
                        psha, dist.world, threads);
         char *summary_path = tcd_sprintf("%s/summary.json", o.run_dir);
         if (write_text_atomic(summary_path, s.data, err, sizeof err) != 0) {
             tcd_error("%s", err);
             rc = TCD_EXIT_ERROR;
         }
-        if (!o.quiet && rc == TCD_EXIT_OK)
+        if (!o.quiet && rc == TCD_EXIT_OK) {
             tcd_info("trained %lld steps in %.2f s (%.2fM tokens/s); model: %s", (long long)step, train_seconds,
                      tokens_total / train_seconds / 1e6, model_path);
+            tcd_info("time per phase (rank 0): data %.3f s, compute %.3f s, communication %.3f s, optimizer %.3f s",
+                     ph_total[PH_DATA], ph_total[PH_COMPUTE], ph_total[PH_COMM], ph_total[PH_OPTIM]);
+        }
         free(summary_path);
         free(model_path);
         tcd_buf_free(&s);
     }
     rc = tcd_dist_agree(&dist, rc);
+    free(ph_all);
+    free(digests);
+    free(acc);
     free(metrics_path);
     free(cfg_json);
+    tcd_exchange_free(&xch);
     tcd_adam_free(&adam);
     tcd_model_free(&model);
     tcd_loader_free(&loader);

@@ -20,6 +20,14 @@ void tcd_dist_finalize(tcd_dist *d);
 void tcd_dist_sum_f32(const tcd_dist *d, float *x, int64_t n);
 void tcd_dist_sum_f64(const tcd_dist *d, double *x, int64_t n);
 void tcd_dist_sum_i64(const tcd_dist *d, int64_t *x, int64_t n);
+/* Every rank's n_local int32 values, concatenated in rank order, into *out (grown as needed, cap in
+ * elements); returns the total count. */
+int64_t tcd_dist_allgatherv_i32(const tcd_dist *d, const int32_t *local, int64_t n_local, int32_t **out,
+                                int64_t *cap);
+/* One uint64 per rank, in rank order, on every rank. out has world entries. */
+void tcd_dist_allgather_u64(const tcd_dist *d, uint64_t v, uint64_t *out);
+/* n doubles from every rank to rank 0: out (world x n, rank order) is filled on rank 0 only. */
+void tcd_dist_gather_f64(const tcd_dist *d, const double *v, int n, double *out);
 /* Rank 0's bytes to everyone. */
 void tcd_dist_bcast(const tcd_dist *d, void *buf, int64_t n_bytes);
 /* Rank 0 decided whether to go on: returns the verdict everywhere (0 = ok). */

@@ -8,70 +8,99 @@
 #include "h5util.h"
 #include "util.h"
 
-/* splitmix64: a small, well-mixed generator; the shuffle is defined by it exactly. */
-static uint64_t splitmix64(uint64_t *s) {
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+static uint64_t mix64(uint64_t z) {
+    z += 0x9E3779B97F4A7C15ull;
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     return z ^ (z >> 31);
 }
 
-/* Uniform integer in [0, n) without modulo bias (Lemire's method with rejection). */
-static uint64_t below(uint64_t *s, uint64_t n) {
-    for (;;) {
-        uint64_t x = splitmix64(s);
-        __uint128_t m = (__uint128_t)x * n;
-        uint64_t low = (uint64_t)m;
-        if (low >= n || low >= (0 - n) % n) return (uint64_t)(m >> 64);
+void tcd_perm_init(tcd_perm *p, int64_t n, uint64_t seed, int64_t epoch, int shuffle) {
+    p->n = n;
+    p->identity = !shuffle || n < 2;
+    int bits = 2;
+    while (bits < 62 && ((int64_t)1 << bits) < n) bits += 2;
+    p->half_bits = bits / 2;
+    uint64_t k = mix64(seed ^ mix64((uint64_t)epoch + 0x51ED270B4A5F3C1Dull));
+    for (int r = 0; r < 4; r++) p->key[r] = k = mix64(k + (uint64_t)r);
+}
+
+/* One Feistel pass over a 2*half_bits-bit block: a bijection of [0, 2^(2*half_bits)). */
+static uint64_t feistel(const tcd_perm *p, uint64_t x) {
+    const uint64_t mask = ((uint64_t)1 << p->half_bits) - 1;
+    uint64_t left = x >> p->half_bits, right = x & mask;
+    for (int r = 0; r < 4; r++) {
+        const uint64_t f = mix64(right ^ p->key[r]) & mask;
+        const uint64_t t = left ^ f;
+        left = right;
+        right = t;
     }
+    return (left << p->half_bits) | right;
+}
+
+int64_t tcd_perm_at(const tcd_perm *p, int64_t i) {
+    if (p->identity) return i;
+    /* cycle-walk: the block is < 4n, so on average fewer than 4 passes */
+    uint64_t x = (uint64_t)i;
+    do x = feistel(p, x);
+    while (x >= (uint64_t)p->n);
+    return (int64_t)x;
 }
 
 #define READ_SLICE ((int64_t)1 << 24)
 
-int tcd_loader_open(tcd_loader *l, const tcd_corpus *c, uint64_t seed, int shuffle, char *err, size_t errlen) {
+int tcd_loader_open(tcd_loader *l, const tcd_corpus *c, int64_t doc_lo, int64_t doc_hi, uint64_t seed, int shuffle,
+                    char *err, size_t errlen) {
     memset(l, 0, sizeof *l);
-    l->n_docs = c->n_docs;
-    l->n_tokens = c->n_tokens;
+    TCD_CHECK(0 <= doc_lo && doc_lo <= doc_hi && doc_hi <= c->n_docs);
+    const int64_t n = doc_hi - doc_lo;
+    l->n_docs_total = c->n_docs;
+    l->doc_lo = doc_lo;
+    l->doc_hi = doc_hi;
     l->seed = seed;
     l->shuffle = shuffle;
     l->perm_epoch = -1;
-    l->offsets = tcd_malloc(sizeof(int64_t) * (size_t)(c->n_docs + 1));
-    l->tokens = tcd_malloc(sizeof(int32_t) * (size_t)(c->n_tokens ? c->n_tokens : 1));
-    l->labels = tcd_malloc(sizeof(int32_t) * (size_t)(c->n_docs ? c->n_docs : 1));
-    int rc = tcd_corpus_read_offsets(c, 0, c->n_docs, l->offsets);
-    for (int64_t t = 0; rc == 0 && t < c->n_tokens; t += READ_SLICE) {
-        int64_t k = c->n_tokens - t < READ_SLICE ? c->n_tokens - t : READ_SLICE;
-        rc = tcd_corpus_read_tokens(c, t, k, l->tokens + t);
+    l->offsets = tcd_malloc(sizeof(int64_t) * (size_t)(n + 1));
+    l->labels = tcd_malloc(sizeof(int32_t) * (size_t)(n ? n : 1));
+    int rc = tcd_corpus_read_offsets(c, doc_lo, n, l->offsets);
+    const int64_t tok0 = rc == 0 ? l->offsets[0] : 0;
+    if (rc == 0 && (l->offsets[n] < tok0 || l->offsets[n] > c->n_tokens || tok0 < 0 ||
+                    (doc_lo == 0 && tok0 != 0) || (doc_hi == c->n_docs && l->offsets[n] != c->n_tokens))) {
+        snprintf(err, errlen, "%s: damaged corpus: offsets do not span the tokens", c->path);
+        tcd_loader_free(l);
+        return -1;
     }
-    if (rc == 0) rc = tcd_corpus_read_labels(c, 0, c->n_docs, l->labels);
+    l->n_tokens = rc == 0 ? l->offsets[n] - tok0 : 0;
+    l->tokens = tcd_malloc(sizeof(int32_t) * (size_t)(l->n_tokens ? l->n_tokens : 1));
+    for (int64_t t = 0; rc == 0 && t < l->n_tokens; t += READ_SLICE) {
+        int64_t k = l->n_tokens - t < READ_SLICE ? l->n_tokens - t : READ_SLICE;
+        rc = tcd_corpus_read_tokens(c, tok0 + t, k, l->tokens + t);
+    }
+    if (rc == 0) rc = tcd_corpus_read_labels(c, doc_lo, n, l->labels);
     if (rc != 0) {
         snprintf(err, errlen, "%s: %s", c->path, tcd_h5_errmsg());
         tcd_loader_free(l);
         return -1;
     }
+    for (int64_t i = 0; i <= n; i++) l->offsets[i] -= tok0;
     /* A damaged or hand-edited file must not index outside the model. */
-    if (l->offsets[0] != 0 || l->offsets[c->n_docs] != c->n_tokens) {
-        snprintf(err, errlen, "%s: damaged corpus: offsets do not span the tokens", c->path);
-        tcd_loader_free(l);
-        return -1;
-    }
-    for (int64_t i = 0; i < c->n_docs; i++) {
+    for (int64_t i = 0; i < n; i++) {
         if (l->offsets[i + 1] < l->offsets[i] || l->labels[i] < 0 || l->labels[i] >= c->n_classes) {
             snprintf(err, errlen, "%s: damaged corpus at document %lld (offsets or label out of range)", c->path,
-                     (long long)i);
+                     (long long)(doc_lo + i));
             tcd_loader_free(l);
             return -1;
         }
     }
     int64_t bad = -1;
     const int32_t *tok = l->tokens;
-    int64_t n_emb = c->n_embeddings;
+    const int64_t n_emb = c->n_embeddings, n_tok = l->n_tokens;
 #pragma omp parallel for reduction(max : bad) schedule(static)
-    for (int64_t t = 0; t < c->n_tokens; t++)
+    for (int64_t t = 0; t < n_tok; t++)
         if (tok[t] < 0 || tok[t] >= n_emb) bad = t > bad ? t : bad;
     if (bad >= 0) {
-        snprintf(err, errlen, "%s: damaged corpus: token %lld has id %d outside [0, %lld)", c->path, (long long)bad,
-                 l->tokens[bad], (long long)n_emb);
+        snprintf(err, errlen, "%s: damaged corpus: token %lld has id %d outside [0, %lld)", c->path,
+                 (long long)(tok0 + bad), l->tokens[bad], (long long)n_emb);
         tcd_loader_free(l);
         return -1;
     }
@@ -82,7 +111,7 @@ void tcd_loader_free(tcd_loader *l) {
     free(l->offsets);
     free(l->tokens);
     free(l->labels);
-    free(l->perm);
+    free(l->bdocs);
     free(l->btok);
     free(l->boff);
     free(l->blab);
@@ -93,23 +122,6 @@ void tcd_batch_share(int64_t n_in_batch, int rank, int world, int64_t *lo, int64
     int64_t base = n_in_batch / world, extra = n_in_batch % world;
     *lo = rank * base + (rank < extra ? rank : extra);
     *hi = *lo + base + (rank < extra ? 1 : 0);
-}
-
-static void make_perm(tcd_loader *l, int64_t epoch) {
-    if (l->perm_epoch == epoch) return;
-    if (!l->perm) l->perm = tcd_malloc(sizeof(int64_t) * (size_t)(l->n_docs ? l->n_docs : 1));
-    for (int64_t i = 0; i < l->n_docs; i++) l->perm[i] = i;
-    if (l->shuffle) {
-        /* Fisher-Yates with a stream that depends only on (seed, epoch). */
-        uint64_t s = l->seed * 0x9E3779B97F4A7C15ull ^ ((uint64_t)epoch + 1) * 0xD1B54A32D192ED03ull;
-        for (int64_t i = l->n_docs - 1; i > 0; i--) {
-            int64_t j = (int64_t)below(&s, (uint64_t)i + 1);
-            int64_t t = l->perm[i];
-            l->perm[i] = l->perm[j];
-            l->perm[j] = t;
-        }
-    }
-    l->perm_epoch = epoch;
 }
 
 static void assemble(tcd_loader *l, const int64_t *docs, int64_t n, int64_t contiguous_from, tcd_batch *out) {
@@ -144,19 +156,30 @@ static void assemble(tcd_loader *l, const int64_t *docs, int64_t n, int64_t cont
     out->labels = l->blab;
 }
 
-void tcd_loader_batch(tcd_loader *l, int64_t epoch, int64_t step, int64_t batch, int rank, int world,
-                      tcd_batch *out, int64_t *n_global) {
-    make_perm(l, epoch);
-    int64_t start = step * batch;
-    int64_t end = start + batch < l->n_docs ? start + batch : l->n_docs;
+void tcd_loader_batch(tcd_loader *l, int64_t epoch, int64_t step, int64_t batch, tcd_batch *out, int64_t *n_global) {
+    if (l->perm_epoch != epoch) {
+        tcd_perm_init(&l->perm, l->n_docs_total, l->seed, epoch, l->shuffle);
+        l->perm_epoch = epoch;
+    }
+    const int64_t start = step * batch;
+    const int64_t end = start + batch < l->n_docs_total ? start + batch : l->n_docs_total;
     TCD_CHECK(start < end);
-    int64_t lo, hi;
-    tcd_batch_share(end - start, rank, world, &lo, &hi);
+    if (end - start > l->bdoc_cap) {
+        l->bdoc_cap = (end - start) * 2;
+        l->boff = tcd_realloc(l->boff, sizeof(int64_t) * (size_t)(l->bdoc_cap + 1));
+        l->blab = tcd_realloc(l->blab, sizeof(int32_t) * (size_t)l->bdoc_cap);
+        l->bdocs = tcd_realloc(l->bdocs, sizeof(int64_t) * (size_t)l->bdoc_cap);
+    }
+    int64_t n = 0;
+    for (int64_t i = start; i < end; i++) {
+        const int64_t d = tcd_perm_at(&l->perm, i);
+        if (d >= l->doc_lo && d < l->doc_hi) l->bdocs[n++] = d - l->doc_lo;
+    }
     *n_global = end - start;
-    assemble(l, l->perm + start + lo, hi - lo, 0, out);
+    assemble(l, l->bdocs, n, 0, out);
 }
 
 void tcd_loader_range(tcd_loader *l, int64_t doc0, int64_t n, tcd_batch *out) {
-    TCD_CHECK(doc0 >= 0 && doc0 + n <= l->n_docs);
+    TCD_CHECK(doc0 >= 0 && doc0 + n <= l->doc_hi - l->doc_lo);
     assemble(l, NULL, n, doc0, out);
 }

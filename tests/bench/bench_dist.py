@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""Data-parallel benchmark on IMDB (run bench_train.py first: it converts and prepares the corpus in
+--work). Interleaved repetitions, medians, written to tests/bench/results/DATE-dist.md.
+
+1. Scaling on 2 cores: `mpirun -np 2 tcdist train --threads 1` against `tcdist train --threads 2`
+   (single-node mode), tokens/s of the training loop (summary.json) and whole-process wall time.
+   Target: 2 ranks x 1 thread >= 0.9x the tokens/s of 1 rank x 2 threads.
+2. Bytes per step of the gradient exchange (2 ranks), sparse and dense, for two embedding-table
+   sizes over the same text: unigrams (88k rows) and unigrams + 200k bigram buckets (288k rows).
+   Sparse bytes should follow the tokens per batch, dense bytes the table."""
+import argparse
+import datetime
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMP_NUM_THREADS="1",
+           OPENBLAS_NUM_THREADS="1")
+
+
+def train(args, data, rd, ranks, threads, extra=()):
+    cmd = [args.tcdist, "train", "--data", data, "--run-dir", rd, "--threads", str(threads), "--quiet",
+           "--overwrite", *extra]
+    if ranks > 1:
+        cmd = ["mpirun", "-np", str(ranks), "--bind-to", "core", *cmd]
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, capture_output=True, text=True, env=ENV)
+    wall = time.perf_counter() - t0
+    if p.returncode:
+        sys.exit(f"failed: {' '.join(cmd)}\n{p.stdout}\n{p.stderr}")
+    s = json.load(open(os.path.join(rd, "summary.json")))
+    return dict(wall=wall, tps=s["tokens_per_s"], bytes=s["comm_bytes_per_step"], acc=s.get("valid_accuracy"))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--tcdist", default=os.path.join(ROOT, "build", "tcdist"))
+    ap.add_argument("--work", default="/tmp/tcdist-bench")
+    ap.add_argument("--out", default=os.path.join(HERE, "results", f"{datetime.date.today()}-dist.md"))
+    args = ap.parse_args()
+    uni = os.path.join(args.work, "imdb", "imdb-train.h5")
+    bi = os.path.join(args.work, "imdb", "imdb-bi-train.h5")
+    if not os.path.exists(uni) or not os.path.exists(bi):
+        sys.exit(f"{uni} not found: run tests/bench/bench_train.py first (it prepares IMDB)")
+    rd = os.path.join(args.work, "dist-run")
+    runs = {"1x2": [], "2x1": []}
+    for r in range(args.reps):
+        order = [("1x2", 1, 2), ("2x1", 2, 1)]
+        if r % 2:
+            order.reverse()
+        for name, ranks, threads in order:
+            runs[name].append(train(args, uni, rd, ranks, threads))
+    med = lambda xs, k: statistics.median(x[k] for x in xs)  # noqa: E731
+    tps1, tps2 = med(runs["1x2"], "tps"), med(runs["2x1"], "tps")
+    rows = []
+    for label, data in (("unigrams (88k rows)", uni), ("+ bigrams (288k rows)", bi)):
+        sp = train(args, data, rd, 2, 1, ["--exchange", "sparse", "--epochs", "1"])
+        de = train(args, data, rd, 2, 1, ["--exchange", "dense", "--epochs", "1"])
+        rows.append((label, sp["bytes"], de["bytes"]))
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    lines = [f"# Data-parallel benchmark, {datetime.date.today()}", "",
+             f"Machine: {cpu}, {os.cpu_count()} cores. IMDB train (25k reviews), tcdist defaults, 5 epochs; "
+             f"{args.reps} interleaved repetitions, medians. Command: `python3 tests/bench/bench_dist.py`.", "",
+             "| layout | training tokens/s | whole-process wall s |", "|---|---|---|",
+             f"| 1 rank x 2 threads | {tps1 / 1e6:.1f}M | {med(runs['1x2'], 'wall'):.3f} |",
+             f"| 2 ranks x 1 thread (mpirun, bound to cores) | {tps2 / 1e6:.1f}M | {med(runs['2x1'], 'wall'):.3f} |",
+             "", f"Ratio 2x1 / 1x2 tokens/s: **{tps2 / tps1:.2f}** (target >= 0.9).", "",
+             "| embedding table | sparse exchange bytes/step | dense allreduce bytes/step |", "|---|---|---|"]
+    for label, sp, de in rows:
+        lines.append(f"| {label} | {sp:,.0f} | {de:,.0f} |")
+    lines += ["", "Raw tokens/s: " + "; ".join(f"{k}: " + ", ".join(f"{x['tps'] / 1e6:.1f}M" for x in v)
+                                               for k, v in runs.items())]
+    text = "\n".join(lines) + "\n"
+    open(args.out, "w").write(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
