@@ -21,6 +21,15 @@ void tcd_fixed_to_float(float *out, const int64_t *acc, int64_t n, int n_threads
     for (int64_t i = 0; i < n; i++) out[i] = (float)((double)acc[i] * (1.0 / TCD_FIX_ONE));
 }
 
+void tcd_fixed_to_float_zero(float *out, int64_t *acc, int64_t n, int n_threads) {
+    if (n_threads < 1) n_threads = 1;
+#pragma omp parallel for schedule(static) num_threads(n_threads) if (n > 65536)
+    for (int64_t i = 0; i < n; i++) {
+        out[i] = (float)((double)acc[i] * (1.0 / TCD_FIX_ONE));
+        acc[i] = 0;
+    }
+}
+
 void tcd_fixed_zero(int64_t *acc, int64_t n, int n_threads) {
     const int64_t blk = 1 << 15, n_blk = (n + blk - 1) / blk;
     if (n_threads < 1) n_threads = 1;

@@ -37,6 +37,8 @@ int tcd_float_to_fixed(int64_t *out, const float *x, int64_t n, int64_t *bad_ind
 /* out[i] = (float)(acc[i] * 2^-40): in double, rounded once to float (the int64 -> double step is
  * exact below 2^53, i.e. |v| < 8192). Elementwise, threads split by index. */
 void tcd_fixed_to_float(float *out, const int64_t *acc, int64_t n, int n_threads);
+/* The same, and acc is zeroed as it is read: saves a separate pass over the accumulator each step. */
+void tcd_fixed_to_float_zero(float *out, int64_t *acc, int64_t n, int n_threads);
 /* acc[0..n) = 0 with threads (the accumulator is as large as the embedding table). */
 void tcd_fixed_zero(int64_t *acc, int64_t n, int n_threads);
 

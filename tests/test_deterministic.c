@@ -113,6 +113,11 @@ static void test_conversions(void) {
     assert(tcd_float_to_fixed(fx, x, NR, NULL) == 0);
     tcd_fixed_to_float(back, fx, NR, 2);
     assert(memcmp(x, back, sizeof x) == 0);
+    memset(back, 0, sizeof back);
+    tcd_fixed_to_float_zero(back, fx, NR, 2);
+    assert(memcmp(x, back, sizeof x) == 0);
+    for (int i = 0; i < NR; i++) assert(fx[i] == 0);
+    assert(tcd_float_to_fixed(fx, x, NR, NULL) == 0);
     tcd_fixed_zero(fx, NR, 2);
     for (int i = 0; i < NR; i++) assert(fx[i] == 0);
 }
