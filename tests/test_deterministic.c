@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "adam.h"
 #include "fixedpoint.h"
 #include "model.h"
 #include "util.h"
@@ -286,6 +287,54 @@ static void run_config(int64_t C, int64_t H, int64_t D) {
     tcd_model_free(&m);
 }
 
+/* A few Adam steps where each global batch is split over R simulated ranks (uneven, scrambled
+ * document ownership, different thread counts), whose int64 accumulators are summed as MPI_SUM
+ * would: the final parameters are bit-identical for R = 1, 2, 3, 7. */
+static void train_ranks(void) {
+    enum { NDOC = 96, V = 400, GB = 32, STEPS = NDOC / GB };
+    tcd_model_config cfg = {.vocab = V, .dim = 8, .hidden = 6, .n_classes = 3, .seed = 5};
+    owned_batch data = make_batch(NDOC, V, 30, 3);
+    float *ref = NULL;
+    const int ranks[] = {1, 2, 3, 7};
+    for (int ri = 0; ri < 4; ri++) {
+        const int R = ranks[ri];
+        tcd_model m;
+        assert(tcd_model_init(&m, &cfg) == 0);
+        tcd_model_set_deterministic(&m, 1);
+        tcd_adam_config ac;
+        tcd_adam_config_default(&ac);
+        tcd_adam opt;
+        tcd_adam_init(&opt, &ac, m.n_params);
+        int64_t *acc = calloc((size_t)m.n_params * (size_t)R, sizeof(int64_t));
+        for (int s = 0; s < STEPS; s++) {
+            int64_t own[GB];
+            for (int i = 0; i < GB; i++) own[i] = s * GB + i;
+            shuffle(own, GB);
+            for (int r = 0; r < R; r++) { /* rank r owns own[lo..hi): uneven cuts */
+                const int64_t lo = (int64_t)GB * r * r / (R * R), hi = (int64_t)GB * (r + 1) * (r + 1) / (R * R);
+                add_fixed(&m, &data, own + lo, hi - lo, 1.0f / GB, 1 + r % 3, acc + (int64_t)r * m.n_params, NULL);
+            }
+            for (int r = 1; r < R; r++) /* the allreduce */
+                for (int64_t i = 0; i < m.n_params; i++) acc[i] += acc[(int64_t)r * m.n_params + i];
+            tcd_fixed_to_float_zero(m.grads, acc, m.n_params, 2);
+            tcd_fixed_zero(acc + m.n_params, m.n_params * (R - 1), 2);
+            tcd_adam_step_zero_grad(&opt, m.params, m.grads, 0.01, 2);
+        }
+        if (!ref) {
+            ref = malloc((size_t)m.n_params * sizeof(float));
+            memcpy(ref, m.params, (size_t)m.n_params * sizeof(float));
+        } else if (memcmp(ref, m.params, (size_t)m.n_params * sizeof(float)) != 0) {
+            fprintf(stderr, "parameters after %d steps differ between 1 and %d ranks\n", STEPS, R);
+            assert(0);
+        }
+        free(acc);
+        tcd_adam_free(&opt);
+        tcd_model_free(&m);
+    }
+    free(ref);
+    batch_free(&data);
+}
+
 /* A child whose gradient leaves the fixed-point range (or which breaks the protocol) must exit
  * non-zero through tcd_die. */
 static void expect_child_dies(int what) {
@@ -374,6 +423,7 @@ int main(void) {
     const int64_t Cs[] = {2, 4}, Hs[] = {0, 7};
     for (int i = 0; i < 2; i++)
         for (int j = 0; j < 2; j++) run_config(Cs[i], Hs[j], j ? 19 : 5);
+    train_ranks();
     bench();
     printf("test_deterministic: ok\n");
     return 0;
