@@ -33,6 +33,12 @@ struct tcd_model_ws {
     int64_t last_n;
     const int32_t *last_tokens, *last_labels;
     const int64_t *last_offsets;
+    int last_det;        /* the last forward ran in deterministic mode */
+    /* deterministic backward (allocated on first use) */
+    int64_t *fix_emb;    /* [fix_cap x D] fixed(de[j] / len) per document */
+    int64_t fix_cap;
+    int64_t *fix_part;   /* [fix_nt x dense_stride] per-thread dense gradients */
+    int fix_nt;
 };
 
 /* ---- counter-based initialisation ------------------------------------------------------
@@ -144,6 +150,9 @@ static void ws_free_arrays(tcd_model_ws *ws) {
     free(ws->demb_out);
     free(ws->partials);
     free(ws->chunk_loss);
+    free(ws->fix_emb);
+    ws->fix_emb = NULL;
+    ws->fix_cap = 0;
     ws->emb_out = ws->hid = ws->logits = ws->probs = ws->dlogits = ws->dhid = ws->demb_out = NULL;
     ws->partials = NULL;
     ws->chunk_loss = NULL;
@@ -152,6 +161,7 @@ static void ws_free_arrays(tcd_model_ws *ws) {
 void tcd_model_free(tcd_model *m) {
     if (m->ws) {
         ws_free_arrays(m->ws);
+        free(m->ws->fix_part);
         free(m->ws);
     }
     free(m->params);
@@ -238,6 +248,9 @@ double tcd_model_forward(tcd_model *m, const tcd_batch *b, float *probs, int n_t
     const float *Wo = m->params + tw_out->offset, *bo = m->params + tb_out->offset;
     const int64_t I_out = H > 0 ? H : D;
     if (n_threads < 1) n_threads = 1;
+    /* deterministic: fixed-order loops whose result for a row does not depend on B or the row */
+    void (*const linear_fwd)(float *, const float *, const float *, const float *, int64_t, int64_t, int64_t) =
+        m->deterministic ? linear_forward_ref : linear_forward;
 
 #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
     for (int64_t c = 0; c < n_chunks; c++) {
@@ -249,12 +262,12 @@ double tcd_model_forward(tcd_model *m, const tcd_batch *b, float *probs, int n_t
         const float *x = e;
         if (H > 0) {
             float *h = ws->hid + d0 * H;
-            linear_forward(h, e, Wh, bh, nb, D, H);
+            linear_fwd(h, e, Wh, bh, nb, D, H);
             relu_forward(h, h, nb * H);
             x = h;
         }
         float *z = ws->logits + d0 * O, *p = ws->probs + d0 * O;
-        linear_forward(z, x, Wo, bo, nb, I_out, O);
+        linear_fwd(z, x, Wo, bo, nb, I_out, O);
         const int32_t *y = b->labels ? b->labels + d0 : NULL;
         ws->chunk_loss[c * 8] = O == 1 ? sigmoid_bce_forward(p, z, y, nb) : softmax_xent_forward(p, z, y, nb, O);
     }
@@ -279,6 +292,7 @@ double tcd_model_forward(tcd_model *m, const tcd_batch *b, float *probs, int n_t
     ws->last_tokens = b->tokens;
     ws->last_offsets = b->offsets;
     ws->last_labels = b->labels;
+    ws->last_det = m->deterministic;
     return loss;
 }
 
@@ -287,14 +301,20 @@ double tcd_model_forward(tcd_model *m, const tcd_batch *b, float *probs, int n_t
  * by owner (a stable counting pass: no unpredictable branches); then each thread adds the entries
  * of its own rows, source runs in order, so every row's sum runs in document order exactly as in
  * the one-thread embedding_bag_backward. Bit-identical for any thread count. */
-void tcd_model_backward(tcd_model *m, const tcd_batch *b, float scale, int n_threads) {
-    tcd_model_ws *ws = m->ws;
+/* Backward needs the activations of a forward with labels on this very batch, once. */
+static void consume_forward(tcd_model *m, const tcd_batch *b) {
+    const tcd_model_ws *ws = m->ws;
     if (!m->have_forward)
         tcd_die("model: backward called without a preceding forward pass with labels on this batch");
     if (b->n != ws->last_n || b->tokens != ws->last_tokens || b->offsets != ws->last_offsets ||
         b->labels != ws->last_labels)
         tcd_die("model: backward called on a different batch than the last forward pass");
     m->have_forward = 0; /* one backward per forward */
+}
+
+void tcd_model_backward(tcd_model *m, const tcd_batch *b, float scale, int n_threads) {
+    tcd_model_ws *ws = m->ws;
+    consume_forward(m, b);
 
     const int64_t D = m->cfg.dim, H = m->cfg.hidden, O = m->n_out, V = m->cfg.vocab, n = b->n;
     const int64_t n_chunks = (n + TCD_CHUNK - 1) / TCD_CHUNK;
@@ -350,5 +370,159 @@ void tcd_model_backward(tcd_model *m, const tcd_batch *b, float scale, int n_thr
         const int nt = omp_get_num_threads(), t = omp_get_thread_num();
         const int64_t lo = V * t / nt, hi = V * (t + 1) / nt;
         embedding_bag_backward(m->grads, ws->demb_out, b->tokens, b->offsets, n, D, lo, hi);
+    }
+}
+
+/* ---- deterministic mode: exact fixed-point gradients ---------------------------------- */
+
+void tcd_model_set_deterministic(tcd_model *m, int on) { m->deterministic = on ? 1 : 0; }
+
+enum { BAD_EMB = 1, BAD_HIDDEN = 2, BAD_OUT = 4 }; /* which gradient left the fixed-point range */
+
+/* One document's dense-layer gradient, in fixed point: dW [O x I] += fixed(dout[o] * inp[i]) and
+ * db [O] += fixed(dout[o]), each a float product converted on its own. Returns 1 when some
+ * contribution is not finite or reaches lim (fixed units), else 0. */
+static int outer_fixed(int64_t *restrict dW, int64_t *restrict db, const float *restrict dout,
+                       const float *restrict inp, int64_t I, int64_t O, double lim) {
+    int bad = 0;
+    for (int64_t o = 0; o < O; o++) {
+        const float g = dout[o];
+        const double xb = (double)g * TCD_FIX_ONE;
+        bad |= !(fabs(xb) < lim);
+        db[o] += tcd_fix_round(xb);
+        if (g == 0.0f) continue; /* a zero row adds exact zeros (e.g. an inactive ReLU unit) */
+        int64_t *restrict w = dW + o * I;
+        for (int64_t i = 0; i < I; i++) {
+            const double x = (double)(g * inp[i]) * TCD_FIX_ONE;
+            bad |= !(fabs(x) < lim);
+            w[i] += tcd_fix_round(x);
+        }
+    }
+    return bad;
+}
+
+/* acc rows [row_lo, row_hi) of the embedding table += fe[d] for each token of document d in those
+ * rows (fe: [B x D], one fixed vector per document). Integer adds: any order gives the same sum. */
+static void embedding_fixed_rows(int64_t *restrict acc, const int64_t *restrict fe, const int32_t *restrict tokens,
+                                 const int64_t *restrict offsets, int64_t B, int64_t D, int64_t row_lo,
+                                 int64_t row_hi) {
+    const int64_t base = offsets[0];
+    const uint64_t span = (uint64_t)(row_hi - row_lo);
+    if (row_hi <= row_lo) return;
+    for (int64_t d = 0; d < B; d++) {
+        const int64_t lo = offsets[d] - base, hi = offsets[d + 1] - base;
+        const int64_t *restrict g = fe + d * D;
+        for (int64_t i = lo; i < hi; i++) {
+            const int64_t t = tokens[i];
+            if ((uint64_t)(t - row_lo) >= span) continue; /* another thread's row */
+            int64_t *restrict row = acc + t * D;
+            for (int64_t j = 0; j < D; j++) row[j] += g[j];
+        }
+    }
+}
+
+static void fix_reserve(tcd_model *m, int64_t n, int nt) {
+    tcd_model_ws *ws = m->ws;
+    if (ws->fix_cap < ws->cap_docs) { /* cap_docs >= n after the forward */
+        free(ws->fix_emb);
+        ws->fix_emb = tcd_aligned_alloc((size_t)(ws->cap_docs * m->cfg.dim) * sizeof(int64_t));
+        ws->fix_cap = ws->cap_docs;
+    }
+    TCD_CHECK(ws->fix_cap >= n);
+    if (ws->fix_nt < nt) {
+        free(ws->fix_part);
+        ws->fix_part = tcd_aligned_alloc((size_t)((int64_t)nt * ws->dense_stride) * sizeof(int64_t));
+        ws->fix_nt = nt;
+    }
+}
+
+void tcd_model_backward_fixed(tcd_model *m, const tcd_batch *b, float scale, int n_threads, int64_t *acc) {
+    tcd_model_ws *ws = m->ws;
+    consume_forward(m, b);
+    if (!ws->last_det)
+        tcd_die("model: the fixed-point backward needs a forward pass in deterministic mode "
+                "(tcd_model_set_deterministic)");
+    if (!(scale > 0.0f && scale <= 1.0f))
+        tcd_die("model: fixed-point backward scale %g is outside (0, 1] (it is 1 / global batch size)",
+                (double)scale);
+
+    const int64_t D = m->cfg.dim, H = m->cfg.hidden, O = m->n_out, V = m->cfg.vocab, n = b->n;
+    const int64_t I_out = H > 0 ? H : D;
+    const int64_t off_Wh = H > 0 ? tcd_model_tensor(m, "hidden.weight")->offset - ws->dense_off : 0;
+    const int64_t off_bh = H > 0 ? tcd_model_tensor(m, "hidden.bias")->offset - ws->dense_off : 0;
+    const int64_t off_Wo = tcd_model_tensor(m, "out.weight")->offset - ws->dense_off;
+    const int64_t off_bo = tcd_model_tensor(m, "out.bias")->offset - ws->dense_off;
+    const float *Wh = m->params + ws->dense_off + off_Wh, *Wo = m->params + ws->dense_off + off_Wo;
+    /* a document's contribution to one element stays below lim: see model.h */
+    const double lim = TCD_FIX_LIMIT * (double)scale;
+    if (n_threads < 1) n_threads = 1;
+    fix_reserve(m, n, n_threads);
+    /* BAD_* flags of contributions out of range, one cache line per thread */
+    int *bad = tcd_calloc((size_t)n_threads * 16, sizeof(int));
+
+#pragma omp parallel num_threads(n_threads)
+    {
+        const int nt = omp_get_num_threads(), t = omp_get_thread_num();
+        int my_bad = 0;
+        /* 1. per document, threads take contiguous document ranges: dense gradients into this
+         *    thread's int64 partial, and the document's fixed embedding-gradient vector */
+        int64_t *part = ws->fix_part + (int64_t)t * ws->dense_stride;
+        memset(part, 0, (size_t)ws->dense_n * sizeof(int64_t));
+        const int64_t d_lo = n * t / nt, d_hi = n * (t + 1) / nt;
+        for (int64_t d = d_lo; d < d_hi; d++) {
+            float *dz = ws->dlogits + d * O;
+            const float *p = ws->probs + d * O;
+            if (O == 1)
+                sigmoid_bce_backward(dz, p, b->labels + d, 1, scale);
+            else
+                softmax_xent_backward(dz, p, b->labels + d, 1, O, scale);
+            const float *e = ws->emb_out + d * D;
+            float *de = ws->demb_out + d * D;
+            if (H > 0) {
+                const float *h = ws->hid + d * H;
+                float *dh = ws->dhid + d * H;
+                linear_backward_ref(dh, NULL, NULL, dz, h, Wo, 1, I_out, O);
+                if (outer_fixed(part + off_Wo, part + off_bo, dz, h, I_out, O, lim)) my_bad |= BAD_OUT;
+                relu_backward(dh, dh, h, H);
+                linear_backward_ref(de, NULL, NULL, dh, e, Wh, 1, D, H);
+                if (outer_fixed(part + off_Wh, part + off_bh, dh, e, D, H, lim)) my_bad |= BAD_HIDDEN;
+            } else {
+                linear_backward_ref(de, NULL, NULL, dz, e, Wo, 1, D, O);
+                if (outer_fixed(part + off_Wo, part + off_bo, dz, e, D, O, lim)) my_bad |= BAD_OUT;
+            }
+            const int64_t len = b->offsets[d + 1] - b->offsets[d];
+            int64_t *fe = ws->fix_emb + d * D;
+            if (len == 0) continue; /* no tokens: fe is never read */
+            const float inv_len = 1.0f / (float)len; /* as embedding_bag_backward */
+            const double lim_tok = lim / (double)len; /* a row may get all len adds */
+            for (int64_t j = 0; j < D; j++) {
+                const double x = (double)(de[j] * inv_len) * TCD_FIX_ONE;
+                if (!(fabs(x) < lim_tok)) my_bad |= BAD_EMB;
+                fe[j] = tcd_fix_round(x);
+            }
+        }
+        bad[t * 16] = my_bad;
+#pragma omp barrier
+        /* 2. dense: acc += the threads' partials, threads split the elements */
+        int64_t *ad = acc + ws->dense_off;
+        const int64_t e_lo = ws->dense_n * t / nt, e_hi = ws->dense_n * (t + 1) / nt;
+        for (int k = 0; k < nt; k++) {
+            const int64_t *restrict pk = ws->fix_part + (int64_t)k * ws->dense_stride;
+            for (int64_t j = e_lo; j < e_hi; j++) ad[j] += pk[j];
+        }
+        /* 3. embedding: threads own row ranges, each scans the whole batch */
+        embedding_fixed_rows(acc, ws->fix_emb, b->tokens, b->offsets, n, D, V * t / nt, V * (t + 1) / nt);
+    }
+
+    int all_bad = 0;
+    for (int t = 0; t < n_threads; t++) all_bad |= bad[t * 16];
+    free(bad);
+    if (all_bad) {
+        const char *name = all_bad & BAD_OUT ? "out.weight/out.bias"
+                           : all_bad & BAD_HIDDEN ? "hidden.weight/hidden.bias" : "embedding";
+        tcd_die("model: gradient of %s is too large for --deterministic fixed point (a document's unscaled "
+                "gradient reached 2^22 = 4194304 or is not finite; the model has diverged): lower --lr or use "
+                "--clip-norm",
+                name);
     }
 }

@@ -16,6 +16,8 @@
 
 #include <stdint.h>
 
+#include "fixedpoint.h"
+
 #define TCD_CHUNK 64
 #define TCD_MAX_TENSORS 8
 
@@ -53,6 +55,7 @@ typedef struct {
     float *grads;  /* [n_params] */
     tcd_model_ws *ws;
     int have_forward; /* backward refuses to run without a forward pass with labels */
+    int deterministic; /* tcd_model_set_deterministic */
 } tcd_model;
 
 /* Allocates and initialises as Keras does: embedding U(-0.05, 0.05), dense weights Glorot-uniform
@@ -70,5 +73,28 @@ double tcd_model_forward(tcd_model *m, const tcd_batch *b, float *probs, int n_t
  * of the last forward. */
 void tcd_model_backward(tcd_model *m, const tcd_batch *b, float scale, int n_threads);
 void tcd_model_zero_grad(tcd_model *m);
+
+/* ---- deterministic mode (train --deterministic) ----
+ * on = 1: forward runs the dense layers with the plain-loop kernels (linear_forward_ref: each row
+ * summed in one fixed order, no BLAS, no FMA contraction in ISO C mode), so every document's
+ * activations, probabilities and loss are bit-identical whatever the other documents of the
+ * batch, its chunking or the thread count. on = 0 (the default): BLAS, faster.
+ * tcd_model_backward still works after a deterministic forward. */
+void tcd_model_set_deterministic(tcd_model *m, int on);
+/* ADDS into acc [m->n_params] (same layout as params/grads) the fixed-point (fixedpoint.h) gradient
+ * of scale * (sum of the batch's losses), as a sum over documents of each document's own
+ * contribution: computed in float exactly as a one-document batch would (dlogits = (p - y) * scale,
+ * weight entries dz[o] * x[i] as float products, biases dz, the mean-embedding gradient de via the
+ * reference kernels, and fixed(de[j] * (1/len)) once per token for embedding rows), each contribution
+ * rounded to fixed point on its own and summed in int64. Hence for any partition of a global batch
+ * into sub-batches (ranks, steps of the loader, in any order) and any n_threads, the sum of the
+ * calls' acc is bit-identical. The last forward must have been on this batch, with labels, in
+ * deterministic mode (else tcd_die). m->grads is not touched.
+ * scale must lie in (0, 1]: it is 1 / (documents of the global batch). Overflow: a document's
+ * contribution to any one element must stay below 2^62 * scale in fixed units (its unscaled
+ * gradient below 2^22 ~ 4.2e6, and finite), else tcd_die names the tensor. Then as long as acc
+ * receives at most 1/scale documents in all (one global batch, over all calls and ranks) before it
+ * is zeroed, no sum can overflow. */
+void tcd_model_backward_fixed(tcd_model *m, const tcd_batch *b, float scale, int n_threads, int64_t *acc);
 
 #endif
