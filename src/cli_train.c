@@ -379,16 +379,13 @@ int tcd_cmd_train(int argc, char **argv) {
                     if (dist.world > 1) tcd_exchange_sum_i64(&xch, &dist, acc);
                     for (int64_t k = 0; k < xch.n_union; k++) {
                         const int64_t off = (int64_t)xch.rows_union[k] * row_len;
-                        tcd_fixed_to_float(model.grads + off, acc + off, row_len, 1);
-                        memset(acc + off, 0, sizeof(int64_t) * (size_t)row_len);
+                        tcd_fixed_to_float_zero(model.grads + off, acc + off, row_len, 1);
                     }
                 } else {
                     if (dist.world > 1) tcd_exchange_dense_i64(&xch, &dist, acc);
-                    tcd_fixed_to_float(model.grads, acc, dense0, threads);
-                    memset(acc, 0, sizeof(int64_t) * (size_t)dense0);
+                    tcd_fixed_to_float_zero(model.grads, acc, dense0, threads);
                 }
-                tcd_fixed_to_float(model.grads + dense0, acc + dense0, model.n_params - dense0, 1);
-                memset(acc + dense0, 0, sizeof(int64_t) * (size_t)(model.n_params - dense0));
+                tcd_fixed_to_float_zero(model.grads + dense0, acc + dense0, model.n_params - dense0, 1);
             } else if (dist.world > 1) {
                 if (sparse)
                     tcd_exchange_sum_f32(&xch, &dist, model.grads);
