@@ -108,19 +108,19 @@ def prepare_inputs(args, work):
     return cases
 
 
-def bench_tcdist(args, case, work):
+def bench_tcdist(args, case, work, seed):
     rd = os.path.join(work, "run")
     wall, rss, _ = run([args.tcdist, "train", "--data", case["train"], "--run-dir", rd, "--threads", "2",
-                        "--dim", "16", "--hidden", "16", "--epochs", "5", "--quiet", "--overwrite"])
+                        "--dim", "16", "--hidden", "16", "--epochs", "5", "--quiet", "--overwrite", "--seed", str(seed)])
     s = json.load(open(os.path.join(rd, "summary.json")))
     _, _, out = run([args.tcdist, "eval", "--model", rd, "--data", case["test"], "--json"])
     return dict(wall=wall, rss=rss, acc=json.loads(out)["accuracy"], tokens=s["tokens"])
 
 
-def bench_fasttext(args, case, work):
+def bench_fasttext(args, case, work, seed):
     model = os.path.join(work, "ft")
     cmd = ["fasttext", "supervised", "-input", case["ft_train"], "-output", model, "-dim", "16", "-epoch", "5",
-           "-lr", "0.5", "-thread", "2", "-verbose", "0"]
+           "-lr", "0.5", "-thread", "2", "-verbose", "0", "-seed", str(seed)]
     if case["ngrams"] > 1:
         cmd += ["-wordNgrams", str(case["ngrams"])]
     wall, rss, _ = run(cmd)
@@ -168,7 +168,7 @@ def main():
             if r % 2:
                 order.reverse()  # interleave, alternating who goes first
             for tool, fn in order:
-                res[c][tool].append(fn(args, case, args.work))
+                res[c][tool].append(fn(args, case, args.work, r + 1))
         print(f"rep {r + 1}/{args.reps} done", flush=True)
     prep = {c: bench_prepare(args, case, args.work, min(args.reps, 3)) for c, case in cases.items()}
 
@@ -183,6 +183,7 @@ def main():
              f"{args.reps} repetitions, interleaved; medians. tcdist `{subprocess.run([args.tcdist, '--version'], capture_output=True, text=True).stdout.strip()}`, "
              f"fastText `{subprocess.run(['dpkg-query', '-W', '-f', '${Version}', 'fasttext'], capture_output=True, text=True).stdout}` (Debian).",
              "Both on 2 threads, dim 16, 5 epochs; tcdist hidden 16 with its default batch/lr/schedule; fastText lr 0.5.",
+             "Repetition r uses seed r for both tools (accuracy medians are over seeds 1..reps).",
              "Command: `python3 tests/bench/bench_train.py`. Wall = the whole training process.", "",
              "| case | tcdist wall s | fastText wall s | wall ratio (tcdist/fastText) | tcdist tokens/s | tcdist acc | fastText acc | tcdist RSS MiB | fastText RSS MiB |",
              "|---|---|---|---|---|---|---|---|---|"]
