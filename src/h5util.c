@@ -386,3 +386,53 @@ void tcd_h5_free_strings(char **strs, int64_t n) {
     for (int64_t i = 0; i < n; i++) free(strs[i]);
     free(strs);
 }
+
+int tcd_h5_write_string(hid_t loc, const char *name, const char *value) {
+    hid_t t = utf8_vlen_type();
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    hid_t ds = H5Dcreate2(loc, name, t, sp, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = -1;
+    if (ds >= 0) {
+        const char *v = value ? value : "";
+        rc = H5Dwrite(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, &v) >= 0 ? 0 : -1;
+        if (H5Dclose(ds) < 0) rc = -1;
+    }
+    H5Pclose(lcpl);
+    H5Sclose(sp);
+    H5Tclose(t);
+    if (rc) seterr("cannot write string dataset '%s' (disk full?)", name);
+    return rc;
+}
+
+char *tcd_h5_read_string(hid_t loc, const char *name) {
+    if (!tcd_h5_exists(loc, name)) {
+        seterr("dataset '%s' is missing", name);
+        return NULL;
+    }
+    hid_t ds = H5Dopen2(loc, name, H5P_DEFAULT);
+    if (ds < 0) {
+        seterr("cannot open dataset '%s'", name);
+        return NULL;
+    }
+    hid_t ft = H5Dget_type(ds);
+    hid_t sp = H5Dget_space(ds);
+    int ok = ft >= 0 && sp >= 0 && H5Tget_class(ft) == H5T_STRING && H5Tis_variable_str(ft) > 0 &&
+             H5Sget_simple_extent_type(sp) == H5S_SCALAR;
+    if (ft >= 0) H5Tclose(ft);
+    if (sp >= 0) H5Sclose(sp);
+    char *out = NULL;
+    if (ok) {
+        hid_t t = utf8_vlen_type();
+        char *s = NULL;
+        if (H5Dread(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, &s) >= 0) {
+            out = tcd_strdup(s ? s : "");
+            if (s) H5free_memory(s);
+        }
+        H5Tclose(t);
+    }
+    H5Dclose(ds);
+    if (!out) seterr("cannot read dataset '%s' as a string (damaged file?)", name);
+    return out;
+}

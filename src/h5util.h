@@ -58,4 +58,8 @@ int tcd_h5_write_strings(hid_t loc, const char *name, const char *const *strs, i
 char **tcd_h5_read_strings(hid_t loc, const char *name, int64_t *n);
 void tcd_h5_free_strings(char **strs, int64_t n);
 
+/* A scalar variable-length UTF-8 string dataset (one text, e.g. a whole JSONL log). */
+int tcd_h5_write_string(hid_t loc, const char *name, const char *value);
+char *tcd_h5_read_string(hid_t loc, const char *name); /* malloc'd; NULL if missing/bad */
+
 #endif
