@@ -30,15 +30,15 @@ done
 mpi 2 "${common[@]}" --run-dir "$T/full2"
 ref2=$(sha "$T/full2")
 S=$(pick)
-run 3 -- env TCDIST_FAULT=signal:1:$S timeout 300 "$MPIRUN" -n 2 "$TCDIST" train "${common[@]}" --run-dir "$T/sig2"
-mpi 2 "${common[@]}" --run-dir "$T/sig2"
-[ "$(sha "$T/sig2")" = "$ref2" ] || fail "-np 2, signal on rank 1 at step $S: resumed run differs"
+run 3 -- env TCDIST_FAULT=signal:1:$S timeout 300 "$MPIRUN" -n 2 "$TCDIST" train "${common[@]}" --run-dir "$T/np2sig"
+mpi 2 "${common[@]}" --run-dir "$T/np2sig"
+[ "$(sha "$T/np2sig")" = "$ref2" ] || fail "-np 2, signal on rank 1 at step $S: resumed run differs"
 S=$(pick)
 set +e
-TCDIST_FAULT=kill:1:$S timeout 300 "$MPIRUN" -n 2 "$TCDIST" train "${common[@]}" --run-dir "$T/kill2" >/dev/null 2>&1
+TCDIST_FAULT=kill:1:$S timeout 300 "$MPIRUN" -n 2 "$TCDIST" train "${common[@]}" --run-dir "$T/np2kill" >/dev/null 2>&1
 set -e
-mpi 2 "${common[@]}" --run-dir "$T/kill2"
-[ "$(sha "$T/kill2")" = "$ref2" ] || fail "-np 2, rank 1 killed at step $S: resumed run differs"
+mpi 2 "${common[@]}" --run-dir "$T/np2kill"
+[ "$(sha "$T/np2kill")" = "$ref2" ] || fail "-np 2, rank 1 killed at step $S: resumed run differs"
 echo "ok: -np 2, stopped by signal and by SIGKILL, resumed bit-exactly"
 
 # a different number of ranks on resume: bit-identical with --deterministic
