@@ -589,9 +589,13 @@ int main(void) {
     tcd_model_free(&m2);
     tcd_corpus_close(&c);
     free(corpus_path);
-    char *cmd = tcd_sprintf("rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
-    free(cmd);
+    if (getenv("TCDIST_TEST_KEEP")) { /* for looking at the files by hand */
+        printf("kept %s\n", tmpdir);
+    } else {
+        char *cmd = tcd_sprintf("rm -rf '%s'", tmpdir);
+        if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
+        free(cmd);
+    }
     printf("test_checkpoint: ok\n");
     return 0;
 }
