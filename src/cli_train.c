@@ -8,9 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/statvfs.h>
+#include <stdarg.h>
 #include <unistd.h>
 
 #include "adam.h"
+#include "checkpoint.h"
 #include "args.h"
 #include "corpus.h"
 #include "dist.h"
@@ -26,9 +29,10 @@ typedef struct {
     const char *data, *valid, *run_dir, *model_kind, *schedule;
     int64_t dim, hidden, epochs, batch, seed, threads, warmup, log_every, max_steps;
     double lr, min_lr, beta1, beta2, eps, weight_decay, clip_norm, progress_secs;
-    int no_shuffle, overwrite, quiet, save_init, deterministic, lazy_adam;
+    int no_shuffle, overwrite, quiet, save_init, deterministic, lazy_adam, resume, force, skip_nonfinite, no_checkpoint;
     const char *exchange;
-    int64_t check_replicas;
+    int64_t check_replicas, checkpoint_every, keep;
+    double checkpoint_secs;
 } train_opts;
 
 static const char *USAGE =
@@ -132,7 +136,67 @@ static int validate(const train_opts *o, tcd_corpus *train, tcd_corpus *valid) {
         tcd_error("--run-dir %s already holds a trained model.h5; use another --run-dir, or --overwrite", o->run_dir);
         return -1;
     }
+    if (o->overwrite && tcd_ckpt_remove_all(o->run_dir) != 0) {
+        tcd_error("--run-dir %s: cannot remove the old checkpoints (%s)", o->run_dir, strerror(errno));
+        return -1;
+    }
+    if (!o->no_checkpoint) {
+        /* a checkpoint holds the parameters and Adam's m and v (float32 each) and the vocabulary;
+         * the final model.h5 a third of that: refuse now rather than fail at the first write */
+        const int64_t O = train->n_classes == 2 ? 1 : train->n_classes, in = o->hidden > 0 ? o->hidden : o->dim;
+        const double n_params = (double)train->n_embeddings * (double)o->dim +
+                                (o->hidden > 0 ? (double)o->hidden * (double)(o->dim + 1) : 0.0) + (double)O * (double)(in + 1);
+        const double need = 4.0 * 4.0 * n_params + 64.0 * (double)train->vocab_size + (1 << 20);
+        struct statvfs vfs;
+        if (statvfs(o->run_dir, &vfs) == 0 && (double)vfs.f_bavail * (double)vfs.f_frsize < need) {
+            tcd_error("--run-dir %s: %.1f MB free, but a checkpoint and the model need about %.1f MB "
+                      "(free some space, use another --run-dir, or --no-checkpoint)",
+                      o->run_dir, (double)vfs.f_bavail * (double)vfs.f_frsize / 1e6, need / 1e6);
+            return -1;
+        }
+    }
+    if (o->resume && !tcd_ckpt_any(o->run_dir)) {
+        tcd_error("--resume: %s/checkpoints holds no checkpoint to resume from", o->run_dir);
+        return -1;
+    }
     return 0;
+}
+
+/* Resume checks (rank 0): the checkpoint must come from the same data, vocabulary and model shape,
+ * unless --force. Differences in other settings only break bit-exactness: a warning. */
+static int check_resume(const train_opts *o, const tcd_corpus *train, const char *path) {
+    char err[1024];
+    tcd_ckpt_info info;
+    if (tcd_ckpt_read_info(path, &info, err, sizeof err) != 0) {
+        tcd_error("%s", err);
+        return -1;
+    }
+    char why[512] = "";
+    if (strcmp(info.data_sha256, train->content_sha256) != 0)
+        snprintf(why, sizeof why, "the training data differs (content_sha256 %.12s... in the checkpoint, %.12s... in %s)",
+                 info.data_sha256, train->content_sha256, o->data);
+    else if (strcmp(info.vocab_sha256, train->vocab_sha256) != 0)
+        snprintf(why, sizeof why, "the vocabulary differs");
+    else if (info.dim != o->dim || info.hidden != o->hidden || info.n_classes != train->n_classes ||
+             info.n_embeddings != train->n_embeddings)
+        snprintf(why, sizeof why,
+                 "the model's shape differs (checkpoint: dim %lld, hidden %lld, %lld classes, %lld embeddings; "
+                 "now: dim %lld, hidden %lld, %lld classes, %lld embeddings)",
+                 (long long)info.dim, (long long)info.hidden, (long long)info.n_classes, (long long)info.n_embeddings,
+                 (long long)o->dim, (long long)o->hidden, (long long)train->n_classes, (long long)train->n_embeddings);
+    int rc = 0;
+    if (why[0]) {
+        if (o->force)
+            tcd_warn("resuming from %s although %s (--force)", path, why);
+        else {
+            tcd_error("refusing to resume from %s: %s. Use --overwrite to start a new run in this dir, or --force "
+                      "if you know why",
+                      path, why);
+            rc = -1;
+        }
+    }
+    tcd_ckpt_info_free(&info);
+    return rc;
 }
 
 static void fmt_duration(char *out, size_t n, double s) {
@@ -155,7 +219,9 @@ static void fmt_rate(char *out, size_t n, double r) {
 
 /* Fault injection for the tests: TCDIST_FAULT="kill:R:S" makes rank R kill itself (SIGKILL) at
  * step S, "exit:R:S" exit(3) without MPI_Finalize, "perturb:R:S" nudge one of its parameters after
- * the update of step S (so that --check-replicas must notice). */
+ * the update of step S (so that --check-replicas must notice), "signal:R:S" send itself SIGUSR1 before
+ * step S, "nan:R:S" make its loss and gradients NaN at step S; "killwrite:0:N" (checkpoint.c) kills
+ * the writer in the middle of its N-th checkpoint. */
 typedef struct {
     char kind[16];
     int rank;
@@ -168,10 +234,14 @@ static int parse_fault(fault_spec *f) {
     f->rank = -1;
     if (!s || !*s) return 0;
     if (sscanf(s, "%15[a-z]:%d:%lld", f->kind, &f->rank, &f->step) != 3 ||
-        (strcmp(f->kind, "kill") && strcmp(f->kind, "exit") && strcmp(f->kind, "perturb"))) {
-        tcd_error("TCDIST_FAULT='%s': expected kill:RANK:STEP, exit:RANK:STEP or perturb:RANK:STEP", s);
+        (strcmp(f->kind, "kill") && strcmp(f->kind, "exit") && strcmp(f->kind, "perturb") &&
+         strcmp(f->kind, "signal") && strcmp(f->kind, "nan") && strcmp(f->kind, "killwrite"))) {
+        tcd_error("TCDIST_FAULT='%s': expected KIND:RANK:STEP with KIND one of kill, exit, perturb, signal, nan, "
+                  "killwrite",
+                  s);
         return -1;
     }
+    if (!strcmp(f->kind, "killwrite")) f->rank = -1; /* checkpoint.c handles it */
     return 0;
 }
 
@@ -183,14 +253,103 @@ static uint64_t params_digest(const float *p, int64_t n) {
     return h;
 }
 
+/* Signals: SIGUSR1, SIGTERM and SIGINT only set a flag; the loop checks it at the step boundary,
+ * where all ranks agree, rank 0 writes a checkpoint and the job exits with TCD_EXIT_INTERRUPTED.
+ * A second SIGINT restores the default action and re-raises: an immediate abort. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig) {
+    if (sig == SIGINT && stop_signal == SIGINT) {
+        signal(SIGINT, SIG_DFL);
+        raise(SIGINT);
+        return;
+    }
+    stop_signal = sig;
+}
+
+static void install_signal_handlers(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+}
+
 /* Seconds per phase on this rank since the last report. */
-enum { PH_DATA, PH_COMPUTE, PH_COMM, PH_OPTIM, PH_N };
-static const char *const phase_names[PH_N] = {"data", "compute", "comm", "optim"};
+enum { PH_DATA, PH_COMPUTE, PH_COMM, PH_OPTIM, PH_CKPT, PH_N };
+static const char *const phase_names[PH_N] = {"data", "compute", "comm", "optim", "checkpoint"};
+
+/* metrics.jsonl on rank 0, also kept in memory: a checkpoint carries the metrics so far, and a
+ * resumed run starts its metrics.jsonl from the checkpoint's copy. */
+typedef struct {
+    FILE *f;
+    tcd_buf text;
+} metrics_log;
+
+static void mlog(metrics_log *ml, const char *fmt, ...) TCD_PRINTF(2, 3);
+static void mlog(metrics_log *ml, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char small[1024];
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    if ((size_t)n < sizeof small) {
+        tcd_buf_append(&ml->text, small, (size_t)n);
+    } else {
+        char *big = tcd_malloc((size_t)n + 1);
+        va_start(ap, fmt);
+        vsnprintf(big, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+        tcd_buf_append(&ml->text, big, (size_t)n);
+        free(big);
+    }
+}
+
+/* Writes what mlog gathered since the last flush to metrics.jsonl. */
+static void mflush(metrics_log *ml, size_t *written) {
+    if (ml->text.len > *written) {
+        fwrite(ml->text.data + *written, 1, ml->text.len - *written, ml->f);
+        fflush(ml->f);
+        *written = ml->text.len;
+    }
+}
+
+/* Rank 0 writes a checkpoint of the state after `step` steps, the next step being step s_next of
+ * epoch `epoch`. Returns 0, or -1 (message printed; the previous checkpoint is kept). */
+static int save_checkpoint(const train_opts *o, const tcd_model *m, const tcd_adam *a, const tcd_corpus *train,
+                           const char *cfg_json, int64_t step, int64_t epoch, int64_t s_next, double epoch_loss,
+                           int64_t epoch_docs, int64_t tokens_total, double elapsed, const char *metrics_text) {
+    tcd_ckpt_state st = {.step = step, .epoch = epoch, .step_in_epoch = s_next, .seed = (uint64_t)o->seed,
+                         .epoch_loss = epoch_loss, .epoch_docs = epoch_docs, .tokens_total = tokens_total,
+                         .elapsed_s = elapsed, .metrics = (char *)(metrics_text ? metrics_text : "")};
+    char err[1024];
+    if (tcd_ckpt_save(o->run_dir, o->keep, m, a, &st, train, cfg_json, err, sizeof err) != 0) {
+        tcd_error("checkpoint at step %lld failed: %s (the previous checkpoint is kept)", (long long)step, err);
+        return -1;
+    }
+    return 0;
+}
+
+/* The first dense tensor whose gradient holds a NaN or an infinity, or NULL. (The embedding
+ * gradient is these values times 1/length, so it is finite when they are.) */
+static const char *nonfinite_tensor(const tcd_model *m) {
+    for (int i = 0; i < m->n_tensors; i++) {
+        const tcd_tensor *t = &m->tensors[i];
+        if (!strcmp(t->name, "embedding")) continue;
+        const float *g = m->grads + t->offset;
+        for (int64_t k = 0; k < t->rows * t->cols; k++)
+            if (!isfinite(g[k])) return t->name;
+    }
+    return NULL;
+}
 
 int tcd_cmd_train(int argc, char **argv) {
     train_opts o = {.model_kind = "bow", .schedule = "linear", .dim = 16, .hidden = 16, .epochs = 5,
                     .batch = 192, .seed = 1, .threads = 0, .lr = 0.004, .beta1 = 0.9, .beta2 = 0.999,
-                    .eps = 1e-7, .progress_secs = 10, .exchange = "sparse"};
+                    .eps = 1e-7, .progress_secs = 10, .exchange = "sparse", .keep = 3, .checkpoint_secs = 1800};
     const tcd_opt opts[] = {
         {"--data", TCD_OPT_STR, &o.data, "TRAIN.h5", "training corpus (from tcdist prepare)"},
         {"--valid", TCD_OPT_STR, &o.valid, "VALID.h5", "evaluated at each epoch's end (prepared with --vocab TRAIN.h5)"},
@@ -224,6 +383,13 @@ int tcd_cmd_train(int argc, char **argv) {
         {"--overwrite", TCD_OPT_FLAG, &o.overwrite, NULL, "replace a model.h5 already in the run dir"},
         {"--quiet", TCD_OPT_FLAG, &o.quiet, NULL, "no progress output"},
         {"--save-init", TCD_OPT_FLAG, &o.save_init, NULL, "also write the initial parameters as DIR/init.h5"},
+        {"--checkpoint-every", TCD_OPT_I64, &o.checkpoint_every, "N", "also checkpoint every N steps (0: off)", 0, INT64_MAX},
+        {"--checkpoint-secs", TCD_OPT_F64, &o.checkpoint_secs, "S", "also checkpoint every S seconds (0: off)", 0, 1e12},
+        {"--keep", TCD_OPT_I64, &o.keep, "K", "keep the newest K checkpoints", 1, 1000000},
+        {"--no-checkpoint", TCD_OPT_FLAG, &o.no_checkpoint, NULL, "write no checkpoints at all (benchmarks)"},
+        {"--resume", TCD_OPT_FLAG, &o.resume, NULL, "continue from the run dir's latest checkpoint (an error if there is none)"},
+        {"--force", TCD_OPT_FLAG, &o.force, NULL, "resume even if the data, vocabulary or model shape changed"},
+        {"--skip-nonfinite", TCD_OPT_FLAG, &o.skip_nonfinite, NULL, "skip a batch whose loss or gradients are NaN/Inf instead of stopping"},
         {0},
     };
     char **pos = NULL;
@@ -252,12 +418,33 @@ int tcd_cmd_train(int argc, char **argv) {
 
     tcd_corpus train = {.file = -1}, valid = {.file = -1};
     int verdict = 0;
-    if (dist.rank == 0) verdict = validate(&o, &train, &valid);
+    char err[1024];
+    char *resume_path = NULL;
+    if (dist.rank == 0) {
+        verdict = validate(&o, &train, &valid);
+        /* a run dir that holds checkpoints continues from the newest good one */
+        if (verdict == 0 && !o.overwrite && tcd_ckpt_any(o.run_dir)) {
+            int found_bad = 0;
+            resume_path = tcd_ckpt_find(o.run_dir, &found_bad, err, sizeof err);
+            if (!resume_path) {
+                tcd_error("%s: no checkpoint to resume from verifies: %s (use --overwrite to start over)", o.run_dir,
+                          err);
+                verdict = -1;
+            } else if (check_resume(&o, &train, resume_path) != 0)
+                verdict = -1;
+        }
+    }
     if (tcd_dist_agree(&dist, verdict) != 0) {
+        free(resume_path);
         tcd_dist_finalize(&dist);
         return TCD_EXIT_ERROR;
     }
-    char err[1024];
+    {
+        int64_t len = resume_path ? (int64_t)strlen(resume_path) + 1 : 0;
+        tcd_dist_bcast(&dist, &len, sizeof len);
+        if (len && !resume_path) resume_path = tcd_malloc((size_t)len);
+        if (len) tcd_dist_bcast(&dist, resume_path, len);
+    }
     if (dist.rank != 0) {
         /* rank 0 checked them; a failure here is an I/O problem on this node */
         if (tcd_corpus_open(&train, o.data, err, sizeof err) != 0) tcd_die("--data: %s", err);
@@ -295,6 +482,14 @@ int tcd_cmd_train(int argc, char **argv) {
     int64_t *acc = NULL;
     if (o.deterministic) acc = tcd_calloc((size_t)model.n_params, sizeof(int64_t));
 
+    /* resume: parameters, Adam state and counters from the checkpoint (every rank reads it) */
+    tcd_ckpt_state resumed = {0};
+    if (resume_path) {
+        if (tcd_ckpt_load(resume_path, &model, &adam, &resumed, err, sizeof err) != 0) tcd_die("%s", err);
+        if (!o.quiet)
+            tcd_info("resuming from %s: step %lld (epoch %lld, step %lld of it)", resume_path, (long long)resumed.step,
+                     (long long)resumed.epoch + 1, (long long)resumed.step_in_epoch);
+    }
     tcd_model_zero_grad(&model); /* from here on, each Adam step leaves the gradients zeroed */
     int64_t spe = tcd_steps_per_epoch(train.n_docs, o.batch);
     int64_t total_steps = spe * o.epochs;
@@ -304,7 +499,8 @@ int tcd_cmd_train(int argc, char **argv) {
     int64_t log_every = o.log_every > 0 ? o.log_every : (total_steps >= 100 ? total_steps / 100 : 1);
 
     char *cfg_json = config_json(&o, &train, dist.world, threads);
-    FILE *metrics = NULL;
+    metrics_log ml = {0};
+    size_t ml_written = 0;
     char *metrics_path = tcd_sprintf("%s/metrics.jsonl", o.run_dir);
     if (dist.rank == 0) {
         char *p = tcd_sprintf("%s/config.json", o.run_dir);
@@ -312,8 +508,12 @@ int tcd_cmd_train(int argc, char **argv) {
         if (write_text_atomic(p, text, err, sizeof err) != 0) tcd_die("%s", err);
         free(p);
         free(text);
-        metrics = fopen(metrics_path, "w");
-        if (!metrics) tcd_die("%s: cannot write (%s)", metrics_path, strerror(errno));
+        ml.f = fopen(metrics_path, "w");
+        if (!ml.f) tcd_die("%s: cannot write (%s)", metrics_path, strerror(errno));
+        if (resumed.metrics) { /* the records up to the checkpoint, not those of the lost steps after it */
+            tcd_buf_append(&ml.text, resumed.metrics, strlen(resumed.metrics));
+            mflush(&ml, &ml_written);
+        }
         if (!o.quiet)
             tcd_info("train: %lld docs, %lld tokens, %lld classes, %lld embeddings x %lld, hidden %lld, "
                      "%lld params | %d ranks x %d threads | batch %lld, %lld steps/epoch, %lld steps, lr %g%s",
@@ -329,10 +529,14 @@ int tcd_cmd_train(int argc, char **argv) {
     }
 
     int tty = !o.quiet && dist.rank == 0 && isatty(STDOUT_FILENO);
-    double t0 = tcd_now(), last_print = t0;
-    int64_t step = 0, tokens_total = 0;
-    double interval_loss = 0, epoch_loss = 0, final_loss = NAN;
-    int64_t interval_docs = 0, interval_tokens = 0, epoch_docs = 0;
+    double t0 = tcd_now(), last_print = t0, last_ckpt = t0;
+    const double elapsed0 = resumed.elapsed_s; /* training seconds before this process */
+    int64_t step = resumed.step, tokens_total = resumed.tokens_total;
+    double interval_loss = 0, epoch_loss = resumed.epoch_loss, final_loss = NAN;
+    int64_t interval_docs = 0, interval_tokens = 0, epoch_docs = resumed.epoch_docs;
+    const int64_t start_epoch = resumed.epoch, start_s = resumed.step_in_epoch;
+    int stopped_by = 0; /* the signal that ended the run early */
+    int rc = TCD_EXIT_OK;
     double interval_t0 = t0;
     double valid_acc = NAN, valid_loss = NAN;
     int64_t epochs_done = 0;
@@ -341,33 +545,46 @@ int tcd_cmd_train(int argc, char **argv) {
     double *ph_all = dist.rank == 0 ? tcd_malloc(sizeof(double) * (size_t)dist.world * (PH_N + 3)) : NULL;
     uint64_t *digests = tcd_malloc(sizeof(uint64_t) * (size_t)dist.world);
     const int use_rows = (dist.world > 1 && sparse) || o.lazy_adam; /* is the union of touched rows needed? */
-    for (int64_t epoch = 0; epoch < o.epochs && step < total_steps; epoch++) {
-        epoch_loss = 0;
-        epoch_docs = 0;
-        for (int64_t s = 0; s < spe && step < total_steps; s++, step++) {
+    install_signal_handlers();
+    for (int64_t epoch = start_epoch; epoch < o.epochs && step < total_steps && !stopped_by; epoch++) {
+        if (epoch != start_epoch) {
+            epoch_loss = 0;
+            epoch_docs = 0;
+        }
+        int64_t s = epoch == start_epoch ? start_s : 0;
+        for (; s < spe && step < total_steps; s++, step++) {
             double tp = tcd_now();
             tcd_batch b;
             int64_t n_global;
             tcd_loader_batch(&loader, epoch, s, o.batch, &b, &n_global);
-            if (fault.rank == dist.rank && fault.step == step && strcmp(fault.kind, "perturb") != 0) {
+            const int fault_now = fault.rank == dist.rank && fault.step == step;
+            if (fault_now && (!strcmp(fault.kind, "kill") || !strcmp(fault.kind, "exit"))) {
                 tcd_error("fault injection (TCDIST_FAULT): rank %d %s at step %lld", dist.rank,
                           fault.kind[0] == 'k' ? "kills itself" : "exits", (long long)step);
                 if (fault.kind[0] == 'k') kill(getpid(), SIGKILL);
-                _exit(3);
+                _exit(5);
             }
+            if (fault_now && !strcmp(fault.kind, "signal")) raise(SIGUSR1);
             double tq = tcd_now();
             ph[PH_DATA] += tq - tp;
             tp = tq;
 
             const double lr = tcd_lr_at(&sched, step);
             const float scale = (float)(1.0 / (double)n_global);
-            double stats[2] = {0, b.n ? (double)(b.offsets[b.n] - b.offsets[0]) : 0.0};
+            /* loss sum, tokens, and whether a stop signal arrived: summed over ranks below, so that
+             * every rank sees the same verdict at this step boundary */
+            double stats[3] = {0, b.n ? (double)(b.offsets[b.n] - b.offsets[0]) : 0.0, 0};
             if (b.n > 0) {
                 stats[0] = tcd_model_forward(&model, &b, NULL, threads);
                 if (o.deterministic)
                     tcd_model_backward_fixed(&model, &b, scale, threads, acc);
                 else
                     tcd_model_backward(&model, &b, scale, threads);
+            }
+            if (fault_now && !strcmp(fault.kind, "nan")) {
+                stats[0] = NAN;
+                model.grads[dense0] = NAN; /* the first dense tensor's gradient */
+                if (acc) tcd_die("fault injection nan: not available with --deterministic");
             }
             tq = tcd_now();
             ph[PH_COMPUTE] += tq - tp;
@@ -392,21 +609,37 @@ int tcd_cmd_train(int argc, char **argv) {
                 else
                     tcd_exchange_dense_f32(&xch, &dist, model.grads);
             }
-            tcd_dist_sum_f64(&dist, stats, 2);
+            stats[2] = stop_signal ? 1.0 : 0.0;
+            tcd_dist_sum_f64(&dist, stats, 3);
             bytes_interval += xch.bytes;
             bytes_total += xch.bytes;
             tq = tcd_now();
             ph[PH_COMM] += tq - tp;
             tp = tq;
 
-            if (!isfinite(stats[0]))
-                tcd_die("the loss is %g at step %lld (epoch %lld); lower --lr or set --clip-norm", stats[0],
-                        (long long)step, (long long)epoch);
-            if (o.clip_norm > 0) {
+            /* a NaN or Inf stops the run (or skips the batch) before the update is applied */
+            const char *bad_tensor = nonfinite_tensor(&model);
+            int skip = 0;
+            if (!isfinite(stats[0]) || bad_tensor) {
+                const char *what = bad_tensor ? bad_tensor : "loss";
+                if (!o.skip_nonfinite)
+                    tcd_die("non-finite %s%s at step %lld (epoch %lld, loss %g): stopped before the update; lower "
+                            "--lr, set --clip-norm, or --skip-nonfinite",
+                            what, bad_tensor ? " gradient" : "", (long long)step, (long long)epoch + 1, stats[0]);
+                if (dist.rank == 0)
+                    tcd_warn("non-finite %s%s at step %lld: batch skipped (--skip-nonfinite)", what,
+                             bad_tensor ? " gradient" : "", (long long)step);
+                tcd_model_zero_grad(&model);
+                stats[0] = 0;
+                skip = 1;
+            }
+            if (!skip && o.clip_norm > 0) {
                 double norm = tcd_l2_norm(model.grads, model.n_params);
                 if (norm > o.clip_norm) tcd_scale(model.grads, model.n_params, (float)(o.clip_norm / norm));
             }
-            if (o.lazy_adam)
+            if (skip)
+                ; /* nothing to apply */
+            else if (o.lazy_adam)
                 tcd_adam_step_rows(&adam, model.params, model.grads, lr, threads, xch.rows_union, xch.n_union,
                                    row_len, dense0);
             else
@@ -450,21 +683,21 @@ int tcd_cmd_train(int argc, char **argv) {
                     double now = tcd_now();
                     double rate = interval_tokens / (now - interval_t0 > 1e-9 ? now - interval_t0 : 1e-9);
                     int64_t steps_in = (step + 1) % log_every ? (step + 1) % log_every : log_every;
-                    fprintf(metrics,
+                    mlog(&ml,
                             "{\"type\": \"train\", \"step\": %lld, \"epoch\": %lld, \"loss\": %.6f, \"lr\": %.9g, "
                             "\"tokens_per_s\": %.1f, \"elapsed_s\": %.3f, \"comm_bytes_per_step\": %.0f}\n",
                             (long long)(step + 1), (long long)epoch, interval_loss / (double)interval_docs, lr, rate,
                             now - t0, (double)bytes_interval / (double)steps_in);
-                    fprintf(metrics, "{\"type\": \"ranks\", \"step\": %lld, \"ranks\": [", (long long)(step + 1));
+                    mlog(&ml, "{\"type\": \"ranks\", \"step\": %lld, \"ranks\": [", (long long)(step + 1));
                     for (int r = 0; r < dist.world; r++) {
                         const double *v = ph_all + (size_t)r * (PH_N + 3);
-                        fprintf(metrics, "%s{\"rank\": %d", r ? ", " : "", r);
-                        for (int k = 0; k < PH_N; k++) fprintf(metrics, ", \"%s_s\": %.6f", phase_names[k], v[k]);
-                        fprintf(metrics, ", \"docs\": %.0f, \"tokens\": %.0f, \"comm_bytes\": %.0f}", v[PH_N],
+                        mlog(&ml, "%s{\"rank\": %d", r ? ", " : "", r);
+                        for (int k = 0; k < PH_N; k++) mlog(&ml, ", \"%s_s\": %.6f", phase_names[k], v[k]);
+                        mlog(&ml, ", \"docs\": %.0f, \"tokens\": %.0f, \"comm_bytes\": %.0f}", v[PH_N],
                                 v[PH_N + 1], v[PH_N + 2]);
                     }
-                    fprintf(metrics, "]}\n");
-                    fflush(metrics);
+                    mlog(&ml, "]}\n");
+                    mflush(&ml, &ml_written);
                     interval_t0 = now;
                 }
                 interval_loss = 0;
@@ -491,7 +724,31 @@ int tcd_cmd_train(int argc, char **argv) {
                     last_print = now;
                 }
             }
+
+            /* Step boundary: a stop signal on any rank (stats[2]) stops all of them here. Rank 0
+             * writes the checkpoints; the others go on and wait only at the next collective. The
+             * end of an epoch and of the run are handled after this loop. */
+            if (stats[2] > 0 && !stopped_by) stopped_by = stop_signal ? (int)stop_signal : SIGUSR1;
+            const int later = s + 1 == spe || step + 1 == total_steps;
+            if (!later && dist.rank == 0 && !o.no_checkpoint &&
+                (stopped_by || (o.checkpoint_every > 0 && (step + 1) % o.checkpoint_every == 0) ||
+                 (o.checkpoint_secs > 0 && tcd_now() - last_ckpt >= o.checkpoint_secs))) {
+                double tc = tcd_now();
+                mflush(&ml, &ml_written);
+                if (save_checkpoint(&o, &model, &adam, &train, cfg_json, step + 1, epoch, s + 1, epoch_loss,
+                                    epoch_docs, tokens_total, elapsed0 + tc - t0, ml.text.data) != 0 &&
+                    stopped_by)
+                    rc = TCD_EXIT_ERROR;
+                last_ckpt = tcd_now();
+                ph[PH_CKPT] += last_ckpt - tc;
+            }
+            if (stopped_by && !later) {
+                step++;
+                s++;
+                break;
+            }
         }
+        if (stopped_by && s < spe && step < total_steps) break; /* stopped inside the epoch */
         epochs_done = epoch + 1;
         final_loss = epoch_loss / (double)epoch_docs;
         if (o.valid) {
@@ -508,12 +765,12 @@ int tcd_cmd_train(int argc, char **argv) {
             int64_t correct = 0;
             for (int64_t c = 0; c < ec.n_classes; c++) correct += ec.confusion[c * ec.n_classes + c];
             if (dist.rank == 0) {
-                fprintf(metrics,
+                mlog(&ml,
                         "{\"type\": \"valid\", \"step\": %lld, \"epoch\": %lld, \"loss\": %.6f, \"accuracy\": %.6f, "
                         "\"n_docs\": %lld, \"correct\": %lld, \"elapsed_s\": %.3f}\n",
                         (long long)step, (long long)epoch, valid_loss, valid_acc, (long long)ec.n_docs,
-                        (long long)correct, tcd_now() - t0);
-                fflush(metrics);
+                        (long long)correct, elapsed0 + tcd_now() - t0);
+                mflush(&ml, &ml_written);
             }
             tcd_eval_counts_free(&ec);
         }
@@ -527,12 +784,36 @@ int tcd_cmd_train(int argc, char **argv) {
                        final_loss);
             fflush(stdout);
         }
+        /* the end of an epoch (or of a --max-steps run inside one): always a checkpoint */
+        if (dist.rank == 0 && !o.no_checkpoint) {
+            const int whole = s == spe;
+            double tc = tcd_now();
+            mflush(&ml, &ml_written);
+            if (save_checkpoint(&o, &model, &adam, &train, cfg_json, step, whole ? epoch + 1 : epoch, whole ? 0 : s,
+                                whole ? 0.0 : epoch_loss, whole ? 0 : epoch_docs, tokens_total,
+                                elapsed0 + tc - t0, ml.text.data) != 0 &&
+                (stopped_by || step == total_steps))
+                rc = TCD_EXIT_ERROR;
+            last_ckpt = tcd_now();
+            ph_total[PH_CKPT] += last_ckpt - tc;
+        }
     }
-    double train_seconds = tcd_now() - t0;
+    double train_seconds = elapsed0 + tcd_now() - t0;
 
-    int rc = TCD_EXIT_OK;
-    if (dist.rank == 0) {
-        fclose(metrics);
+    if (stopped_by) {
+        /* stopped by a signal: the checkpoint is the result; no model.h5 yet */
+        if (dist.rank == 0) {
+            mflush(&ml, &ml_written);
+            fclose(ml.f);
+            if (rc == TCD_EXIT_OK)
+                tcd_info("stopped by signal %d after step %lld; checkpoint in %s/checkpoints; run the same command to "
+                         "resume (exit status %d)",
+                         stopped_by, (long long)step, o.run_dir, TCD_EXIT_INTERRUPTED);
+        }
+        if (rc == TCD_EXIT_OK) rc = TCD_EXIT_INTERRUPTED;
+    } else if (dist.rank == 0) {
+        mflush(&ml, &ml_written);
+        fclose(ml.f);
         char *model_path = tcd_sprintf("%s/model.h5", o.run_dir);
         if (tcd_model_save(model_path, &model, &train, cfg_json, err, sizeof err) != 0) {
             tcd_error("%s", err);
@@ -567,14 +848,18 @@ int tcd_cmd_train(int argc, char **argv) {
         if (!o.quiet && rc == TCD_EXIT_OK) {
             tcd_info("trained %lld steps in %.2f s (%.2fM tokens/s); model: %s", (long long)step, train_seconds,
                      tokens_total / train_seconds / 1e6, model_path);
-            tcd_info("time per phase (rank 0): data %.3f s, compute %.3f s, communication %.3f s, optimizer %.3f s",
-                     ph_total[PH_DATA], ph_total[PH_COMPUTE], ph_total[PH_COMM], ph_total[PH_OPTIM]);
+            tcd_info("time per phase (rank 0): data %.3f s, compute %.3f s, communication %.3f s, optimizer %.3f s, "
+                     "checkpoints %.3f s",
+                     ph_total[PH_DATA], ph_total[PH_COMPUTE], ph_total[PH_COMM], ph_total[PH_OPTIM], ph_total[PH_CKPT]);
         }
         free(summary_path);
         free(model_path);
         tcd_buf_free(&s);
     }
     rc = tcd_dist_agree(&dist, rc);
+    free(resume_path);
+    free(resumed.metrics);
+    tcd_buf_free(&ml.text);
     free(ph_all);
     free(digests);
     free(acc);

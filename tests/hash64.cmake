@@ -1,0 +1,1 @@
+tcd_c_test(test_hash64)
