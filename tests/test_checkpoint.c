@@ -433,6 +433,27 @@ int main(void) {
         }
         free(bad);
     }
+    {
+        /* a model with more than 65536 parameters: m and v still contiguous (offset defined) */
+        tcd_model mb;
+        make_model(&mb, 8000, 3);
+        assert(mb.n_params > 65536);
+        tcd_adam ab;
+        make_adam(&ab, &mb, 5, 1.0f);
+        char *big = tpath("big.h5");
+        assert(tcd_ckpt_write(big, &mb, &ab, &st, &c, config, err, sizeof err) == 0);
+        assert(tcd_ckpt_read_info(big, &info, err, sizeof err) == 0 && info.n_params == mb.n_params);
+        tcd_ckpt_info_free(&info);
+        long long off, size;
+        data_region(big, "optimizer/v", &off, &size);
+        assert(size == (long long)sizeof(float) * mb.n_params);
+        xor_byte(big, off + size / 2, 0x02);
+        char e2[1024];
+        assert(tcd_ckpt_read_info(big, &info, e2, sizeof e2) != 0 && strstr(e2, big) && strstr(e2, "checksum"));
+        free(big);
+        tcd_adam_free(&ab);
+        tcd_model_free(&mb);
+    }
     printf("damage: %d bit flips and 12 other kinds detected\n", n_flips);
 
     /* ---- shape mismatch ---- */
