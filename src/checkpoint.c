@@ -186,7 +186,7 @@ int tcd_ckpt_write(const char *path, const tcd_model *m, const tcd_adam *a, cons
     stage = "write the parameters";
     if (tcd_model_write_into(f, m, train, config_json) != 0) goto fail;
     stage = "write the optimizer state";
-    if (tcd_h5_write(f, "optimizer/m", H5T_NATIVE_FLOAT, 1, &n, a->m) != 0) goto fail;
+    if (tcd_h5_write_contiguous(f, "optimizer/m", H5T_NATIVE_FLOAT, n, a->m) != 0) goto fail;
     if (kill_at && n_calls == kill_at) {
         /* a crash halfway: params and m are (partly) on disk, v and the attributes are not */
         H5Fflush(f, H5F_SCOPE_GLOBAL);
@@ -195,7 +195,7 @@ int tcd_ckpt_write(const char *path, const tcd_model *m, const tcd_adam *a, cons
         fflush(stderr);
         kill(getpid(), SIGKILL);
     }
-    if (tcd_h5_write(f, "optimizer/v", H5T_NATIVE_FLOAT, 1, &n, a->v) != 0) goto fail;
+    if (tcd_h5_write_contiguous(f, "optimizer/v", H5T_NATIVE_FLOAT, n, a->v) != 0) goto fail;
     stage = "write the metrics";
     if (tcd_h5_write_string(f, "metrics", metrics) != 0) goto fail;
     stage = "write the attributes";

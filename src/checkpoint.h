@@ -3,7 +3,7 @@
  * Layout: the model file's groups and attributes (modelio.h: /params, /vocab, /label_names,
  * tokenizer settings, data_content_sha256, vocab_sha256, config, ...) with format
  * "tcdist-checkpoint" (version 1), plus
- *   /optimizer/m, /optimizer/v   float32 [n_params]  Adam's moments, flat, in tensor order
+ *   /optimizer/m, /optimizer/v   float32 [n_params]  Adam's moments, flat, in tensor order; contiguous
  *   /metrics                     vlen UTF-8 scalar   metrics.jsonl as it was at this step
  *   root attributes: step (steps done), epoch and step_in_epoch (where the next step is),
  *     adam_t, seed, epoch_loss, epoch_docs, tokens_total, elapsed_s (training time so far),

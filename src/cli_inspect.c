@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "args.h"
+#include "checkpoint.h"
 #include "corpus.h"
 #include "h5util.h"
 #include "modelio.h"
@@ -366,6 +367,60 @@ static int inspect_model(const char *path, int json) {
     return rc;
 }
 
+/* ---- checkpoints ---- */
+
+/* Reading the info verifies the whole file against checksum_sha256: a damaged checkpoint is an
+ * error (exit 1), so "checksum: ok" means every byte of params, m, v and the state was checked. */
+static int inspect_checkpoint(const char *path, int json) {
+    char err[2048];
+    tcd_ckpt_info info;
+    if (tcd_ckpt_read_info(path, &info, err, sizeof err) < 0) {
+        tcd_error("inspect: %s", err);
+        return TCD_EXIT_ERROR;
+    }
+    int64_t step = 0, epoch = 0, step_in_epoch = 0, adam_t = 0;
+    hid_t f = tcd_h5_open_ro(path);
+    if (f < 0 || tcd_h5_attr_get_i64(f, "step", &step) < 0 || tcd_h5_attr_get_i64(f, "epoch", &epoch) < 0 ||
+        tcd_h5_attr_get_i64(f, "step_in_epoch", &step_in_epoch) < 0 || tcd_h5_attr_get_i64(f, "adam_t", &adam_t) < 0) {
+        tcd_error("inspect: %s: %s", path, tcd_h5_errmsg());
+        if (f >= 0) H5Fclose(f);
+        tcd_ckpt_info_free(&info);
+        return TCD_EXIT_ERROR;
+    }
+    H5Fclose(f);
+    report r = {.json = json, .first = 1};
+    if (json) tcd_buf_putc(&r.b, '{');
+    rep_str(&r, "file", path);
+    rep_str(&r, "format", TCD_CKPT_FORMAT);
+    rep_i64(&r, "version", TCD_CKPT_VERSION);
+    rep_i64(&r, "step", step);
+    rep_i64(&r, "epoch", epoch);
+    rep_i64(&r, "step_in_epoch", step_in_epoch);
+    rep_i64(&r, "adam_t", adam_t);
+    rep_i64(&r, "n_params", info.n_params);
+    rep_i64(&r, "dim", info.dim);
+    rep_i64(&r, "hidden", info.hidden);
+    rep_i64(&r, "n_classes", info.n_classes);
+    rep_i64(&r, "n_embeddings", info.n_embeddings);
+    rep_str(&r, "params_sha256", info.params_sha256);
+    rep_str(&r, "state_sha256", info.state_sha256);
+    rep_str(&r, "checksum", "ok");
+    rep_str(&r, "data_content_sha256", info.data_sha256);
+    rep_str(&r, "vocab_sha256", info.vocab_sha256);
+    if (json) {
+        rep_key(&r, "config"); /* the run's configuration, stored as JSON by train */
+        tcd_buf_printf(&r.b, "%s", info.config_json && *info.config_json ? info.config_json : "{}");
+        tcd_buf_append(&r.b, "}\n", 2);
+    } else {
+        rep_str(&r, "config", info.config_json);
+    }
+    fwrite(r.b.data, 1, r.b.len, stdout);
+    int rc = fflush(stdout) != 0 ? TCD_EXIT_ERROR : TCD_EXIT_OK;
+    tcd_buf_free(&r.b);
+    tcd_ckpt_info_free(&info);
+    return rc;
+}
+
 /* ---- dispatch on the root `format` attribute ---- */
 
 typedef struct {
@@ -376,6 +431,7 @@ typedef struct {
 static const inspector inspectors[] = {
     {TCD_CORPUS_FORMAT, inspect_corpus},
     {TCD_MODEL_FORMAT, inspect_model},
+    {TCD_CKPT_FORMAT, inspect_checkpoint},
 };
 
 int tcd_cmd_inspect(int argc, char **argv) {
@@ -387,7 +443,7 @@ int tcd_cmd_inspect(int argc, char **argv) {
     char **pos = NULL;
     int n_pos = 0;
     int rc = tcd_args_parse("tcdist inspect FILE.h5 [--json]",
-                            "Summarises a tcdist file (corpus or model). Length quantiles are nearest-rank.", opts, argc,
+                            "Summarises a tcdist file (corpus, model or checkpoint). Length quantiles are nearest-rank.", opts, argc,
                             argv, &pos, &n_pos);
     if (rc == 1) return TCD_EXIT_OK;
     if (rc) return TCD_EXIT_USAGE;

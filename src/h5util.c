@@ -274,6 +274,23 @@ int tcd_h5_write(hid_t loc, const char *name, hid_t type, int rank, const int64_
     return rc;
 }
 
+int tcd_h5_write_contiguous(hid_t loc, const char *name, hid_t type, int64_t n, const void *data) {
+    hsize_t d[1] = {(hsize_t)n};
+    hid_t sp = H5Screate_simple(1, d, NULL);
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    hid_t ds = H5Dcreate2(loc, name, type, sp, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = -1;
+    if (ds >= 0) {
+        rc = (n == 0 || H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0) ? 0 : -1;
+        if (H5Dclose(ds) < 0) rc = -1;
+    }
+    H5Pclose(lcpl);
+    H5Sclose(sp);
+    if (rc) seterr("cannot write dataset '%s' (disk full?)", name);
+    return rc;
+}
+
 int tcd_h5_dims(hid_t loc, const char *name, int64_t *dims) {
     if (!tcd_h5_exists(loc, name)) {
         seterr("dataset '%s' is missing", name);

@@ -46,6 +46,9 @@ int tcd_h5_appender_close(tcd_h5_appender *a);
 /* Whole dataset of rank 1 or 2 written at once (dims[1] ignored when rank 1); chunk rows > 0
  * makes it chunked by that many rows. */
 int tcd_h5_write(hid_t loc, const char *name, hid_t type, int rank, const int64_t *dims, const void *data);
+/* A 1-D dataset of n elements in one contiguous block (never chunked): read whole, and its file
+ * offset (H5Dget_offset) is defined, e.g. for tests that damage it on purpose. */
+int tcd_h5_write_contiguous(hid_t loc, const char *name, hid_t type, int64_t n, const void *data);
 /* Dimensions of a dataset: returns the rank (1 or 2) or <0; dims must hold 2. */
 int tcd_h5_dims(hid_t loc, const char *name, int64_t *dims);
 /* Read rows [start, start+count) of a dataset (1-D: elements; 2-D: whole rows). */
