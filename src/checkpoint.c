@@ -16,6 +16,7 @@
 
 #include "h5util.h"
 #include "modelio.h"
+#include "hash64.h"
 #include "sha256.h"
 #include "util.h"
 
@@ -53,7 +54,8 @@ typedef struct {
     int64_t dim, hidden, n_classes, n_embeddings, n_params, vocab_size, n_buckets;
     int64_t step, epoch, step_in_epoch, adam_t, seed, epoch_docs, tokens_total;
     double epoch_loss, elapsed_s;
-    char data_sha[65], vocab_sha[65], params_sha[65], state_sha[65], checksum[65];
+    char data_sha[65], vocab_sha[65], params_sha[65], state_sha[65];
+    char checksum[17]; /* hash64, hex */
     char *config;
     int n_tensors;
     ck_tensor t[CKPT_MAX_TENSORS];
@@ -74,7 +76,7 @@ static void ck_layout(ck_meta *k) {
     for (int i = 0; i < n; i++) k->n_params += k->t[i].rows * k->t[i].cols;
 }
 
-/* The counters and sizes in one canonical text, hashed into checksum_sha256. */
+/* The counters and sizes in one canonical text, hashed into the checksum. */
 static void ck_state_text(const ck_meta *k, tcd_buf *b) {
     tcd_buf_printf(b,
                    "format=%s;version=%d;dim=%lld;hidden=%lld;n_classes=%lld;n_embeddings=%lld;vocab_size=%lld;"
@@ -99,23 +101,38 @@ static void field_i64(tcd_sha256 *s, int64_t v) {
     tcd_sha256_field(s, b, 8);
 }
 
-/* Everything after params, m and v in the checksum: the state text, metrics, words, labels,
- * corpus hashes and config. */
-static void ck_hash_tail(tcd_sha256 *s, const ck_meta *k, const char *metrics, char *const *words, int64_t n_words,
+/* The checksum is a hash64 (fast: several GB/s) over length-prefixed fields: params, m, v, then
+ * the state text, metrics, words, labels, corpus hashes and config. The sha256s of the parameters
+ * and of the optimizer state that inspect shows are computed when reading, not at every write. */
+static void field_header64(tcd_hash64 *s, uint64_t n_bytes) {
+    uint8_t len[8];
+    for (int i = 0; i < 8; i++) len[i] = (uint8_t)(n_bytes >> (8 * i));
+    tcd_hash64_update(s, len, 8);
+}
+
+static void field_i64_64(tcd_hash64 *s, int64_t v) {
+    uint8_t b[8];
+    for (int i = 0; i < 8; i++) b[i] = (uint8_t)((uint64_t)v >> (8 * i));
+    tcd_hash64_field(s, b, 8);
+}
+
+static void ck_hash_tail(tcd_hash64 *s, const ck_meta *k, const char *metrics, char *const *words, int64_t n_words,
                          char *const *labels, int64_t n_labels) {
     tcd_buf b = {0};
     ck_state_text(k, &b);
-    tcd_sha256_field(s, b.data, b.len);
+    tcd_hash64_field(s, b.data, b.len);
     tcd_buf_free(&b);
-    tcd_sha256_field(s, metrics, strlen(metrics));
-    field_i64(s, n_words);
-    for (int64_t i = 0; i < n_words; i++) tcd_sha256_field(s, words[i], strlen(words[i]));
-    field_i64(s, n_labels);
-    for (int64_t i = 0; i < n_labels; i++) tcd_sha256_field(s, labels[i], strlen(labels[i]));
-    tcd_sha256_field(s, k->data_sha, strlen(k->data_sha));
-    tcd_sha256_field(s, k->vocab_sha, strlen(k->vocab_sha));
-    tcd_sha256_field(s, k->config, strlen(k->config));
+    tcd_hash64_field(s, metrics, strlen(metrics));
+    field_i64_64(s, n_words);
+    for (int64_t i = 0; i < n_words; i++) tcd_hash64_field(s, words[i], strlen(words[i]));
+    field_i64_64(s, n_labels);
+    for (int64_t i = 0; i < n_labels; i++) tcd_hash64_field(s, labels[i], strlen(labels[i]));
+    tcd_hash64_field(s, k->data_sha, strlen(k->data_sha));
+    tcd_hash64_field(s, k->vocab_sha, strlen(k->vocab_sha));
+    tcd_hash64_field(s, k->config, strlen(k->config));
 }
+
+static void hex64(uint64_t v, char out[17]) { snprintf(out, 17, "%016llx", (unsigned long long)v); }
 
 /* ---- writing ---- */
 
@@ -160,20 +177,15 @@ int tcd_ckpt_write(const char *path, const tcd_model *m, const tcd_adam *a, cons
         return -1;
     }
 
-    /* hashes first, from memory: they go into the file as attributes */
+    /* the checksum first, from memory: it goes into the file as an attribute */
     size_t n_bytes = sizeof(float) * (size_t)m->n_params;
-    tcd_sha256 sum, state;
-    tcd_sha256_init(&sum);
-    tcd_sha256_init(&state);
-    tcd_sha256_field(&sum, m->params, n_bytes);
-    tcd_sha256_field(&sum, a->m, n_bytes);
-    tcd_sha256_field(&sum, a->v, n_bytes);
-    tcd_sha256_field(&state, a->m, n_bytes);
-    tcd_sha256_field(&state, a->v, n_bytes);
-    field_i64(&state, a->t);
+    tcd_hash64 sum;
+    tcd_hash64_init(&sum, 0);
+    tcd_hash64_field(&sum, m->params, n_bytes);
+    tcd_hash64_field(&sum, a->m, n_bytes);
+    tcd_hash64_field(&sum, a->v, n_bytes);
     ck_hash_tail(&sum, &k, metrics, words, n_words, labels, n_labels);
-    tcd_sha256_hex(&sum, k.checksum);
-    tcd_sha256_hex(&state, k.state_sha);
+    hex64(tcd_hash64_final(&sum), k.checksum);
     tcd_h5_free_strings(words, n_words);
     tcd_h5_free_strings(labels, n_labels);
 
@@ -184,7 +196,7 @@ int tcd_ckpt_write(const char *path, const tcd_model *m, const tcd_adam *a, cons
     hid_t f = tcd_h5_create(tmp);
     if (f < 0) goto fail;
     stage = "write the parameters";
-    if (tcd_model_write_into(f, m, train, config_json) != 0) goto fail;
+    if (tcd_model_write_into(f, m, train, config_json, 0) != 0) goto fail;
     stage = "write the optimizer state";
     if (tcd_h5_write_contiguous(f, "optimizer/m", H5T_NATIVE_FLOAT, n, a->m) != 0) goto fail;
     if (kill_at && n_calls == kill_at) {
@@ -210,8 +222,7 @@ int tcd_ckpt_write(const char *path, const tcd_model *m, const tcd_adam *a, cons
     arc |= tcd_h5_attr_set_i64(f, "epoch_docs", k.epoch_docs);
     arc |= tcd_h5_attr_set_i64(f, "tokens_total", k.tokens_total);
     arc |= tcd_h5_attr_set_f64(f, "elapsed_s", k.elapsed_s);
-    arc |= tcd_h5_attr_set_str(f, "state_sha256", k.state_sha);
-    arc |= tcd_h5_attr_set_str(f, "checksum_sha256", k.checksum);
+    arc |= tcd_h5_attr_set_str(f, "checksum", k.checksum);
     if (arc) goto fail;
     stage = "flush and close";
     int close_rc = tcd_h5_close(f);
@@ -280,15 +291,22 @@ static int read_meta(hid_t f, const char *path, ck_meta *k, char *err, size_t er
         snprintf(err, errlen, "%s: damaged checkpoint: %s", path, tcd_h5_errmsg());
         return -1;
     }
-    static const char *const hex_names[] = {"data_content_sha256", "vocab_sha256", "params_sha256", "state_sha256",
-                                            "checksum_sha256"};
-    char *hex_dst[] = {k->data_sha, k->vocab_sha, k->params_sha, k->state_sha, k->checksum};
+    static const char *const hex_names[] = {"data_content_sha256", "vocab_sha256"};
+    char *hex_dst[] = {k->data_sha, k->vocab_sha};
     for (size_t i = 0; i < sizeof hex_names / sizeof hex_names[0]; i++)
         if (get_hex(f, hex_names[i], hex_dst[i]) < 0) {
             snprintf(err, errlen, "%s: damaged checkpoint: attribute '%s' is missing or not a sha256", path,
                      hex_names[i]);
             return -1;
         }
+    char *ck = tcd_h5_attr_get_str(f, "checksum");
+    int ck_ok = ck && strlen(ck) == 16;
+    if (ck_ok) memcpy(k->checksum, ck, 17);
+    free(ck);
+    if (!ck_ok) {
+        snprintf(err, errlen, "%s: damaged checkpoint: attribute 'checksum' is missing or malformed", path);
+        return -1;
+    }
     k->config = tcd_h5_attr_get_str(f, "config");
     if (!k->config) {
         snprintf(err, errlen, "%s: damaged checkpoint: %s", path, tcd_h5_errmsg());
@@ -315,7 +333,7 @@ static int read_meta(hid_t f, const char *path, ck_meta *k, char *err, size_t er
 
 /* Streams a 1-D or 2-D float dataset of rows x cols into the hashes (and dst when not NULL). */
 static int stream_floats(hid_t f, const char *path, const char *name, int64_t rows, int64_t cols, float *dst,
-                         tcd_sha256 *s1, tcd_sha256 *s2, char *err, size_t errlen) {
+                         tcd_hash64 *sum, tcd_sha256 *s2, char *err, size_t errlen) {
     int64_t d[2];
     int rank = tcd_h5_dims(f, name, d);
     if (rank < 0 || d[0] != rows || d[1] != cols) {
@@ -337,7 +355,7 @@ static int stream_floats(hid_t f, const char *path, const char *name, int64_t ro
             return -1;
         }
         size_t nb = sizeof(float) * (size_t)(nr * cols);
-        if (s1) tcd_sha256_update(s1, out, nb);
+        tcd_hash64_update(sum, out, nb);
         if (s2) tcd_sha256_update(s2, out, nb);
     }
     free(slice);
@@ -346,35 +364,38 @@ static int stream_floats(hid_t f, const char *path, const char *name, int64_t ro
 
 /* Reads and verifies everything after the attributes. With params/mo/vo non-NULL the data lands
  * there (flat, tensor order); metrics_out (optional) gets the metrics text. */
-static int verify_data(hid_t f, const char *path, const ck_meta *k, float *params, float *mo, float *vo,
-                       char **metrics_out, char *err, size_t errlen) {
+static int verify_data(hid_t f, const char *path, ck_meta *k, float *params, float *mo, float *vo,
+                       char **metrics_out, int want_sha, char *err, size_t errlen) {
     int rc = -1;
     char *metrics = NULL;
     char **words = NULL, **labels = NULL;
     int64_t n_words = 0, n_labels = 0;
     size_t n_bytes = sizeof(float) * (size_t)k->n_params;
-    tcd_sha256 sum, state, psum;
-    tcd_sha256_init(&sum);
+    tcd_hash64 sum;
+    tcd_sha256 state, psum;
+    tcd_hash64_init(&sum, 0);
     tcd_sha256_init(&state);
     tcd_sha256_init(&psum);
 
-    field_header(&sum, n_bytes);
+    field_header64(&sum, n_bytes);
     int64_t off = 0;
     for (int i = 0; i < k->n_tensors; i++) {
         const ck_tensor *t = &k->t[i];
         char name[64];
         snprintf(name, sizeof name, "params/%s", t->name);
-        if (stream_floats(f, path, name, t->rows, t->cols, params ? params + off : NULL, &sum, &psum, err,
-                          errlen) < 0)
+        if (stream_floats(f, path, name, t->rows, t->cols, params ? params + off : NULL, &sum,
+                          want_sha ? &psum : NULL, err, errlen) < 0)
             goto out;
         off += t->rows * t->cols;
     }
-    field_header(&sum, n_bytes);
+    field_header64(&sum, n_bytes);
     field_header(&state, n_bytes);
-    if (stream_floats(f, path, "optimizer/m", k->n_params, 1, mo, &sum, &state, err, errlen) < 0) goto out;
-    field_header(&sum, n_bytes);
+    if (stream_floats(f, path, "optimizer/m", k->n_params, 1, mo, &sum, want_sha ? &state : NULL, err, errlen) < 0)
+        goto out;
+    field_header64(&sum, n_bytes);
     field_header(&state, n_bytes);
-    if (stream_floats(f, path, "optimizer/v", k->n_params, 1, vo, &sum, &state, err, errlen) < 0) goto out;
+    if (stream_floats(f, path, "optimizer/v", k->n_params, 1, vo, &sum, want_sha ? &state : NULL, err, errlen) < 0)
+        goto out;
     field_i64(&state, k->adam_t);
 
     metrics = tcd_h5_read_string(f, "metrics");
@@ -394,22 +415,16 @@ static int verify_data(hid_t f, const char *path, const ck_meta *k, float *param
         goto out;
     }
     ck_hash_tail(&sum, k, metrics, words, n_words, labels, n_labels);
-    char hex[65];
-    tcd_sha256_hex(&sum, hex);
+    char hex[17];
+    hex64(tcd_hash64_final(&sum), hex);
     if (strcmp(hex, k->checksum) != 0) {
-        snprintf(err, errlen, "%s: damaged checkpoint: checksum mismatch (stored %.16s..., computed %.16s...)", path,
-                 k->checksum, hex);
+        snprintf(err, errlen, "%s: damaged checkpoint: checksum mismatch (stored %s, computed %s)", path, k->checksum,
+                 hex);
         goto out;
     }
-    tcd_sha256_hex(&psum, hex);
-    if (strcmp(hex, k->params_sha) != 0) {
-        snprintf(err, errlen, "%s: damaged checkpoint: the parameters do not match params_sha256", path);
-        goto out;
-    }
-    tcd_sha256_hex(&state, hex);
-    if (strcmp(hex, k->state_sha) != 0) {
-        snprintf(err, errlen, "%s: damaged checkpoint: the optimizer state does not match state_sha256", path);
-        goto out;
+    if (want_sha) {
+        tcd_sha256_hex(&psum, k->params_sha);
+        tcd_sha256_hex(&state, k->state_sha);
     }
     rc = 0;
     if (metrics_out) {
@@ -454,7 +469,7 @@ int tcd_ckpt_read_info(const char *path, tcd_ckpt_info *info, char *err, size_t 
     ck_meta k;
     hid_t f = open_meta(path, &k, err, errlen);
     if (f < 0) return -1;
-    int rc = verify_data(f, path, &k, NULL, NULL, NULL, NULL, err, errlen);
+    int rc = verify_data(f, path, &k, NULL, NULL, NULL, NULL, 1, err, errlen);
     if (H5Fclose(f) < 0 && rc == 0) {
         snprintf(err, errlen, "%s: damaged checkpoint: cannot close the file", path);
         rc = -1;
@@ -506,9 +521,9 @@ int tcd_ckpt_load(const char *path, tcd_model *m, tcd_adam *a, tcd_ckpt_state *s
         goto out;
     }
     /* verify first (streaming), then read into the caller's buffers, verifying again */
-    if (verify_data(f, path, &k, NULL, NULL, NULL, NULL, err, errlen) < 0) goto out;
+    if (verify_data(f, path, &k, NULL, NULL, NULL, NULL, 0, err, errlen) < 0) goto out;
     char *metrics = NULL;
-    if (verify_data(f, path, &k, m->params, a->m, a->v, &metrics, err, errlen) < 0) goto out;
+    if (verify_data(f, path, &k, m->params, a->m, a->v, &metrics, 0, err, errlen) < 0) goto out;
     a->t = k.adam_t;
     memset(st, 0, sizeof *st);
     st->step = k.step;

@@ -369,7 +369,7 @@ static int inspect_model(const char *path, int json) {
 
 /* ---- checkpoints ---- */
 
-/* Reading the info verifies the whole file against checksum_sha256: a damaged checkpoint is an
+/* Reading the info verifies the whole file against its checksum: a damaged checkpoint is an
  * error (exit 1), so "checksum: ok" means every byte of params, m, v and the state was checked. */
 static int inspect_checkpoint(const char *path, int json) {
     char err[2048];

@@ -54,7 +54,26 @@ int tcd_tok_opts_read_attrs(hid_t loc, tcd_tok_opts *o, char *err, size_t errlen
     return bad ? -1 : 0;
 }
 
+struct tcd_corpus_cache {
+    char **words, **labels;
+    int64_t n_words, n_labels;
+    int64_t *counts;
+};
+
+static char **copy_strings(char *const *src, int64_t n) {
+    char **out = tcd_calloc((size_t)n + 1, sizeof(char *));
+    for (int64_t i = 0; i < n; i++) out[i] = tcd_strdup(src[i]);
+    return out;
+}
+
 void tcd_corpus_close(tcd_corpus *c) {
+    if (c->cache) {
+        tcd_h5_free_strings(c->cache->words, c->cache->n_words);
+        tcd_h5_free_strings(c->cache->labels, c->cache->n_labels);
+        free(c->cache->counts);
+        free(c->cache);
+        c->cache = NULL;
+    }
     if (c->file >= 0) H5Fclose(c->file);
     c->file = -1;
     free(c->path);
@@ -157,21 +176,41 @@ int tcd_corpus_read_labels(const tcd_corpus *c, int64_t doc0, int64_t n_docs, in
     return tcd_h5_read_rows(c->file, "labels", H5T_NATIVE_INT32, doc0, n_docs, out);
 }
 
+static struct tcd_corpus_cache *cache_of(const tcd_corpus *c) {
+    if (!c->cache) ((tcd_corpus *)c)->cache = tcd_calloc(1, sizeof(struct tcd_corpus_cache));
+    return c->cache;
+}
+
 char **tcd_corpus_read_vocab(const tcd_corpus *c, int64_t *n, int64_t **counts) {
-    char **words = tcd_h5_read_strings(c->file, "vocab/words", n);
-    if (!words) return NULL;
-    if (counts) {
-        *counts = tcd_malloc(sizeof(int64_t) * (size_t)(*n ? *n : 1));
-        if (tcd_h5_read_rows(c->file, "vocab/counts", H5T_NATIVE_INT64, 0, *n, *counts) < 0) {
-            tcd_h5_free_strings(words, *n);
-            free(*counts);
-            *counts = NULL;
+    struct tcd_corpus_cache *k = cache_of(c);
+    if (!k->words) {
+        int64_t nw = 0;
+        char **words = tcd_h5_read_strings(c->file, "vocab/words", &nw);
+        if (!words) return NULL;
+        int64_t *cnt = tcd_malloc(sizeof(int64_t) * (size_t)(nw ? nw : 1));
+        if (tcd_h5_read_rows(c->file, "vocab/counts", H5T_NATIVE_INT64, 0, nw, cnt) < 0) {
+            tcd_h5_free_strings(words, nw);
+            free(cnt);
             return NULL;
         }
+        k->words = words;
+        k->n_words = nw;
+        k->counts = cnt;
     }
-    return words;
+    *n = k->n_words;
+    if (counts) {
+        *counts = tcd_malloc(sizeof(int64_t) * (size_t)(k->n_words ? k->n_words : 1));
+        memcpy(*counts, k->counts, sizeof(int64_t) * (size_t)k->n_words);
+    }
+    return copy_strings(k->words, k->n_words);
 }
 
 char **tcd_corpus_read_label_names(const tcd_corpus *c, int64_t *n) {
-    return tcd_h5_read_strings(c->file, "label_names", n);
+    struct tcd_corpus_cache *k = cache_of(c);
+    if (!k->labels) {
+        k->labels = tcd_h5_read_strings(c->file, "label_names", &k->n_labels);
+        if (!k->labels) return NULL;
+    }
+    *n = k->n_labels;
+    return copy_strings(k->labels, k->n_labels);
 }

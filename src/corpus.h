@@ -35,6 +35,7 @@ typedef struct {
     char *input_format; /* malloc'd */
     char *sources;      /* malloc'd */
     char *created_by;   /* malloc'd */
+    struct tcd_corpus_cache *cache; /* words, counts and labels after their first read (corpus.c) */
 } tcd_corpus;
 
 /* Opens and validates (format, version, sizes). Returns 0, or -1 with a message in err that names
@@ -46,7 +47,8 @@ void tcd_corpus_close(tcd_corpus *c);
 int tcd_corpus_read_offsets(const tcd_corpus *c, int64_t doc0, int64_t n_docs, int64_t *out); /* n_docs+1 values */
 int tcd_corpus_read_tokens(const tcd_corpus *c, int64_t tok0, int64_t n, int32_t *out);
 int tcd_corpus_read_labels(const tcd_corpus *c, int64_t doc0, int64_t n_docs, int32_t *out);
-/* Vocabulary and label names (malloc'd string arrays, free with tcd_h5_free_strings). */
+/* Vocabulary and label names (malloc'd string arrays, free with tcd_h5_free_strings). The file is
+ * read once; later calls copy from memory (checkpoints ask for them every time). */
 char **tcd_corpus_read_vocab(const tcd_corpus *c, int64_t *n, int64_t **counts /* may be NULL */);
 char **tcd_corpus_read_label_names(const tcd_corpus *c, int64_t *n);
 

@@ -18,7 +18,8 @@ void tcd_params_sha256(const tcd_model *m, char out[65]) {
     tcd_sha256_hex(&s, out);
 }
 
-int tcd_model_write_into(hid_t f, const tcd_model *m, const tcd_corpus *train, const char *config_json) {
+int tcd_model_write_into(hid_t f, const tcd_model *m, const tcd_corpus *train, const char *config_json,
+                         int with_params_sha) {
     int rc = 0;
     for (int i = 0; i < m->n_tensors && rc == 0; i++) {
         const tcd_tensor *t = &m->tensors[i];
@@ -39,8 +40,6 @@ int tcd_model_write_into(hid_t f, const tcd_model *m, const tcd_corpus *train, c
     tcd_h5_free_strings(labels, n_labels);
     free(counts);
     if (rc) return -1;
-    char psha[65];
-    tcd_params_sha256(m, psha);
     rc |= tcd_h5_attr_set_str(f, "format", TCD_MODEL_FORMAT);
     rc |= tcd_h5_attr_set_i64(f, "version", TCD_MODEL_VERSION);
     rc |= tcd_h5_attr_set_str(f, "model", "bow");
@@ -54,7 +53,11 @@ int tcd_model_write_into(hid_t f, const tcd_model *m, const tcd_corpus *train, c
     rc |= tcd_tok_opts_write_attrs(f, &train->tok);
     rc |= tcd_h5_attr_set_str(f, "data_content_sha256", train->content_sha256);
     rc |= tcd_h5_attr_set_str(f, "vocab_sha256", train->vocab_sha256);
-    rc |= tcd_h5_attr_set_str(f, "params_sha256", psha);
+    if (with_params_sha) {
+        char psha[65];
+        tcd_params_sha256(m, psha);
+        rc |= tcd_h5_attr_set_str(f, "params_sha256", psha);
+    }
     rc |= tcd_h5_attr_set_str(f, "config", config_json ? config_json : "{}");
     rc |= tcd_h5_attr_set_str(f, "created_by", "tcdist " TCDIST_VERSION);
     return rc ? -1 : 0;
@@ -69,7 +72,7 @@ int tcd_model_save(const char *path, const tcd_model *m, const tcd_corpus *train
         free(tmp);
         return -1;
     }
-    int rc = tcd_model_write_into(f, m, train, config_json);
+    int rc = tcd_model_write_into(f, m, train, config_json, 1);
     if (tcd_h5_close(f) < 0) rc = -1;
     if (rc == 0 && tcd_commit_file(tmp, path) != 0) rc = -1;
     if (rc != 0) {

@@ -41,8 +41,10 @@ void tcd_params_sha256(const tcd_model *m, char out[65]);
  * settings are copied from the training corpus. Returns 0, or -1 with a message. */
 int tcd_model_save(const char *path, const tcd_model *m, const tcd_corpus *train, const char *config_json,
                    char *err, size_t errlen);
-/* Writes the datasets and attributes of a model into an open file (shared with checkpoints). */
-int tcd_model_write_into(hid_t f, const tcd_model *m, const tcd_corpus *train, const char *config_json);
+/* Writes the datasets and attributes of a model into an open file (shared with checkpoints, which
+ * carry their own checksum and pass with_params_sha = 0 to skip the sha256 pass). */
+int tcd_model_write_into(hid_t f, const tcd_model *m, const tcd_corpus *train, const char *config_json,
+                         int with_params_sha);
 
 /* Loads MODEL.h5, or RUN_DIR/model.h5 when given a folder. */
 int tcd_model_load(tcd_model_file *mf, const char *path, char *err, size_t errlen);
