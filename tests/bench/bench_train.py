@@ -17,6 +17,9 @@ punctuation split off as tokens. fastText reads its file in order (Hogwild SGD, 
 converted IMDB train is sorted by label, so its training lines are shuffled once (seed 0); tcdist
 shuffles per epoch itself.
 
+tcdist runs with --no-checkpoint, as fastText writes none; the default epoch-end checkpoints are
+timed separately (IMDB, one extra run per repetition: `ckpt_wall`).
+
 Timed: the whole `tcdist train` process (start-up, loading the HDF5 corpus, training, writing the
 model) against the whole `fasttext supervised` process (reading and tokenizing text, training,
 writing the model). `tcdist prepare` is a one-off per corpus and is reported separately (MB/s).
@@ -111,7 +114,8 @@ def prepare_inputs(args, work):
 def bench_tcdist(args, case, work, seed):
     rd = os.path.join(work, "run")
     wall, rss, _ = run([args.tcdist, "train", "--data", case["train"], "--run-dir", rd, "--threads", "2",
-                        "--dim", "16", "--hidden", "16", "--epochs", "5", "--quiet", "--overwrite", "--seed", str(seed)])
+                        "--dim", "16", "--hidden", "16", "--epochs", "5", "--quiet", "--overwrite", "--seed", str(seed),
+                        "--no-checkpoint"])
     s = json.load(open(os.path.join(rd, "summary.json")))
     _, _, out = run([args.tcdist, "eval", "--model", rd, "--data", case["test"], "--json"])
     return dict(wall=wall, rss=rss, acc=json.loads(out)["accuracy"], tokens=s["tokens"])
@@ -162,6 +166,7 @@ def main():
     if not cases:
         sys.exit(f"no corpora found under {args.data}")
     res = {c: {"tcdist": [], "fasttext": []} for c in cases}
+    ckpt_walls = []
     for r in range(args.reps):
         for c, case in cases.items():
             order = [("tcdist", bench_tcdist), ("fasttext", bench_fasttext)]
@@ -169,6 +174,11 @@ def main():
                 order.reverse()  # interleave, alternating who goes first
             for tool, fn in order:
                 res[c][tool].append(fn(args, case, args.work, r + 1))
+            if c == "imdb":
+                w, _, _ = run([args.tcdist, "train", "--data", case["train"], "--run-dir",
+                               os.path.join(args.work, "run-ckpt"), "--threads", "2", "--quiet", "--overwrite",
+                               "--seed", str(r + 1)])
+                ckpt_walls.append(w)
         print(f"rep {r + 1}/{args.reps} done", flush=True)
     prep = {c: bench_prepare(args, case, args.work, min(args.reps, 3)) for c, case in cases.items()}
 
@@ -192,6 +202,10 @@ def main():
         tw, fw = med(t, "wall"), med(f, "wall")
         lines.append(f"| {c} | {tw:.3f} | {fw:.3f} | {tw / fw:.3f} | {med(t, 'tokens') / tw / 1e6:.1f}M | "
                      f"{med(t, 'acc'):.4f} | {med(f, 'acc'):.4f} | {med(t, 'rss'):.0f} | {med(f, 'rss'):.0f} |")
+    if ckpt_walls:
+        fw = med(res["imdb"]["fasttext"], "wall")
+        lines += ["", f"IMDB with tcdist's default checkpoints (one per epoch, fsynced): "
+                      f"{statistics.median(ckpt_walls):.3f} s, {statistics.median(ckpt_walls) / fw:.3f}x fastText."]
     lines += ["", "tokens/s = training tokens of all epochs / whole-process wall time.", "",
               "| corpus | raw MB | tcdist prepare MB/s (2 threads) | prepare peak RSS MiB |", "|---|---|---|---|"]
     for c, p in prep.items():
