@@ -186,9 +186,22 @@ int tcd_ckpt_write(const char *path, const tcd_model *m, const tcd_adam *a, cons
     tcd_hash64_field(&sum, a->v, n_bytes);
     ck_hash_tail(&sum, &k, metrics, words, n_words, labels, n_labels);
     hex64(tcd_hash64_final(&sum), k.checksum);
+
+    /* the file: params, m and v, the vocabulary and labels (bytes + HDF5's per-string overhead),
+     * the metrics, and slack for HDF5's own structures */
+    double words_bytes = 0;
+    for (int64_t i = 0; i < n_words; i++) words_bytes += (double)strlen(words[i]) + 32.0;
+    const double need = 3.0 * (double)n_bytes + words_bytes + 8.0 * (double)n_words + (double)strlen(metrics) +
+                        (double)strlen(k.config) + (1 << 20);
+    char space_err[512];
+    if (tcd_check_space(path, need, space_err, sizeof space_err) != 0) {
+        snprintf(err, errlen, "%s: %s; nothing was written", path, space_err);
+        tcd_h5_free_strings(words, n_words);
+        tcd_h5_free_strings(labels, n_labels);
+        return -1;
+    }
     tcd_h5_free_strings(words, n_words);
     tcd_h5_free_strings(labels, n_labels);
-
     char *tmp = tcd_tmp_path_for(path);
     const char *stage = "create the temporary file";
     int64_t n = m->n_params;

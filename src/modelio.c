@@ -65,6 +65,12 @@ int tcd_model_write_into(hid_t f, const tcd_model *m, const tcd_corpus *train, c
 
 int tcd_model_save(const char *path, const tcd_model *m, const tcd_corpus *train, const char *config_json,
                    char *err, size_t errlen) {
+    char space_err[512];
+    if (tcd_check_space(path, 4.0 * (double)m->n_params + 64.0 * (double)train->vocab_size + (1 << 20), space_err,
+                        sizeof space_err) != 0) {
+        snprintf(err, errlen, "%s: could not write the model: %s; nothing was replaced", path, space_err);
+        return -1;
+    }
     char *tmp = tcd_tmp_path_for(path);
     hid_t f = tcd_h5_create(tmp);
     if (f < 0) {

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -269,6 +270,22 @@ char *tcd_tmp_path_for(const char *path) {
     const char *slash = strrchr(path, '/');
     if (!slash) return tcd_sprintf(".%s.tmp.%ld", path, (long)getpid());
     return tcd_sprintf("%.*s/.%s.tmp.%ld", (int)(slash - path), path, slash + 1, (long)getpid());
+}
+
+int tcd_check_space(const char *path, double n_bytes, char *err, size_t errlen) {
+    char *dir = parent_of(path);
+    struct statvfs v;
+    int rc = 0;
+    if (statvfs(dir, &v) == 0) {
+        const double free_bytes = (double)v.f_bavail * (double)v.f_frsize;
+        if (free_bytes < n_bytes) {
+            snprintf(err, errlen, "disk full: %.1f MB free in %s, %.1f MB needed", free_bytes / 1e6, dir,
+                     n_bytes / 1e6);
+            rc = -1;
+        }
+    }
+    free(dir);
+    return rc;
 }
 
 int tcd_commit_file(const char *tmp, const char *final_path) {

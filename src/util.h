@@ -73,6 +73,10 @@ int tcd_mkdir_p(const char *path);          /* mkdir -p */
 int tcd_file_exists(const char *path);
 /* "DIR/.NAME.tmp.PID": a temporary name beside `path`, on the same file system. malloc'd. */
 char *tcd_tmp_path_for(const char *path);
+/* Is there room for n_bytes more in the folder that holds path? Returns 0 when there is (or when
+ * it cannot be told), else -1 with a message "X MB free, Y MB needed". HDF5's own failure path on
+ * a full disk is not robust (a failed close can crash at exit), so writers check first. */
+int tcd_check_space(const char *path, double n_bytes, char *err, size_t errlen);
 /* fsync tmp, rename it over final, fsync the folder. */
 int tcd_commit_file(const char *tmp, const char *final_path);
 /* Whole file into memory (NUL-terminated); NULL with errno on failure. */
