@@ -488,6 +488,10 @@ int tcd_ckpt_read_info(const char *path, tcd_ckpt_info *info, char *err, size_t 
         rc = -1;
     }
     if (rc == 0) {
+        info->step = k.step;
+        info->epoch = k.epoch;
+        info->step_in_epoch = k.step_in_epoch;
+        info->adam_t = k.adam_t;
         info->dim = k.dim;
         info->hidden = k.hidden;
         info->n_classes = k.n_classes;

@@ -43,6 +43,7 @@ typedef struct {
 
 /* What a checkpoint says about the run that wrote it, for the resume checks. */
 typedef struct {
+    int64_t step, epoch, step_in_epoch, adam_t;
     int64_t dim, hidden, n_classes, n_embeddings, n_params;
     char data_sha256[65], vocab_sha256[65], params_sha256[65], state_sha256[65];
     char *config_json; /* malloc'd */

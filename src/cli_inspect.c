@@ -378,16 +378,7 @@ static int inspect_checkpoint(const char *path, int json) {
         tcd_error("inspect: %s", err);
         return TCD_EXIT_ERROR;
     }
-    int64_t step = 0, epoch = 0, step_in_epoch = 0, adam_t = 0;
-    hid_t f = tcd_h5_open_ro(path);
-    if (f < 0 || tcd_h5_attr_get_i64(f, "step", &step) < 0 || tcd_h5_attr_get_i64(f, "epoch", &epoch) < 0 ||
-        tcd_h5_attr_get_i64(f, "step_in_epoch", &step_in_epoch) < 0 || tcd_h5_attr_get_i64(f, "adam_t", &adam_t) < 0) {
-        tcd_error("inspect: %s: %s", path, tcd_h5_errmsg());
-        if (f >= 0) H5Fclose(f);
-        tcd_ckpt_info_free(&info);
-        return TCD_EXIT_ERROR;
-    }
-    H5Fclose(f);
+    const int64_t step = info.step, epoch = info.epoch, step_in_epoch = info.step_in_epoch, adam_t = info.adam_t;
     report r = {.json = json, .first = 1};
     if (json) tcd_buf_putc(&r.b, '{');
     rep_str(&r, "file", path);
@@ -455,13 +446,12 @@ int tcd_cmd_inspect(int argc, char **argv) {
     const char *path = pos[0];
     free(pos);
 
-    hid_t f = tcd_h5_open_ro(path);
-    if (f < 0) {
+    int is_hdf5 = 0;
+    char *format = tcd_h5_file_format(path, &is_hdf5);
+    if (!is_hdf5) {
         tcd_error("inspect: %s", tcd_h5_errmsg());
         return TCD_EXIT_ERROR;
     }
-    char *format = tcd_h5_attr_get_str(f, "format");
-    H5Fclose(f);
     if (!format) {
         tcd_error("inspect: %s: an HDF5 file but not a tcdist file (no root 'format' attribute)", path);
         return TCD_EXIT_ERROR;

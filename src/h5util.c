@@ -51,6 +51,15 @@ hid_t tcd_h5_open_ro(const char *path) {
     return f;
 }
 
+char *tcd_h5_file_format(const char *path, int *is_hdf5) {
+    hid_t f = tcd_h5_open_ro(path);
+    *is_hdf5 = f >= 0;
+    if (f < 0) return NULL;
+    char *format = tcd_h5_attr_get_str(f, "format");
+    H5Fclose(f);
+    return format;
+}
+
 int tcd_h5_close(hid_t file) {
     if (file < 0) return 0;
     int rc = 0;

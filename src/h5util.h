@@ -14,6 +14,9 @@ void tcd_h5_init(void);
 const char *tcd_h5_errmsg(void);
 
 hid_t tcd_h5_create(const char *path);      /* truncate/create; <0 on failure */
+/* The root `format` attribute of a file (malloc'd). NULL with *is_hdf5 = 0 when the file cannot be
+ * opened as HDF5 (message in tcd_h5_errmsg), NULL with *is_hdf5 = 1 when it has no such attribute. */
+char *tcd_h5_file_format(const char *path, int *is_hdf5);
 hid_t tcd_h5_open_ro(const char *path);     /* read-only; <0 (message names the file) */
 int tcd_h5_close(hid_t file);               /* flush + close; <0 on failure */
 

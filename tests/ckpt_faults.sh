@@ -12,6 +12,15 @@ source "$(dirname "$0")/mpi_lib.sh"
 common=(--epochs 2 --batch 30 --quiet --threads 1 --checkpoint-every 4)
 "$TCDIST" train --data "$T/a.h5" "${common[@]}" --run-dir "$T/full"
 ref=$(sha "$T/full")
+# time-based checkpoints: with a tiny interval, one after every step (the newest K are kept)
+"$TCDIST" train --data "$T/a.h5" --epochs 2 --batch 30 --quiet --threads 1 --max-steps 12 --checkpoint-secs 0.000001 \
+  --keep 100 --run-dir "$T/secs"
+n=$(ls "$T/secs/checkpoints" | grep -c '^ckpt-')
+[ "$n" -eq 12 ] || fail "--checkpoint-secs: $n checkpoints for 12 steps"
+"$TCDIST" train --data "$T/a.h5" --epochs 2 --batch 30 --quiet --threads 1 --max-steps 12 --checkpoint-every 3 \
+  --keep 2 --run-dir "$T/keep"
+[ "$(ls "$T/keep/checkpoints" | grep -c '^ckpt-')" -eq 2 ] || fail "--keep 2 kept $(ls "$T/keep/checkpoints")"
+echo "ok: --checkpoint-secs and --keep"
 ckpt_step() { "$TCDIST" inspect "$1" --json | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["step"])'; }
 
 for trial in $(seq 1 10); do
