@@ -218,7 +218,7 @@ static void fmt_rate(char *out, size_t n, double r) {
 }
 
 /* Fault injection for the tests: TCDIST_FAULT="kill:R:S" makes rank R kill itself (SIGKILL) at
- * step S, "exit:R:S" exit(3) without MPI_Finalize, "perturb:R:S" nudge one of its parameters after
+ * step S, "exit:R:S" exit with status 5 without finalising MPI, "perturb:R:S" nudge one of its parameters after
  * the update of step S (so that --check-replicas must notice), "signal:R:S" send itself SIGUSR1 before
  * step S, "nan:R:S" make its loss and gradients NaN at step S; "killwrite:0:N" (checkpoint.c) kills
  * the writer in the middle of its N-th checkpoint. */

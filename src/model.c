@@ -2,9 +2,6 @@
  * forward and backward passes in chunks of TCD_CHUNK documents (see model.h). */
 #include "model.h"
 
-#include <cblas.h>
-/* OpenBLAS' cblas.h pulls in <complex.h>, whose macro I would clash with our dimension names. */
-#undef I
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -102,8 +99,7 @@ int tcd_model_init(tcd_model *m, const tcd_model_config *cfg) {
         tcd_error("model: embedding table %lld x %lld is too large", (long long)cfg->vocab, (long long)cfg->dim);
         return -1;
     }
-    /* BLAS runs inside our OpenMP regions: one BLAS thread, so the two never multiply. */
-    openblas_set_num_threads(1);
+    linear_blas_single_thread();
 
     m->cfg = *cfg;
     m->n_out = cfg->n_classes == 2 ? 1 : cfg->n_classes;

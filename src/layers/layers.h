@@ -25,6 +25,8 @@ void linear_forward(float *out, const float *inp, const float *W, const float *b
 /* dinp [B x I] = dout W (overwritten; skipped when NULL), dW [O x I] += dout^T inp, db [O] += sum_b dout */
 void linear_backward(float *dinp, float *dW, float *db, const float *dout, const float *inp, const float *W,
                      int64_t B, int64_t I, int64_t O);
+/* BLAS runs inside our OpenMP regions: pin OpenBLAS to one thread so the two never multiply. */
+void linear_blas_single_thread(void);
 /* Plain-loop references of the same, for the tests. */
 void linear_forward_ref(float *out, const float *inp, const float *W, const float *b, int64_t B, int64_t I,
                         int64_t O);
