@@ -278,8 +278,8 @@ static void install_signal_handlers(void) {
 }
 
 /* Seconds per phase on this rank since the last report. */
-enum { PH_DATA, PH_COMPUTE, PH_COMM, PH_OPTIM, PH_CKPT, PH_N };
-static const char *const phase_names[PH_N] = {"data", "compute", "comm", "optim", "checkpoint"};
+enum { PH_DATA, PH_FORWARD, PH_BACKWARD, PH_COMM, PH_OPTIM, PH_CKPT, PH_N };
+static const char *const phase_names[PH_N] = {"data", "forward", "backward", "comm", "optim", "checkpoint"};
 
 /* metrics.jsonl on rank 0, also kept in memory: a checkpoint carries the metrics so far, and a
  * resumed run starts its metrics.jsonl from the checkpoint's copy. */
@@ -532,6 +532,7 @@ int tcd_cmd_train(int argc, char **argv) {
     double t0 = tcd_now(), last_print = t0, last_ckpt = t0;
     const double elapsed0 = resumed.elapsed_s; /* training seconds before this process */
     int64_t step = resumed.step, tokens_total = resumed.tokens_total;
+    int64_t samples_total = 0; /* documents processed by this process (all ranks) */
     double interval_loss = 0, epoch_loss = resumed.epoch_loss, final_loss = NAN;
     int64_t interval_docs = 0, interval_tokens = 0, epoch_docs = resumed.epoch_docs;
     const int64_t start_epoch = resumed.epoch, start_s = resumed.step_in_epoch;
@@ -576,6 +577,9 @@ int tcd_cmd_train(int argc, char **argv) {
             double stats[3] = {0, b.n ? (double)(b.offsets[b.n] - b.offsets[0]) : 0.0, 0};
             if (b.n > 0) {
                 stats[0] = tcd_model_forward(&model, &b, NULL, threads);
+                tq = tcd_now();
+                ph[PH_FORWARD] += tq - tp;
+                tp = tq;
                 if (o.deterministic)
                     tcd_model_backward_fixed(&model, &b, scale, threads, acc);
                 else
@@ -587,7 +591,7 @@ int tcd_cmd_train(int argc, char **argv) {
                 if (acc) tcd_die("fault injection nan: not available with --deterministic");
             }
             tq = tcd_now();
-            ph[PH_COMPUTE] += tq - tp;
+            ph[PH_BACKWARD] += tq - tp;
             tp = tq;
 
             if (use_rows) tcd_exchange_rows(&xch, &dist, &b);
@@ -662,6 +666,7 @@ int tcd_cmd_train(int argc, char **argv) {
             epoch_loss += stats[0];
             interval_docs += n_global;
             epoch_docs += n_global;
+            samples_total += n_global;
             interval_tokens += (int64_t)stats[1];
             tokens_total += (int64_t)stats[1];
 
@@ -685,9 +690,11 @@ int tcd_cmd_train(int argc, char **argv) {
                     int64_t steps_in = (step + 1) % log_every ? (step + 1) % log_every : log_every;
                     mlog(&ml,
                             "{\"type\": \"train\", \"step\": %lld, \"epoch\": %lld, \"loss\": %.6f, \"lr\": %.9g, "
-                            "\"tokens_per_s\": %.1f, \"elapsed_s\": %.3f, \"comm_bytes_per_step\": %.0f}\n",
+                            "\"tokens_per_s\": %.1f, \"samples_per_s\": %.1f, \"elapsed_s\": %.3f, "
+                            "\"comm_bytes_per_step\": %.0f}\n",
                             (long long)(step + 1), (long long)epoch, interval_loss / (double)interval_docs, lr, rate,
-                            now - t0, (double)bytes_interval / (double)steps_in);
+                            interval_docs / (now - interval_t0 > 1e-9 ? now - interval_t0 : 1e-9), elapsed0 + now - t0,
+                            (double)bytes_interval / (double)steps_in);
                     mlog(&ml, "{\"type\": \"ranks\", \"step\": %lld, \"ranks\": [", (long long)(step + 1));
                     for (int r = 0; r < dist.world; r++) {
                         const double *v = ph_all + (size_t)r * (PH_N + 3);
@@ -835,7 +842,8 @@ int tcd_cmd_train(int argc, char **argv) {
             tcd_buf_printf(&s, "\"valid_accuracy\": %.6f, \"valid_loss\": %.6f, ", valid_acc, valid_loss);
         else
             tcd_buf_printf(&s, "\"valid_accuracy\": null, ");
-        tcd_buf_printf(&s, "\"comm_bytes_per_step\": %.0f, \"phase_seconds\": {",
+        tcd_buf_printf(&s, "\"samples_per_s\": %.1f, \"comm_bytes_per_step\": %.0f, \"phase_seconds\": {",
+                       samples_total / (train_seconds - elapsed0 > 1e-9 ? train_seconds - elapsed0 : 1e-9),
                        step ? (double)bytes_total / (double)step : 0.0);
         for (int k = 0; k < PH_N; k++) tcd_buf_printf(&s, "%s\"%s\": %.4f", k ? ", " : "", phase_names[k], ph_total[k]);
         tcd_buf_printf(&s, "}, \"params_sha256\": \"%s\", \"world\": %d, \"threads\": %d, \"model\": \"model.h5\"}\n",
@@ -848,9 +856,11 @@ int tcd_cmd_train(int argc, char **argv) {
         if (!o.quiet && rc == TCD_EXIT_OK) {
             tcd_info("trained %lld steps in %.2f s (%.2fM tokens/s); model: %s", (long long)step, train_seconds,
                      tokens_total / train_seconds / 1e6, model_path);
-            tcd_info("time per phase (rank 0): data %.3f s, compute %.3f s, communication %.3f s, optimizer %.3f s, "
-                     "checkpoints %.3f s",
-                     ph_total[PH_DATA], ph_total[PH_COMPUTE], ph_total[PH_COMM], ph_total[PH_OPTIM], ph_total[PH_CKPT]);
+            tcd_info("time per phase (rank 0): data %.3f s, forward %.3f s, backward %.3f s, communication %.3f s, "
+                     "optimizer %.3f s, checkpoints %.3f s; %.0f samples/s, %.2fM tokens/s overall",
+                     ph_total[PH_DATA], ph_total[PH_FORWARD], ph_total[PH_BACKWARD], ph_total[PH_COMM],
+                     ph_total[PH_OPTIM], ph_total[PH_CKPT], samples_total / (train_seconds - elapsed0),
+                     tokens_total / train_seconds / 1e6);
         }
         free(summary_path);
         free(model_path);
