@@ -9,6 +9,8 @@ common=(--data "$T/a.h5" --epochs 3 --batch 40 --hidden 8 --quiet --threads 1 --
 steps=$((3 * 38))
 RANDOM=${TCDIST_TEST_SEED:-7}
 pick() { echo $(( (RANDOM % (steps - 4)) + 2 )); }
+# a SIGKILL must come after the first checkpoint (every 5 steps) for --resume to have one
+pick_kill() { echo $(( (RANDOM % (steps - 10)) + 6 )); }
 # run EXPECTED_RC -- command...
 run() { local want=$1; shift 2; set +e; "$@"; local rc=$?; set -e; [ $rc -eq "$want" ] || fail "'$*' exited $rc, expected $want"; }
 
@@ -20,7 +22,7 @@ for trial in 1 2 3; do
   [ ! -e "$T/sig$trial/model.h5" ] || fail "a stopped run wrote model.h5"
   "$TCDIST" train "${common[@]}" --run-dir "$T/sig$trial"
   [ "$(sha "$T/sig$trial")" = "$ref" ] || fail "signal at step $S: resumed run differs"
-  S=$(pick)
+  S=$(pick_kill)
   run 137 -- env TCDIST_FAULT=kill:0:$S "$TCDIST" train "${common[@]}" --run-dir "$T/kill$trial"
   "$TCDIST" train "${common[@]}" --run-dir "$T/kill$trial" --resume
   [ "$(sha "$T/kill$trial")" = "$ref" ] || fail "SIGKILL at step $S: resumed run differs"
@@ -33,7 +35,7 @@ S=$(pick)
 run 3 -- env TCDIST_FAULT=signal:1:$S timeout 300 "$MPIRUN" -n 2 "$TCDIST" train "${common[@]}" --run-dir "$T/np2sig"
 mpi 2 "${common[@]}" --run-dir "$T/np2sig"
 [ "$(sha "$T/np2sig")" = "$ref2" ] || fail "-np 2, signal on rank 1 at step $S: resumed run differs"
-S=$(pick)
+S=$(pick_kill)
 set +e
 TCDIST_FAULT=kill:1:$S timeout 300 "$MPIRUN" -n 2 "$TCDIST" train "${common[@]}" --run-dir "$T/np2kill" >/dev/null 2>&1
 set -e
