@@ -714,8 +714,9 @@ int tcd_cmd_train(int argc, char **argv) {
                 double now = tcd_now();
                 if ((tty && now - last_print >= 0.2) || (!tty && now - last_print >= o.progress_secs) ||
                     (tty && last)) {
-                    double rate = tokens_total / (now - t0);
-                    double eta = (now - t0) / (double)(step + 1) * (double)(total_steps - step - 1);
+                    /* this process's own work: after a resume the counters also hold earlier runs' */
+                    double rate = (double)(tokens_total - resumed.tokens_total) / (now - t0);
+                    double eta = (now - t0) / (double)(step + 1 - resumed.step) * (double)(total_steps - step - 1);
                     char r[32], e[32];
                     fmt_rate(r, sizeof r, rate);
                     fmt_duration(e, sizeof e, eta);
