@@ -263,14 +263,6 @@ fail:
 
 /* ---- reading ---- */
 
-static int get_hex(hid_t f, const char *name, char out[65]) {
-    char *s = tcd_h5_attr_get_str(f, name);
-    int ok = s && strlen(s) == 64;
-    if (ok) memcpy(out, s, 65);
-    free(s);
-    return ok ? 0 : -1;
-}
-
 /* Root attributes, with format/version and size checks. */
 static int read_meta(hid_t f, const char *path, ck_meta *k, char *err, size_t errlen) {
     memset(k, 0, sizeof *k);
@@ -307,7 +299,7 @@ static int read_meta(hid_t f, const char *path, ck_meta *k, char *err, size_t er
     static const char *const hex_names[] = {"data_content_sha256", "vocab_sha256"};
     char *hex_dst[] = {k->data_sha, k->vocab_sha};
     for (size_t i = 0; i < sizeof hex_names / sizeof hex_names[0]; i++)
-        if (get_hex(f, hex_names[i], hex_dst[i]) < 0) {
+        if (tcd_h5_attr_get_sha256(f, hex_names[i], hex_dst[i]) < 0) {
             snprintf(err, errlen, "%s: damaged checkpoint: attribute '%s' is missing or not a sha256", path,
                      hex_names[i]);
             return -1;

@@ -83,17 +83,6 @@ void tcd_corpus_close(tcd_corpus *c) {
     c->path = c->input_format = c->sources = c->created_by = NULL;
 }
 
-static int get_hex(hid_t f, const char *name, char out[65]) {
-    char *s = tcd_h5_attr_get_str(f, name);
-    if (!s || strlen(s) != 64) {
-        free(s);
-        return -1;
-    }
-    memcpy(out, s, 65);
-    free(s);
-    return 0;
-}
-
 int tcd_corpus_open(tcd_corpus *c, const char *path, char *err, size_t errlen) {
     memset(c, 0, sizeof *c);
     c->file = tcd_h5_open_ro(path);
@@ -138,8 +127,8 @@ int tcd_corpus_open(tcd_corpus *c, const char *path, char *err, size_t errlen) {
         tcd_corpus_close(c);
         return -1;
     }
-    if (get_hex(c->file, "content_sha256", c->content_sha256) < 0 ||
-        get_hex(c->file, "vocab_sha256", c->vocab_sha256) < 0) {
+    if (tcd_h5_attr_get_sha256(c->file, "content_sha256", c->content_sha256) < 0 ||
+        tcd_h5_attr_get_sha256(c->file, "vocab_sha256", c->vocab_sha256) < 0) {
         snprintf(err, errlen, "%s: content_sha256/vocab_sha256 attribute missing", path);
         tcd_corpus_close(c);
         return -1;

@@ -138,6 +138,15 @@ char *tcd_h5_attr_get_str(hid_t loc, const char *name) {
     return out;
 }
 
+int tcd_h5_attr_get_sha256(hid_t loc, const char *name, char out[65]) {
+    char *s = tcd_h5_attr_get_str(loc, name);
+    int ok = s && strlen(s) == 64;
+    if (ok) memcpy(out, s, 65);
+    free(s);
+    if (!ok) seterr("attribute '%s' is missing or not a sha256", name);
+    return ok ? 0 : -1;
+}
+
 static int attr_read_num(hid_t loc, const char *name, hid_t type, void *out) {
     if (H5Aexists(loc, name) <= 0) {
         seterr("attribute '%s' is missing", name);

@@ -26,6 +26,8 @@ int tcd_h5_attr_set_i64(hid_t loc, const char *name, int64_t value);
 int tcd_h5_attr_set_f64(hid_t loc, const char *name, double value);
 int tcd_h5_attr_exists(hid_t loc, const char *name);
 char *tcd_h5_attr_get_str(hid_t loc, const char *name);            /* malloc'd; NULL if missing/bad */
+/* A sha256 stored as 64 hex digits: 0, or -1 when missing or malformed. */
+int tcd_h5_attr_get_sha256(hid_t loc, const char *name, char out[65]);
 int tcd_h5_attr_get_i64(hid_t loc, const char *name, int64_t *out);  /* <0 if missing/bad */
 int tcd_h5_attr_get_f64(hid_t loc, const char *name, double *out);
 

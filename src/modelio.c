@@ -98,14 +98,6 @@ void tcd_model_file_free(tcd_model_file *mf) {
     memset(mf, 0, sizeof *mf);
 }
 
-static int get_attr_hex(hid_t f, const char *name, char out[65]) {
-    char *s = tcd_h5_attr_get_str(f, name);
-    int ok = s && strlen(s) == 64;
-    if (ok) memcpy(out, s, 65);
-    free(s);
-    return ok ? 0 : -1;
-}
-
 int tcd_model_load(tcd_model_file *mf, const char *path, char *err, size_t errlen) {
     memset(mf, 0, sizeof *mf);
     struct stat st;
@@ -148,9 +140,9 @@ int tcd_model_load(tcd_model_file *mf, const char *path, char *err, size_t errle
         tcd_h5_attr_get_i64(f, "n_classes", &cfg.n_classes) < 0 ||
         tcd_h5_attr_get_i64(f, "n_embeddings", &cfg.vocab) < 0 || tcd_h5_attr_get_i64(f, "seed", &seed) < 0 ||
         tcd_h5_attr_get_i64(f, "n_buckets", &mf->n_buckets) < 0 ||
-        get_attr_hex(f, "data_content_sha256", mf->data_sha256) < 0 ||
-        get_attr_hex(f, "vocab_sha256", mf->vocab_sha256) < 0 ||
-        get_attr_hex(f, "params_sha256", mf->params_sha256) < 0) {
+        tcd_h5_attr_get_sha256(f, "data_content_sha256", mf->data_sha256) < 0 ||
+        tcd_h5_attr_get_sha256(f, "vocab_sha256", mf->vocab_sha256) < 0 ||
+        tcd_h5_attr_get_sha256(f, "params_sha256", mf->params_sha256) < 0) {
         snprintf(err, errlen, "%s: damaged model: %s", mf->path, tcd_h5_errmsg());
         goto out;
     }
