@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2046,SC2015  # $(bound T) expands to several NAME=VALUE words on purpose
 # tcdist-launch --dry-run: the ranks x threads policy on injected machines (TCDIST_LAUNCH_TOPOLOGY),
 # the exact environment and the key parts of the command for every mode, and its refusals.
 set -euo pipefail
@@ -113,7 +114,7 @@ mkdir "$T/bin"
 for c in lscpu awk id dirname basename nproc grep find wc sed; do
   p=$(command -v "$c" || true); [[ -n $p ]] && ln -s "$p" "$T/bin/$c"
 done
-rc=0; PATH=$T/bin "$(command -v bash)" "$L" --allow-root --mode srun "${TRAIN[@]}" 2>"$T/err" || rc=$?
+rc=0; PATH="$T/bin" "$(command -v bash)" "$L" --allow-root --mode srun "${TRAIN[@]}" 2>"$T/err" || rc=$?
 [[ $rc == 1 ]] && grep -q "srun is not on PATH" "$T/err" || fail "srun missing: exit $rc, $(cat "$T/err")"
 unset SLURM_JOB_ID SLURM_NTASKS
 
@@ -141,11 +142,11 @@ done
 
 # The binary is found beside the script (../build/tcdist), or reported missing.
 mkdir -p "$T/tree/launch" "$T/tree/build"; cp "$L" "$T/tree/launch/"
-rc=0; env -u TCDIST PATH=$T/bin "$(command -v bash)" "$T/tree/launch/tcdist-launch" -n 1 -- train --data x \
+rc=0; env -u TCDIST PATH="$T/bin" "$(command -v bash)" "$T/tree/launch/tcdist-launch" -n 1 -- train --data x \
   2>"$T/err" || rc=$?
 [[ $rc == 1 ]] && grep -q "cannot find tcdist" "$T/err" || fail "missing tcdist: exit $rc, $(cat "$T/err")"
 ln -s "$TCDIST" "$T/tree/build/tcdist"
-out=$(env -u TCDIST PATH=$T/bin "$(command -v bash)" "$T/tree/launch/tcdist-launch" --dry-run -n 1 -- train)
+out=$(env -u TCDIST PATH="$T/bin" "$(command -v bash)" "$T/tree/launch/tcdist-launch" --dry-run -n 1 -- train)
 [[ $(cmdline) == "$T/tree/build/tcdist train --threads "* ]] || fail "beside the script: $(cmdline)"
 out=$(TCDIST_LAUNCH_TOPOLOGY="cores=2" "$L" --dry-run --tcdist "$TCDIST" -- train)
 [[ $(cmdline) == "$TCDIST train --threads 2" ]] || fail "--tcdist: $(cmdline)"
