@@ -150,4 +150,8 @@ out=$(env -u TCDIST PATH="$T/bin" "$(command -v bash)" "$T/tree/launch/tcdist-la
 [[ $(cmdline) == "$T/tree/build/tcdist train --threads "* ]] || fail "beside the script: $(cmdline)"
 out=$(TCDIST_LAUNCH_TOPOLOGY="cores=2" "$L" --dry-run --tcdist "$TCDIST" -- train)
 [[ $(cmdline) == "$TCDIST train --threads 2" ]] || fail "--tcdist: $(cmdline)"
+# Installed: share/tcdist/tcdist-launch finds bin/tcdist.
+mkdir -p "$T/inst/share/tcdist" "$T/inst/bin"; cp "$L" "$T/inst/share/tcdist/"; ln -s "$TCDIST" "$T/inst/bin/tcdist"
+out=$(env -u TCDIST PATH="$T/bin" "$(command -v bash)" "$T/inst/share/tcdist/tcdist-launch" --dry-run -n 1 -- train)
+[[ $(cmdline) == "$T/inst/bin/tcdist train --threads "* ]] || fail "installed: $(cmdline)"
 echo "ok: tcdist-launch dry runs"
