@@ -150,6 +150,13 @@ out=$(env -u TCDIST PATH="$T/bin" "$(command -v bash)" "$T/tree/launch/tcdist-la
 [[ $(cmdline) == "$T/tree/build/tcdist train --threads "* ]] || fail "beside the script: $(cmdline)"
 out=$(TCDIST_LAUNCH_TOPOLOGY="cores=2" "$L" --dry-run --tcdist "$TCDIST" -- train)
 [[ $(cmdline) == "$TCDIST train --threads 2" ]] || fail "--tcdist: $(cmdline)"
+# Real detection counts only the CPUs this process may use: pinned to one CPU, it is 1 x 1.
+first_cpu=$(sed -n 's/^Cpus_allowed_list:[[:space:]]*\([0-9]*\).*/\1/p' /proc/self/status)
+if command -v taskset >/dev/null && [[ -n $first_cpu ]]; then
+  out=$(taskset -c "$first_cpu" "$L" --dry-run -- train)
+  [[ $(cmdline) == "$TCDIST train --threads 1" ]] || fail "pinned to CPU $first_cpu: $(cmdline)"
+fi
+
 # Installed: share/tcdist/tcdist-launch finds bin/tcdist.
 mkdir -p "$T/inst/share/tcdist" "$T/inst/bin"; cp "$L" "$T/inst/share/tcdist/"; ln -s "$TCDIST" "$T/inst/bin/tcdist"
 out=$(env -u TCDIST PATH="$T/bin" "$(command -v bash)" "$T/inst/share/tcdist/tcdist-launch" --dry-run -n 1 -- train)
