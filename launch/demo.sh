@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The main job end to end on a generated corpus (no download):
 #   synth -> prepare (train, and test with the train vocabulary) -> inspect -> train -> eval -> predict
-# Usage: bash launch/demo.sh [OUTDIR]   (default: ./demo; uses build/tcdist unless TCDIST is set)
+# Usage: bash launch/demo.sh [OUTDIR]   (default: ./demo; uses $TCDIST, else build/tcdist, else tcdist on PATH)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 tcdist=${TCDIST:-$root/build/tcdist}
+if [ -z "${TCDIST:-}" ] && [ ! -x "$tcdist" ] && command -v tcdist >/dev/null 2>&1; then
+  tcdist=$(command -v tcdist)   # installed (cmake --install): tcdist on PATH
+fi
 out=${1:-demo}
 if [ ! -x "$tcdist" ]; then
   echo "demo.sh: $tcdist not found; build first: cmake -B build && cmake --build build -j" >&2

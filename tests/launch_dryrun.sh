@@ -157,8 +157,8 @@ if command -v taskset >/dev/null && [[ -n $first_cpu ]]; then
   [[ $(cmdline) == "$TCDIST train --threads 1" ]] || fail "pinned to CPU $first_cpu: $(cmdline)"
 fi
 
-# Installed: share/tcdist/tcdist-launch finds bin/tcdist.
-mkdir -p "$T/inst/share/tcdist" "$T/inst/bin"; cp "$L" "$T/inst/share/tcdist/"; ln -s "$TCDIST" "$T/inst/bin/tcdist"
-out=$(env -u TCDIST PATH="$T/bin" "$(command -v bash)" "$T/inst/share/tcdist/tcdist-launch" --dry-run -n 1 -- train)
+# Installed (cmake --install): bin/tcdist-launch finds bin/tcdist beside it.
+mkdir -p "$T/inst/bin"; cp "$L" "$T/inst/bin/"; ln -s "$TCDIST" "$T/inst/bin/tcdist"
+out=$(env -u TCDIST PATH="$T/bin" "$(command -v bash)" "$T/inst/bin/tcdist-launch" --dry-run -n 1 -- train)
 [[ $(cmdline) == "$T/inst/bin/tcdist train --threads "* ]] || fail "installed: $(cmdline)"
 echo "ok: tcdist-launch dry runs"
