@@ -107,7 +107,9 @@ tcd_finish() {
   fi
   state=$(tcd_job_state)
   case "$state" in
-    RUNNING) [ "$rc" != 3 ] || requeue=1 ;;          # checkpointed after USR1 (signal margin, scancel)
+    # checkpointed after USR1 (signal margin, scancel); or killed by the USR1 we forwarded before
+    # tcdist had installed its handler (it then resumes from the previous checkpoint, if any)
+    RUNNING) [ "$rc" != 3 ] && [ "$rc:$TCD_CAUGHT" != 138:USR1 ] || requeue=1 ;;
     TIMEOUT|PREEMPTED) requeue=1 ;;                  # resume from the newest checkpoint there is
     *) ;;                                            # cancelled by a user, or already requeued
   esac

@@ -109,6 +109,8 @@ JobRequeue=1
 MailProg=/bin/true
 KillWait=10
 MinJobAge=300
+# schedule every second, so that a requeued job starts again as soon as its credential expired
+SchedulerParameters=sched_interval=1,bf_interval=1
 StateSaveLocation=$T/state
 SlurmdSpoolDir=$T/spool
 SlurmctldPidFile=$T/run/slurmctld.pid

@@ -11,8 +11,8 @@ W=$T/work
 
 export TCDIST TCDIST_ALLOW_ROOT=1 DATA=$W/a.h5 VALID=$W/b.h5 RUN_DIR=$W/run TRAIN_ARGS="--epochs 3 --quiet"
 set +e
-timeout 120 sbatch --wait --export=ALL --chdir="$W" --nodes=1 --ntasks-per-node=2 --cpus-per-task=1 \
-  --time=5 --output="$W/job-%j.out" "$TCDIST_SRC/slurm/train.sbatch" --seed 5 > "$W/sbatch.out"
+timeout 120 sbatch --wait --export=ALL --chdir="$W" --nodes=1 --ntasks-per-node=2 --cpus-per-task=1 --signal=B:USR1@30 \
+  --time=10 --output="$W/job-%j.out" "$TCDIST_SRC/slurm/train.sbatch" --seed 5 > "$W/sbatch.out"
 rc=$?
 set -e
 cat "$W"/job-*.out || true
