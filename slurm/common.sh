@@ -10,7 +10,8 @@
 #
 # Settings (environment):
 #   TCDIST              the binary [tcdist on PATH, else <repo>/build/tcdist]
-#   TCDIST_LAUNCHER     srun (default: srun --mpi=$TCDIST_SRUN_MPI) or mpirun
+#   TCDIST_LAUNCHER     srun (default: srun --mpi=$TCDIST_SRUN_MPI), mpirun, or tcdist-launch
+#                       (launch/tcdist-launch beside this folder, or $TCDIST_LAUNCH)
 #   TCDIST_SRUN_MPI     srun's --mpi plugin [pmix]
 #   TCDIST_ALLOW_ROOT   1: let Open MPI run as root (containers, test clusters)
 #   TCDIST_MAX_RESTARTS requeue at most this many times [20]
@@ -59,24 +60,36 @@ tcd_forward() {
 
 tcd_train() {
   local run_dir=$1; shift
-  local -a launch
+  local -a cmd
+  TCD_RUN_DIR=$run_dir
   case "${TCDIST_LAUNCHER:-srun}" in
     srun)
       # srun no longer inherits --cpus-per-task from sbatch (Slurm 22.05): pass it again
-      launch=(srun "--mpi=${TCDIST_SRUN_MPI:-pmix}" --kill-on-bad-exit=1 "--cpus-per-task=${SLURM_CPUS_PER_TASK:-1}")
-      [ -z "${SLURM_NTASKS:-}" ] || launch+=("--ntasks=$SLURM_NTASKS")
+      cmd=(srun "--mpi=${TCDIST_SRUN_MPI:-pmix}" --kill-on-bad-exit=1 "--cpus-per-task=${SLURM_CPUS_PER_TASK:-1}")
+      [ -z "${SLURM_NTASKS:-}" ] || cmd+=("--ntasks=$SLURM_NTASKS")
+      cmd+=("$TCDIST" train)
       ;;
     mpirun)
-      launch=(mpirun -np "${SLURM_NTASKS:-1}" -x OMP_NUM_THREADS -x OPENBLAS_NUM_THREADS)
-      [ "${SLURM_CPUS_PER_TASK:-1}" = 1 ] || launch+=(--map-by "slot:PE=$SLURM_CPUS_PER_TASK")
+      cmd=(mpirun -np "${SLURM_NTASKS:-1}" -x OMP_NUM_THREADS -x OPENBLAS_NUM_THREADS)
+      [ "${SLURM_CPUS_PER_TASK:-1}" = 1 ] || cmd+=(--map-by "slot:PE=$SLURM_CPUS_PER_TASK")
+      cmd+=("$TCDIST" train)
       ;;
-    *) tcd_log "error: TCDIST_LAUNCHER must be srun or mpirun, not '$TCDIST_LAUNCHER'"; exit 1 ;;
+    tcdist-launch)
+      # launch/tcdist-launch (ranks x threads from the allocation, srun with CPU binding); it
+      # execs srun, so the USR1 below reaches srun all the same
+      local launcher=${TCDIST_LAUNCH:-$TCDIST_SLURM_DIR/../launch/tcdist-launch}
+      [ -x "$launcher" ] || { tcd_log "error: $launcher not found; set TCDIST_LAUNCH=/path/to/tcdist-launch"; exit 1; }
+      cmd=("$launcher" --tcdist "$TCDIST")
+      [ "${TCDIST_ALLOW_ROOT:-0}" != 1 ] || cmd+=(--allow-root)
+      cmd+=(-- train)
+      ;;
+    *) tcd_log "error: TCDIST_LAUNCHER must be srun, mpirun or tcdist-launch, not '$TCDIST_LAUNCHER'"; exit 1 ;;
   esac
   trap 'tcd_forward USR1' USR1
   trap 'tcd_forward TERM' TERM
-  tcd_log "${launch[*]} $TCDIST train --run-dir $run_dir $*"
+  tcd_log "${cmd[*]} --run-dir $run_dir $*"
   # in the background, so that bash runs the trap at once instead of after the step ends
-  "${launch[@]}" "$TCDIST" train --run-dir "$run_dir" "$@" &
+  "${cmd[@]}" --run-dir "$run_dir" "$@" &
   TCD_STEP_PID=$!
   while :; do
     wait "$TCD_STEP_PID"
@@ -98,6 +111,11 @@ tcd_job_state() {
 tcd_finish() {
   local rc=${TCD_RC:-1} state requeue=0
   if [ "$rc" = 0 ]; then
+    # srun can exit 0 when the step never launched: trust the summary tcdist writes at the end
+    if [ -n "${TCD_RUN_DIR:-}" ] && [ ! -s "$TCD_RUN_DIR/summary.json" ]; then
+      tcd_log "error: the job step exited 0 but $TCD_RUN_DIR/summary.json is missing (did the step launch?)"
+      exit 1
+    fi
     tcd_log "training finished"
     exit 0
   fi

@@ -5,4 +5,4 @@
 tcd_script_test(slurm_train slurm_train.sh 2)
 tcd_script_test(slurm_preempt slurm_preempt.sh 2)
 tcd_script_test(slurm_sweep slurm_sweep.sh 2)
-set_tests_properties(slurm_train slurm_preempt slurm_sweep PROPERTIES LABELS slurm TIMEOUT 600)
+set_tests_properties(slurm_train slurm_preempt slurm_sweep PROPERTIES LABELS slurm TIMEOUT 600 RESOURCE_LOCK slurm_cluster)

@@ -23,7 +23,7 @@ export PATH="$PATH:/usr/sbin"
 
 T=$(mktemp -d /tmp/tcdist-slurm.XXXXXX)
 chmod 0755 "$T"   # munged insists that its socket's folder is not group/other writable
-mkdir -p "$T/munge" "$T/state" "$T/spool" "$T/log" "$T/run" "$T/work"
+mkdir -p "$T/munge" "$T/state" "$T/spool" "$T/log" "$T/run" "$T/work" "$T/tmp"
 chmod 0755 "$T/munge"
 
 # slurm_logs: the daemons' logs, for a failure message
@@ -113,6 +113,12 @@ MinJobAge=300
 SchedulerParameters=sched_interval=1,bf_interval=1
 StateSaveLocation=$T/state
 SlurmdSpoolDir=$T/spool
+# the pmix plugin's per-step folders (spmix_appdir_<uid>_<job>.<step>) go here, not to /tmp, where
+# another test cluster's job 1 would collide with ours
+TmpFS=$T/tmp
+# job ids unlike another local cluster's: pmix namespaces and Open MPI's /dev/shm segments derive
+# from them
+FirstJobId=$(( RANDOM * 1000 + RANDOM % 1000 + 1000 ))
 SlurmctldPidFile=$T/run/slurmctld.pid
 SlurmdPidFile=$T/run/slurmd.pid
 SlurmctldLogFile=$T/log/slurmctld.log
