@@ -101,9 +101,15 @@ tcd_train() {
   tcd_log "job step exited with status $TCD_RC${TCD_CAUGHT:+ (after SIG$TCD_CAUGHT)}"
 }
 
-# tcd_job_state: this job's JobState (RUNNING, TIMEOUT, PREEMPTED, CANCELLED, ...)
+# tcd_job_state: this job's JobState (RUNNING, TIMEOUT, PREEMPTED, CANCELLED, ...). While Slurm
+# ends a job that ran out of time, JobState reads COMPLETING; then the Reason tells why: that case
+# prints COMPLETING:<Reason> (COMPLETING:TimeLimit).
 tcd_job_state() {
-  scontrol show job "$SLURM_JOB_ID" 2>/dev/null | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p' | head -n 1
+  local info state
+  info=$(scontrol show job "$SLURM_JOB_ID" 2>/dev/null)
+  state=$(sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p' <<<"$info" | head -n 1)
+  [ "$state" != COMPLETING ] || state=$state:$(sed -n 's/.*Reason=\([A-Za-z_]*\).*/\1/p' <<<"$info" | head -n 1)
+  echo "$state"
 }
 
 # Requeue uses $SLURM_JOB_ID, which in a job array is the array task's own id: only that task is
@@ -128,7 +134,7 @@ tcd_finish() {
     # checkpointed after USR1 (signal margin, scancel); or killed by the USR1 we forwarded before
     # tcdist had installed its handler (it then resumes from the previous checkpoint, if any)
     RUNNING) [ "$rc" != 3 ] && [ "$rc:$TCD_CAUGHT" != 138:USR1 ] || requeue=1 ;;
-    TIMEOUT|PREEMPTED) requeue=1 ;;                  # resume from the newest checkpoint there is
+    TIMEOUT|PREEMPTED|COMPLETING:TimeLimit|COMPLETING:Preempt*) requeue=1 ;;  # from the newest checkpoint
     *) ;;                                            # cancelled by a user, or already requeued
   esac
   if [ $requeue = 0 ]; then
