@@ -409,6 +409,9 @@ int tcd_cmd_train(int argc, char **argv) {
     }
     fault_spec fault;
     if (parse_fault(&fault) != 0) return TCD_EXIT_USAGE;
+    /* from here on a stop signal is a request, honoured at the first step boundary: a SIGUSR1 sent
+     * while the data loads (a Slurm job signalled early) must not kill the process */
+    install_signal_handlers();
     const int sparse = strcmp(o.exchange, "sparse") == 0;
 
     tcd_dist dist;
@@ -546,7 +549,6 @@ int tcd_cmd_train(int argc, char **argv) {
     double *ph_all = dist.rank == 0 ? tcd_malloc(sizeof(double) * (size_t)dist.world * (PH_N + 3)) : NULL;
     uint64_t *digests = tcd_malloc(sizeof(uint64_t) * (size_t)dist.world);
     const int use_rows = (dist.world > 1 && sparse) || o.lazy_adam; /* is the union of touched rows needed? */
-    install_signal_handlers();
     for (int64_t epoch = start_epoch; epoch < o.epochs && step < total_steps && !stopped_by; epoch++) {
         if (epoch != start_epoch) {
             epoch_loss = 0;
