@@ -17,6 +17,7 @@ static const command commands[] = {
     {"train", tcd_cmd_train, "train a classifier (alone, or under mpirun/srun: data-parallel)"},
     {"eval", tcd_cmd_eval, "accuracy, loss, per-class P/R/F1 and confusion matrix on a corpus"},
     {"predict", tcd_cmd_predict, "label raw text, one document per line"},
+    {"plot", tcd_cmd_plot, "training loss and validation accuracy of one or more runs, as SVG"},
 };
 
 static void usage(FILE *f) {

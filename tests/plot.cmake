@@ -1,0 +1,1 @@
+tcd_script_test(plot plot.sh 1)
