@@ -32,7 +32,7 @@ typedef struct {
     int no_shuffle, overwrite, quiet, save_init, deterministic, lazy_adam, resume, force, skip_nonfinite, no_checkpoint;
     const char *exchange;
     int64_t check_replicas, checkpoint_every, keep;
-    double checkpoint_secs;
+    double checkpoint_secs, max_memory_mb;
 } train_opts;
 
 static const char *USAGE =
@@ -59,13 +59,14 @@ static char *config_json(const train_opts *o, const tcd_corpus *c, int world, in
                        "\"lr\": %.9g, \"schedule\": \"%s\", \"warmup\": %lld, \"min_lr\": %.9g, \"beta1\": %.9g, "
                        "\"beta2\": %.9g, \"eps\": %.9g, \"weight_decay\": %.9g, \"clip_norm\": %.9g, "
                        "\"seed\": %lld, \"shuffle\": %s, \"max_steps\": %lld, \"deterministic\": %s, "
-                       "\"exchange\": \"%s\", \"lazy_adam\": %s, \"world\": %d, \"threads\": %d, \"version\": \"%s\"}",
+                       "\"exchange\": \"%s\", \"lazy_adam\": %s, \"max_memory_mb\": %g, \"world\": %d, \"threads\": %d, "
+                       "\"version\": \"%s\"}",
                    c->content_sha256, o->model_kind, (long long)o->dim, (long long)o->hidden,
                    (long long)c->n_classes, (long long)c->n_embeddings, (long long)o->epochs, (long long)o->batch,
                    o->lr, o->schedule, (long long)o->warmup, o->min_lr, o->beta1, o->beta2, o->eps,
                    o->weight_decay, o->clip_norm, (long long)o->seed, o->no_shuffle ? "false" : "true",
                    (long long)o->max_steps, o->deterministic ? "true" : "false", o->exchange,
-                   o->lazy_adam ? "true" : "false", world, threads, TCDIST_VERSION);
+                   o->lazy_adam ? "true" : "false", o->max_memory_mb, world, threads, TCDIST_VERSION);
     return b.data;
 }
 
@@ -349,7 +350,8 @@ static const char *nonfinite_tensor(const tcd_model *m) {
 int tcd_cmd_train(int argc, char **argv) {
     train_opts o = {.model_kind = "bow", .schedule = "linear", .dim = 16, .hidden = 16, .epochs = 5,
                     .batch = 192, .seed = 1, .threads = 0, .lr = 0.004, .beta1 = 0.9, .beta2 = 0.999,
-                    .eps = 1e-7, .progress_secs = 10, .exchange = "sparse", .keep = 3, .checkpoint_secs = 1800};
+                    .eps = 1e-7, .progress_secs = 10, .exchange = "sparse", .keep = 3, .checkpoint_secs = 1800,
+                    .max_memory_mb = 512};
     const tcd_opt opts[] = {
         {"--data", TCD_OPT_STR, &o.data, "TRAIN.h5", "training corpus (from tcdist prepare)"},
         {"--valid", TCD_OPT_STR, &o.valid, "VALID.h5", "evaluated at each epoch's end (prepared with --vocab TRAIN.h5)"},
@@ -377,6 +379,8 @@ int tcd_cmd_train(int argc, char **argv) {
         {"--lazy-adam", TCD_OPT_FLAG, &o.lazy_adam, NULL, "update only the embedding rows the batch touched (not dense Adam)"},
         {"--check-replicas", TCD_OPT_I64, &o.check_replicas, "K", "compare a digest of every rank's parameters every K steps (0: off)", 0, INT64_MAX},
         {"--no-shuffle", TCD_OPT_FLAG, &o.no_shuffle, NULL, "keep file order (tests and debugging)"},
+        {"--max-memory", TCD_OPT_F64, &o.max_memory_mb, "MB",
+         "a corpus larger than this is streamed in windows instead of held in memory", 0.01, 1e9},
         {"--max-steps", TCD_OPT_I64, &o.max_steps, "N", "stop after N steps (0: run all epochs)", 0, INT64_MAX},
         {"--log-every", TCD_OPT_I64, &o.log_every, "STEPS", "metrics.jsonl record interval (0: ~100 per run)", 0, INT64_MAX},
         {"--progress-secs", TCD_OPT_F64, &o.progress_secs, "S", "interval of plain progress lines when not a terminal", 0.1, 1e9},
@@ -458,7 +462,14 @@ int tcd_cmd_train(int argc, char **argv) {
     int64_t shard_lo, shard_hi, vlo = 0, vhi = 0;
     tcd_batch_share(train.n_docs, dist.rank, dist.world, &shard_lo, &shard_hi);
     tcd_loader loader, vloader;
-    if (tcd_loader_open(&loader, &train, shard_lo, shard_hi, (uint64_t)o.seed, !o.no_shuffle, err, sizeof err) != 0)
+    /* the window size depends on the budget and the corpus only: the same order for any -np */
+    const int64_t window_blocks = tcd_stream_window_blocks(&train, o.max_memory_mb * 1e6);
+    if (window_blocks > 0) {
+        if (tcd_loader_open_stream(&loader, &train, shard_lo, shard_hi, (uint64_t)o.seed, !o.no_shuffle,
+                                   window_blocks, err, sizeof err) != 0)
+            tcd_die("%s", err);
+    } else if (tcd_loader_open(&loader, &train, shard_lo, shard_hi, (uint64_t)o.seed, !o.no_shuffle, err,
+                               sizeof err) != 0)
         tcd_die("%s", err);
     if (o.valid) {
         tcd_batch_share(valid.n_docs, dist.rank, dist.world, &vlo, &vhi);
@@ -524,6 +535,10 @@ int tcd_cmd_train(int argc, char **argv) {
                      (long long)train.n_embeddings, (long long)o.dim, (long long)o.hidden, (long long)model.n_params,
                      dist.world, threads, (long long)o.batch, (long long)spe, (long long)total_steps, o.lr,
                      o.deterministic ? " | deterministic" : "");
+        if (!o.quiet && window_blocks > 0)
+            tcd_info("train: the corpus exceeds --max-memory %g MB: streaming it in windows of %lld blocks of %d "
+                     "documents",
+                     o.max_memory_mb, (long long)window_blocks, TCD_BLOCK_DOCS);
     }
     if (dist.rank == 0 && o.save_init) {
         char *p = tcd_sprintf("%s/init.h5", o.run_dir);

@@ -107,7 +107,19 @@ int tcd_loader_open(tcd_loader *l, const tcd_corpus *c, int64_t doc_lo, int64_t 
     return 0;
 }
 
+static void window_free(tcd_window *w) {
+    free(w->offsets);
+    free(w->tokens);
+    free(w->labels);
+    free(w->chunk_doc0);
+    free(w->chunk_local);
+    free(w->chunk_n);
+}
+
 void tcd_loader_free(tcd_loader *l) {
+    window_free(&l->win[0]);
+    window_free(&l->win[1]);
+    free(l->win_start);
     free(l->offsets);
     free(l->tokens);
     free(l->labels);
@@ -156,7 +168,17 @@ static void assemble(tcd_loader *l, const int64_t *docs, int64_t n, int64_t cont
     out->labels = l->blab;
 }
 
+static void stream_batch(tcd_loader *l, int64_t epoch, int64_t start, int64_t end, tcd_batch *out);
+
 void tcd_loader_batch(tcd_loader *l, int64_t epoch, int64_t step, int64_t batch, tcd_batch *out, int64_t *n_global) {
+    if (l->window_blocks > 0) {
+        const int64_t start = step * batch;
+        const int64_t end = start + batch < l->n_docs_total ? start + batch : l->n_docs_total;
+        TCD_CHECK(start < end);
+        *n_global = end - start;
+        stream_batch(l, epoch, start, end, out);
+        return;
+    }
     if (l->perm_epoch != epoch) {
         tcd_perm_init(&l->perm, l->n_docs_total, l->seed, epoch, l->shuffle);
         l->perm_epoch = epoch;
@@ -182,4 +204,177 @@ void tcd_loader_batch(tcd_loader *l, int64_t epoch, int64_t step, int64_t batch,
 void tcd_loader_range(tcd_loader *l, int64_t doc0, int64_t n, tcd_batch *out) {
     TCD_CHECK(doc0 >= 0 && doc0 + n <= l->doc_hi - l->doc_lo);
     assemble(l, NULL, n, doc0, out);
+}
+
+/* ---- streaming mode ---- */
+
+int64_t tcd_stream_window_blocks(const tcd_corpus *c, double budget_bytes) {
+    const double bytes = 4.0 * (double)c->n_tokens + 12.0 * (double)c->n_docs;
+    if (bytes <= budget_bytes || c->n_docs == 0) return 0;
+    const int64_t n_blocks = (c->n_docs + TCD_BLOCK_DOCS - 1) / TCD_BLOCK_DOCS;
+    const double per_block = bytes / (double)n_blocks;
+    int64_t w = (int64_t)(budget_bytes / 2.0 / per_block); /* two windows are held at a time */
+    return w < 1 ? 1 : w;
+}
+
+int tcd_loader_open_stream(tcd_loader *l, const tcd_corpus *c, int64_t doc_lo, int64_t doc_hi, uint64_t seed,
+                           int shuffle, int64_t window_blocks, char *err, size_t errlen) {
+    memset(l, 0, sizeof *l);
+    TCD_CHECK(0 <= doc_lo && doc_lo <= doc_hi && doc_hi <= c->n_docs && window_blocks > 0);
+    (void)err, (void)errlen;
+    l->corpus = c;
+    l->n_docs_total = c->n_docs;
+    l->doc_lo = doc_lo;
+    l->doc_hi = doc_hi;
+    l->seed = seed;
+    l->shuffle = shuffle;
+    l->window_blocks = window_blocks;
+    l->n_blocks = (c->n_docs + TCD_BLOCK_DOCS - 1) / TCD_BLOCK_DOCS;
+    l->n_windows = (l->n_blocks + window_blocks - 1) / window_blocks;
+    l->win_start = tcd_malloc(sizeof(int64_t) * (size_t)(l->n_windows + 1));
+    l->stream_epoch = -1;
+    l->win[0].window = l->win[1].window = -1;
+    return 0;
+}
+
+static int64_t block_size(const tcd_loader *l, int64_t b) {
+    const int64_t lo = b * TCD_BLOCK_DOCS, hi = lo + TCD_BLOCK_DOCS < l->n_docs_total ? lo + TCD_BLOCK_DOCS : l->n_docs_total;
+    return hi - lo;
+}
+
+/* The epoch's block order and the first position of every window. */
+static void stream_epoch(tcd_loader *l, int64_t epoch) {
+    if (l->stream_epoch == epoch) return;
+    tcd_perm_init(&l->block_perm, l->n_blocks, l->seed ^ 0xB10C5EED5EEDB10Cull, epoch, l->shuffle);
+    l->win_start[0] = 0;
+    for (int64_t w = 0; w < l->n_windows; w++) {
+        int64_t m = 0;
+        for (int64_t t = w * l->window_blocks; t < (w + 1) * l->window_blocks && t < l->n_blocks; t++)
+            m += block_size(l, tcd_perm_at(&l->block_perm, t));
+        l->win_start[w + 1] = l->win_start[w] + m;
+    }
+    TCD_CHECK(l->win_start[l->n_windows] == l->n_docs_total);
+    l->stream_epoch = epoch;
+    l->win[0].window = l->win[1].window = -1; /* a new epoch has new windows */
+}
+
+/* The document at position i of the epoch, and its window. */
+static int64_t stream_doc_at(const tcd_loader *l, int64_t epoch, int64_t i, int64_t *window) {
+    int64_t lo = 0, hi = l->n_windows; /* last window with win_start <= i */
+    while (hi - lo > 1) {
+        const int64_t mid = (lo + hi) / 2;
+        if (l->win_start[mid] <= i) lo = mid; else hi = mid;
+    }
+    const int64_t w = lo, m = l->win_start[w + 1] - l->win_start[w];
+    tcd_perm p;
+    tcd_perm_init(&p, m, l->seed ^ mix64((uint64_t)w + 0x77), epoch, l->shuffle);
+    int64_t q = tcd_perm_at(&p, i - l->win_start[w]);
+    for (int64_t t = w * l->window_blocks; t < (w + 1) * l->window_blocks && t < l->n_blocks; t++) {
+        const int64_t b = tcd_perm_at(&l->block_perm, t), size = block_size(l, b);
+        if (q < size) {
+            *window = w;
+            return b * TCD_BLOCK_DOCS + q;
+        }
+        q -= size;
+    }
+    TCD_CHECK(!"position outside its window");
+    return -1;
+}
+
+/* Reads this rank's documents of window w into slot x (checking them as the in-memory loader does). */
+static void load_window(tcd_loader *l, tcd_window *x, int64_t w) {
+    const tcd_corpus *c = l->corpus;
+    x->window = w;
+    x->n_docs = x->n_tokens = x->n_chunks = 0;
+    for (int64_t t = w * l->window_blocks; t < (w + 1) * l->window_blocks && t < l->n_blocks; t++) {
+        const int64_t b = tcd_perm_at(&l->block_perm, t);
+        int64_t d0 = b * TCD_BLOCK_DOCS, d1 = d0 + block_size(l, b);
+        if (d0 < l->doc_lo) d0 = l->doc_lo;
+        if (d1 > l->doc_hi) d1 = l->doc_hi;
+        if (d0 >= d1) continue;
+        const int64_t n = d1 - d0;
+        if (x->n_chunks == x->cap_chunks) {
+            x->cap_chunks = x->cap_chunks ? 2 * x->cap_chunks : 64;
+            x->chunk_doc0 = tcd_realloc(x->chunk_doc0, sizeof(int64_t) * (size_t)x->cap_chunks);
+            x->chunk_local = tcd_realloc(x->chunk_local, sizeof(int64_t) * (size_t)x->cap_chunks);
+            x->chunk_n = tcd_realloc(x->chunk_n, sizeof(int64_t) * (size_t)x->cap_chunks);
+        }
+        if (x->n_docs + n + 1 > x->cap_docs) {
+            x->cap_docs = (x->n_docs + n + 1) * 2;
+            x->offsets = tcd_realloc(x->offsets, sizeof(int64_t) * (size_t)x->cap_docs);
+            x->labels = tcd_realloc(x->labels, sizeof(int32_t) * (size_t)x->cap_docs);
+        }
+        int64_t *off = x->offsets + x->n_docs; /* n + 1 values; off[0] becomes the previous end again */
+        if (tcd_corpus_read_offsets(c, d0, n, off) != 0 || tcd_corpus_read_labels(c, d0, n, x->labels + x->n_docs) != 0)
+            tcd_die("%s: %s", c->path, tcd_h5_errmsg());
+        const int64_t tok0 = off[0], n_tok = off[n] - tok0;
+        if (tok0 < 0 || n_tok < 0 || off[n] > c->n_tokens) tcd_die("%s: damaged corpus near document %lld", c->path, (long long)d0);
+        if (x->n_tokens + n_tok > x->cap_tokens) {
+            x->cap_tokens = (x->n_tokens + n_tok) * 2 + 1024;
+            x->tokens = tcd_realloc(x->tokens, sizeof(int32_t) * (size_t)x->cap_tokens);
+        }
+        if (n_tok && tcd_corpus_read_tokens(c, tok0, n_tok, x->tokens + x->n_tokens) != 0)
+            tcd_die("%s: %s", c->path, tcd_h5_errmsg());
+        for (int64_t k = n; k >= 0; k--) off[k] = off[k] - tok0 + x->n_tokens; /* local, continuing */
+        for (int64_t k = 0; k < n; k++)
+            if (off[k + 1] < off[k] || x->labels[x->n_docs + k] < 0 || x->labels[x->n_docs + k] >= c->n_classes)
+                tcd_die("%s: damaged corpus at document %lld (offsets or label out of range)", c->path, (long long)(d0 + k));
+        for (int64_t k = x->n_tokens; k < x->n_tokens + n_tok; k++)
+            if (x->tokens[k] < 0 || x->tokens[k] >= c->n_embeddings)
+                tcd_die("%s: damaged corpus: a token id %d outside [0, %lld)", c->path, x->tokens[k], (long long)c->n_embeddings);
+        x->chunk_doc0[x->n_chunks] = d0;
+        x->chunk_local[x->n_chunks] = x->n_docs;
+        x->chunk_n[x->n_chunks] = n;
+        x->n_chunks++;
+        x->n_docs += n;
+        x->n_tokens += n_tok;
+    }
+}
+
+/* The slot holding window w, loading it into the other slot (the older window) when needed. */
+static tcd_window *window_slot(tcd_loader *l, int64_t w) {
+    if (l->win[0].window == w) return &l->win[0];
+    if (l->win[1].window == w) return &l->win[1];
+    tcd_window *x = l->win[0].window < l->win[1].window ? &l->win[0] : &l->win[1];
+    load_window(l, x, w);
+    return x;
+}
+
+static int64_t window_local(const tcd_window *x, int64_t d) {
+    for (int64_t k = 0; k < x->n_chunks; k++)
+        if (d >= x->chunk_doc0[k] && d < x->chunk_doc0[k] + x->chunk_n[k]) return x->chunk_local[k] + (d - x->chunk_doc0[k]);
+    TCD_CHECK(!"document not in its window");
+    return -1;
+}
+
+static void stream_batch(tcd_loader *l, int64_t epoch, int64_t start, int64_t end, tcd_batch *out) {
+    stream_epoch(l, epoch);
+    const int64_t n_max = end - start;
+    if (n_max > l->bdoc_cap) {
+        l->bdoc_cap = n_max * 2;
+        l->boff = tcd_realloc(l->boff, sizeof(int64_t) * (size_t)(l->bdoc_cap + 1));
+        l->blab = tcd_realloc(l->blab, sizeof(int32_t) * (size_t)l->bdoc_cap);
+        l->bdocs = tcd_realloc(l->bdocs, sizeof(int64_t) * (size_t)l->bdoc_cap);
+    }
+    int64_t n = 0, pos = 0;
+    l->boff[0] = 0;
+    for (int64_t i = start; i < end; i++) {
+        int64_t w;
+        const int64_t d = stream_doc_at(l, epoch, i, &w);
+        if (d < l->doc_lo || d >= l->doc_hi) continue;
+        const tcd_window *x = window_slot(l, w);
+        const int64_t k = window_local(x, d), len = x->offsets[k + 1] - x->offsets[k];
+        if (pos + len > l->btok_cap) {
+            l->btok_cap = (pos + len) * 2 + 1024;
+            l->btok = tcd_realloc(l->btok, sizeof(int32_t) * (size_t)l->btok_cap);
+        }
+        memcpy(l->btok + pos, x->tokens + x->offsets[k], sizeof(int32_t) * (size_t)len);
+        pos += len;
+        l->blab[n] = x->labels[k];
+        l->boff[++n] = pos;
+    }
+    out->n = n;
+    out->tokens = l->btok;
+    out->offsets = l->boff;
+    out->labels = l->blab;
 }

@@ -6,7 +6,13 @@
  *
  * The order of an epoch is a keyed pseudo-random permutation of [0, n_docs): a 4-round Feistel
  * network over the smallest even power of two >= n_docs, keyed by (seed, epoch), with cycle-walking
- * back into range. It costs O(1) memory whatever the corpus size. */
+ * back into range. It costs O(1) memory whatever the corpus size.
+ *
+ * Streaming (tcd_loader_open_stream), for corpora larger than the memory budget: documents form
+ * blocks of TCD_BLOCK_DOCS; each epoch permutes the blocks, cuts the permuted sequence into windows
+ * of `window_blocks` blocks, and permutes the documents inside each window. A rank holds its shard's
+ * part of at most two windows. The window size comes from the budget and the corpus alone, so the
+ * order is still a function of (seed, epoch) and the same for any number of ranks. */
 #ifndef TCD_LOADER_H
 #define TCD_LOADER_H
 
@@ -26,6 +32,19 @@ typedef struct {
 void tcd_perm_init(tcd_perm *p, int64_t n, uint64_t seed, int64_t epoch, int shuffle);
 int64_t tcd_perm_at(const tcd_perm *p, int64_t i);
 
+#define TCD_BLOCK_DOCS 1024
+
+/* One loaded window of the streaming mode: this rank's documents of its blocks. */
+typedef struct {
+    int64_t window;     /* -1: empty */
+    int64_t n_docs, n_tokens, cap_docs, cap_tokens;
+    int64_t *offsets;   /* [n_docs + 1], local */
+    int32_t *tokens, *labels;
+    int64_t *chunk_doc0, *chunk_local; /* per loaded piece of a block: first global doc, its local index */
+    int64_t *chunk_n;
+    int64_t n_chunks, cap_chunks;
+} tcd_window;
+
 typedef struct {
     int64_t n_docs_total;   /* in the corpus */
     int64_t doc_lo, doc_hi; /* this rank's shard: documents [doc_lo, doc_hi) */
@@ -44,6 +63,12 @@ typedef struct {
     int64_t *boff;
     int32_t *blab;
     int64_t bdoc_cap;
+    /* streaming mode: window_blocks > 0 */
+    const tcd_corpus *corpus;
+    int64_t window_blocks, n_blocks, n_windows, stream_epoch;
+    tcd_perm block_perm;
+    int64_t *win_start; /* [n_windows + 1]: first epoch position of each window */
+    tcd_window win[2];
 } tcd_loader;
 
 /* Documents [*lo, *hi) of n that belong to `rank` of `world`: an even split, the first ranks one
@@ -55,6 +80,13 @@ void tcd_batch_share(int64_t n, int rank, int world, int64_t *lo, int64_t *hi);
 int tcd_loader_open(tcd_loader *l, const tcd_corpus *c, int64_t doc_lo, int64_t doc_hi, uint64_t seed, int shuffle,
                     char *err, size_t errlen);
 void tcd_loader_free(tcd_loader *l);
+/* Streaming mode over documents [doc_lo, doc_hi): nothing is read until a batch needs it. The corpus
+ * must stay open while the loader is used. */
+int tcd_loader_open_stream(tcd_loader *l, const tcd_corpus *c, int64_t doc_lo, int64_t doc_hi, uint64_t seed,
+                           int shuffle, int64_t window_blocks, char *err, size_t errlen);
+/* Blocks per window for a memory budget (two windows, whole corpus, as if one rank: so that the
+ * order does not depend on the number of ranks); 0 when the corpus fits the budget in memory. */
+int64_t tcd_stream_window_blocks(const tcd_corpus *c, double budget_bytes);
 
 static inline int64_t tcd_steps_per_epoch(int64_t n_docs, int64_t batch) { return (n_docs + batch - 1) / batch; }
 
