@@ -58,6 +58,7 @@ struct tcd_corpus_cache {
     char **words, **labels;
     int64_t n_words, n_labels;
     int64_t *counts;
+    hid_t ds_tokens, ds_offsets, ds_labels; /* open once: streaming makes thousands of small reads */
 };
 
 static char **copy_strings(char *const *src, int64_t n) {
@@ -68,6 +69,9 @@ static char **copy_strings(char *const *src, int64_t n) {
 
 void tcd_corpus_close(tcd_corpus *c) {
     if (c->cache) {
+        if (c->cache->ds_tokens > 0) H5Dclose(c->cache->ds_tokens);
+        if (c->cache->ds_offsets > 0) H5Dclose(c->cache->ds_offsets);
+        if (c->cache->ds_labels > 0) H5Dclose(c->cache->ds_labels);
         tcd_h5_free_strings(c->cache->words, c->cache->n_words);
         tcd_h5_free_strings(c->cache->labels, c->cache->n_labels);
         free(c->cache->counts);
@@ -153,22 +157,35 @@ int tcd_corpus_open(tcd_corpus *c, const char *path, char *err, size_t errlen) {
     return 0;
 }
 
-int tcd_corpus_read_offsets(const tcd_corpus *c, int64_t doc0, int64_t n_docs, int64_t *out) {
-    return tcd_h5_read_rows(c->file, "offsets", H5T_NATIVE_INT64, doc0, n_docs + 1, out);
-}
-
-int tcd_corpus_read_tokens(const tcd_corpus *c, int64_t tok0, int64_t n, int32_t *out) {
-    return tcd_h5_read_rows(c->file, "tokens", H5T_NATIVE_INT32, tok0, n, out);
-}
-
-int tcd_corpus_read_labels(const tcd_corpus *c, int64_t doc0, int64_t n_docs, int32_t *out) {
-    return tcd_h5_read_rows(c->file, "labels", H5T_NATIVE_INT32, doc0, n_docs, out);
-}
-
 static struct tcd_corpus_cache *cache_of(const tcd_corpus *c) {
     if (!c->cache) ((tcd_corpus *)c)->cache = tcd_calloc(1, sizeof(struct tcd_corpus_cache));
     return c->cache;
 }
+
+/* A slab of one of the three big datasets, bounds checked against the counts tcd_corpus_open
+ * verified, through a dataset handle kept open. */
+static int read_slab(const tcd_corpus *c, hid_t *ds, const char *name, hid_t type, int64_t len, int64_t start,
+                     int64_t n, void *out) {
+    if (start < 0 || n < 0 || start + n > len) return tcd_h5_read_rows(c->file, name, type, start, n, out); /* reports it */
+    if (*ds <= 0) {
+        *ds = H5Dopen2(c->file, name, H5P_DEFAULT);
+        if (*ds < 0) return tcd_h5_read_rows(c->file, name, type, start, n, out);
+    }
+    return tcd_h5_read_slab(*ds, type, start, n, out);
+}
+
+int tcd_corpus_read_offsets(const tcd_corpus *c, int64_t doc0, int64_t n_docs, int64_t *out) {
+    return read_slab(c, &cache_of(c)->ds_offsets, "offsets", H5T_NATIVE_INT64, c->n_docs + 1, doc0, n_docs + 1, out);
+}
+
+int tcd_corpus_read_tokens(const tcd_corpus *c, int64_t tok0, int64_t n, int32_t *out) {
+    return read_slab(c, &cache_of(c)->ds_tokens, "tokens", H5T_NATIVE_INT32, c->n_tokens, tok0, n, out);
+}
+
+int tcd_corpus_read_labels(const tcd_corpus *c, int64_t doc0, int64_t n_docs, int32_t *out) {
+    return read_slab(c, &cache_of(c)->ds_labels, "labels", H5T_NATIVE_INT32, c->n_docs, doc0, n_docs, out);
+}
+
 
 char **tcd_corpus_read_vocab(const tcd_corpus *c, int64_t *n, int64_t **counts) {
     struct tcd_corpus_cache *k = cache_of(c);

@@ -360,6 +360,11 @@ int tcd_h5_read_rows(hid_t loc, const char *name, hid_t type, int64_t start, int
     return 0;
 }
 
+int tcd_h5_read_slab(hid_t ds, hid_t type, int64_t start, int64_t count, void *out) {
+    if (count <= 0) return 0;
+    return slab_io(ds, type, start, count, out, 0);
+}
+
 int tcd_h5_write_strings(hid_t loc, const char *name, const char *const *strs, int64_t n) {
     hid_t t = utf8_vlen_type();
     hsize_t d[1] = {(hsize_t)n};

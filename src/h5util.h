@@ -59,6 +59,9 @@ int tcd_h5_dims(hid_t loc, const char *name, int64_t *dims);
 /* Read rows [start, start+count) of a dataset (1-D: elements; 2-D: whole rows). */
 int tcd_h5_read_rows(hid_t loc, const char *name, hid_t type, int64_t start, int64_t count, void *out);
 int tcd_h5_exists(hid_t loc, const char *path);
+/* Elements [start, start+count) of an open 1-D dataset (no re-open, no shape lookup: for many small
+ * reads; the caller checks the bounds). */
+int tcd_h5_read_slab(hid_t ds, hid_t type, int64_t start, int64_t count, void *out);
 
 /* Variable-length UTF-8 string datasets (h5py reads them as str/bytes). */
 int tcd_h5_write_strings(hid_t loc, const char *name, const char *const *strs, int64_t n);

@@ -111,15 +111,16 @@ static void window_free(tcd_window *w) {
     free(w->offsets);
     free(w->tokens);
     free(w->labels);
-    free(w->chunk_doc0);
-    free(w->chunk_local);
-    free(w->chunk_n);
+    free(w->block_doc0);
+    free(w->block_local);
 }
 
 void tcd_loader_free(tcd_loader *l) {
     window_free(&l->win[0]);
     window_free(&l->win[1]);
     free(l->win_start);
+    free(l->map_blocks);
+    free(l->map_prefix);
     free(l->offsets);
     free(l->tokens);
     free(l->labels);
@@ -234,6 +235,7 @@ int tcd_loader_open_stream(tcd_loader *l, const tcd_corpus *c, int64_t doc_lo, i
     l->win_start = tcd_malloc(sizeof(int64_t) * (size_t)(l->n_windows + 1));
     l->stream_epoch = -1;
     l->win[0].window = l->win[1].window = -1;
+    l->map_window = -1;
     return 0;
 }
 
@@ -256,10 +258,29 @@ static void stream_epoch(tcd_loader *l, int64_t epoch) {
     TCD_CHECK(l->win_start[l->n_windows] == l->n_docs_total);
     l->stream_epoch = epoch;
     l->win[0].window = l->win[1].window = -1; /* a new epoch has new windows */
+    l->map_window = -1;
 }
 
-/* The document at position i of the epoch, and its window. */
-static int64_t stream_doc_at(const tcd_loader *l, int64_t epoch, int64_t i, int64_t *window) {
+/* The blocks of window w in order and the prefix sums of their sizes (cached: one window at a time,
+ * since positions are visited in order). */
+static void window_map(tcd_loader *l, int64_t w) {
+    if (l->map_window == w) return;
+    if (l->map_cap < l->window_blocks + 1) {
+        l->map_cap = l->window_blocks + 1;
+        l->map_blocks = tcd_realloc(l->map_blocks, sizeof(int64_t) * (size_t)l->map_cap);
+        l->map_prefix = tcd_realloc(l->map_prefix, sizeof(int64_t) * (size_t)l->map_cap);
+    }
+    int64_t k = 0;
+    l->map_prefix[0] = 0;
+    for (int64_t t = w * l->window_blocks; t < (w + 1) * l->window_blocks && t < l->n_blocks; t++, k++) {
+        l->map_blocks[k] = tcd_perm_at(&l->block_perm, t);
+        l->map_prefix[k + 1] = l->map_prefix[k] + block_size(l, l->map_blocks[k]);
+    }
+    l->map_window = w;
+}
+
+/* The document at position i of the epoch, its window, and its block's index in the window. */
+static int64_t stream_doc_at(tcd_loader *l, int64_t epoch, int64_t i, int64_t *window, int64_t *block_in_window) {
     int64_t lo = 0, hi = l->n_windows; /* last window with win_start <= i */
     while (hi - lo > 1) {
         const int64_t mid = (lo + hi) / 2;
@@ -268,37 +289,37 @@ static int64_t stream_doc_at(const tcd_loader *l, int64_t epoch, int64_t i, int6
     const int64_t w = lo, m = l->win_start[w + 1] - l->win_start[w];
     tcd_perm p;
     tcd_perm_init(&p, m, l->seed ^ mix64((uint64_t)w + 0x77), epoch, l->shuffle);
-    int64_t q = tcd_perm_at(&p, i - l->win_start[w]);
-    for (int64_t t = w * l->window_blocks; t < (w + 1) * l->window_blocks && t < l->n_blocks; t++) {
-        const int64_t b = tcd_perm_at(&l->block_perm, t), size = block_size(l, b);
-        if (q < size) {
-            *window = w;
-            return b * TCD_BLOCK_DOCS + q;
-        }
-        q -= size;
+    const int64_t q = tcd_perm_at(&p, i - l->win_start[w]);
+    window_map(l, w);
+    int64_t a = 0, b = (w + 1) * l->window_blocks < l->n_blocks ? l->window_blocks : l->n_blocks - w * l->window_blocks;
+    while (b - a > 1) { /* the block whose prefix range holds q */
+        const int64_t mid = (a + b) / 2;
+        if (l->map_prefix[mid] <= q) a = mid; else b = mid;
     }
-    TCD_CHECK(!"position outside its window");
-    return -1;
+    *window = w;
+    *block_in_window = a;
+    return l->map_blocks[a] * TCD_BLOCK_DOCS + (q - l->map_prefix[a]);
 }
 
 /* Reads this rank's documents of window w into slot x (checking them as the in-memory loader does). */
 static void load_window(tcd_loader *l, tcd_window *x, int64_t w) {
     const tcd_corpus *c = l->corpus;
     x->window = w;
-    x->n_docs = x->n_tokens = x->n_chunks = 0;
+    x->n_docs = x->n_tokens = 0;
+    if (x->cap_blocks < l->window_blocks) {
+        x->cap_blocks = l->window_blocks;
+        x->block_doc0 = tcd_realloc(x->block_doc0, sizeof(int64_t) * (size_t)x->cap_blocks);
+        x->block_local = tcd_realloc(x->block_local, sizeof(int64_t) * (size_t)x->cap_blocks);
+    }
     for (int64_t t = w * l->window_blocks; t < (w + 1) * l->window_blocks && t < l->n_blocks; t++) {
+        const int64_t a = t - w * l->window_blocks;
         const int64_t b = tcd_perm_at(&l->block_perm, t);
         int64_t d0 = b * TCD_BLOCK_DOCS, d1 = d0 + block_size(l, b);
         if (d0 < l->doc_lo) d0 = l->doc_lo;
         if (d1 > l->doc_hi) d1 = l->doc_hi;
+        x->block_local[a] = -1;
         if (d0 >= d1) continue;
         const int64_t n = d1 - d0;
-        if (x->n_chunks == x->cap_chunks) {
-            x->cap_chunks = x->cap_chunks ? 2 * x->cap_chunks : 64;
-            x->chunk_doc0 = tcd_realloc(x->chunk_doc0, sizeof(int64_t) * (size_t)x->cap_chunks);
-            x->chunk_local = tcd_realloc(x->chunk_local, sizeof(int64_t) * (size_t)x->cap_chunks);
-            x->chunk_n = tcd_realloc(x->chunk_n, sizeof(int64_t) * (size_t)x->cap_chunks);
-        }
         if (x->n_docs + n + 1 > x->cap_docs) {
             x->cap_docs = (x->n_docs + n + 1) * 2;
             x->offsets = tcd_realloc(x->offsets, sizeof(int64_t) * (size_t)x->cap_docs);
@@ -322,10 +343,8 @@ static void load_window(tcd_loader *l, tcd_window *x, int64_t w) {
         for (int64_t k = x->n_tokens; k < x->n_tokens + n_tok; k++)
             if (x->tokens[k] < 0 || x->tokens[k] >= c->n_embeddings)
                 tcd_die("%s: damaged corpus: a token id %d outside [0, %lld)", c->path, x->tokens[k], (long long)c->n_embeddings);
-        x->chunk_doc0[x->n_chunks] = d0;
-        x->chunk_local[x->n_chunks] = x->n_docs;
-        x->chunk_n[x->n_chunks] = n;
-        x->n_chunks++;
+        x->block_doc0[a] = d0;
+        x->block_local[a] = x->n_docs;
         x->n_docs += n;
         x->n_tokens += n_tok;
     }
@@ -340,13 +359,6 @@ static tcd_window *window_slot(tcd_loader *l, int64_t w) {
     return x;
 }
 
-static int64_t window_local(const tcd_window *x, int64_t d) {
-    for (int64_t k = 0; k < x->n_chunks; k++)
-        if (d >= x->chunk_doc0[k] && d < x->chunk_doc0[k] + x->chunk_n[k]) return x->chunk_local[k] + (d - x->chunk_doc0[k]);
-    TCD_CHECK(!"document not in its window");
-    return -1;
-}
-
 static void stream_batch(tcd_loader *l, int64_t epoch, int64_t start, int64_t end, tcd_batch *out) {
     stream_epoch(l, epoch);
     const int64_t n_max = end - start;
@@ -359,11 +371,12 @@ static void stream_batch(tcd_loader *l, int64_t epoch, int64_t start, int64_t en
     int64_t n = 0, pos = 0;
     l->boff[0] = 0;
     for (int64_t i = start; i < end; i++) {
-        int64_t w;
-        const int64_t d = stream_doc_at(l, epoch, i, &w);
+        int64_t w, a;
+        const int64_t d = stream_doc_at(l, epoch, i, &w, &a);
         if (d < l->doc_lo || d >= l->doc_hi) continue;
         const tcd_window *x = window_slot(l, w);
-        const int64_t k = window_local(x, d), len = x->offsets[k + 1] - x->offsets[k];
+        TCD_CHECK(x->block_local[a] >= 0 && d >= x->block_doc0[a]);
+        const int64_t k = x->block_local[a] + (d - x->block_doc0[a]), len = x->offsets[k + 1] - x->offsets[k];
         if (pos + len > l->btok_cap) {
             l->btok_cap = (pos + len) * 2 + 1024;
             l->btok = tcd_realloc(l->btok, sizeof(int32_t) * (size_t)l->btok_cap);

@@ -40,9 +40,10 @@ typedef struct {
     int64_t n_docs, n_tokens, cap_docs, cap_tokens;
     int64_t *offsets;   /* [n_docs + 1], local */
     int32_t *tokens, *labels;
-    int64_t *chunk_doc0, *chunk_local; /* per loaded piece of a block: first global doc, its local index */
-    int64_t *chunk_n;
-    int64_t n_chunks, cap_chunks;
+    /* per block of the window (in window order): the first document of it in this shard, and its
+     * local index (-1: none of the block's documents is in this shard) */
+    int64_t *block_doc0, *block_local;
+    int64_t cap_blocks;
 } tcd_window;
 
 typedef struct {
@@ -69,6 +70,8 @@ typedef struct {
     tcd_perm block_perm;
     int64_t *win_start; /* [n_windows + 1]: first epoch position of each window */
     tcd_window win[2];
+    /* the block list of one window and the prefix sums of its block sizes, built once per window */
+    int64_t map_window, *map_blocks, *map_prefix, map_cap;
 } tcd_loader;
 
 /* Documents [*lo, *hi) of n that belong to `rank` of `world`: an even split, the first ranks one
