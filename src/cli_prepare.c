@@ -131,8 +131,15 @@ static void process_record(const parse_ctx *ctx, thread_state *ts, chunk_out *c,
         reason = "invalid UTF-8 in the label";
     } else {
         const char *terr = NULL;
-        if (tcd_tokenize(&ctx->tok, ts->text.data ? ts->text.data : "", text_n, &ts->toks, &terr) < 0)
+        if (tcd_tokenize(&ctx->tok, ts->text.data ? ts->text.data : "", text_n, &ts->toks, &terr) < 0) {
             reason = terr ? terr : "tokenizer error";
+            if (terr && strstr(terr, "UTF-8")) {
+                /* the reason is copied into the record below, so a thread-local buffer suffices */
+                static _Thread_local char with_hint[320];
+                snprintf(with_hint, sizeof with_hint, "%s (--invalid-utf8 replace substitutes U+FFFD)", terr);
+                reason = with_hint;
+            }
+        }
         else if (ts->toks.n_words == 0)
             reason = text_n == 0 ? "empty text" : "empty text (no tokens after tokenizing)";
     }
