@@ -118,7 +118,19 @@ def bench_tcdist(args, case, work, seed):
                         "--no-checkpoint"])
     s = json.load(open(os.path.join(rd, "summary.json")))
     _, _, out = run([args.tcdist, "eval", "--model", rd, "--data", case["test"], "--json"])
-    return dict(wall=wall, rss=rss, acc=json.loads(out)["accuracy"], tokens=s["tokens"])
+    return dict(wall=wall, rss=rss, acc=json.loads(out)["accuracy"], tokens=s["tokens"], loop_tps=s["tokens_per_s"])
+
+
+def have_torch():
+    return subprocess.run([sys.executable, "-c", "import torch"], capture_output=True).returncode == 0
+
+
+def bench_torch(args, case, work, seed):
+    """The same model in PyTorch (tests/bench/peer_torch.py), same token ids, 2 threads."""
+    wall, rss, out = run([sys.executable, os.path.join(HERE, "peer_torch.py"), case["train"], case["test"],
+                          "--threads", "2", "--seed", str(seed)])
+    r = json.loads(out.strip().splitlines()[-1])
+    return dict(wall=wall, rss=rss, acc=r["accuracy"], loop_tps=r["tokens_per_s"])
 
 
 def bench_fasttext(args, case, work, seed):
@@ -166,6 +178,10 @@ def main():
     if not cases:
         sys.exit(f"no corpora found under {args.data}")
     res = {c: {"tcdist": [], "fasttext": []} for c in cases}
+    torch_ok = "imdb" in cases and have_torch()
+    if not torch_ok:
+        print("PyTorch peer skipped: python3 cannot import torch (Debian: python3-torch)")
+    torch_runs = []
     ckpt_walls = []
     for r in range(args.reps):
         for c, case in cases.items():
@@ -174,6 +190,8 @@ def main():
                 order.reverse()  # interleave, alternating who goes first
             for tool, fn in order:
                 res[c][tool].append(fn(args, case, args.work, r + 1))
+            if c == "imdb" and torch_ok:
+                torch_runs.append(bench_torch(args, case, args.work, r + 1))
             if c == "imdb":
                 w, _, _ = run([args.tcdist, "train", "--data", case["train"], "--run-dir",
                                os.path.join(args.work, "run-ckpt"), "--threads", "2", "--quiet", "--overwrite",
@@ -202,6 +220,13 @@ def main():
         tw, fw = med(t, "wall"), med(f, "wall")
         lines.append(f"| {c} | {tw:.3f} | {fw:.3f} | {tw / fw:.3f} | {med(t, 'tokens') / tw / 1e6:.1f}M | "
                      f"{med(t, 'acc'):.4f} | {med(f, 'acc'):.4f} | {med(t, 'rss'):.0f} | {med(f, 'rss'):.0f} |")
+    if torch_runs:
+        tl, pl = med(res["imdb"]["tcdist"], "loop_tps"), med(torch_runs, "loop_tps")
+        lines += ["", f"PyTorch {subprocess.run([sys.executable, '-c', 'import torch; print(torch.__version__)'], capture_output=True, text=True).stdout.strip()} "
+                      f"(same model and token ids, 2 threads, `tests/bench/peer_torch.py`), IMDB: training loop "
+                      f"{pl / 1e6:.2f}M tokens/s, accuracy {med(torch_runs, 'acc'):.4f}, peak RSS {med(torch_runs, 'rss'):.0f} MiB, "
+                      f"process wall {med(torch_runs, 'wall'):.2f} s. tcdist's training loop: {tl / 1e6:.1f}M tokens/s = "
+                      f"**{tl / pl:.1f}x** PyTorch (target >= 10x)."]
     if ckpt_walls:
         fw = med(res["imdb"]["fasttext"], "wall")
         lines += ["", f"IMDB with tcdist's default checkpoints (one per epoch, fsynced): "
