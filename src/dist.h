@@ -34,4 +34,30 @@ void tcd_dist_bcast(const tcd_dist *d, void *buf, int64_t n_bytes);
 int tcd_dist_agree(const tcd_dist *d, int verdict);
 void tcd_dist_barrier(const tcd_dist *d);
 
+/* ---- node-shared memory (MPI-3 shared windows), for `train --exchange shared` ----
+ * When every rank runs on one node, the ranks can hold one copy of the parameters and of the
+ * optimizer state instead of one each, and sum their gradients in place: each rank reduces and
+ * updates its own slice of the flat buffers, reading the other ranks' gradient buffers directly.
+ * That is the reduce-scatter half of an allreduce; the allgather half costs nothing, because the
+ * updated slices are already where every rank reads them. */
+
+/* 1 when MPI is up, there are several ranks, and all of them share this node's memory. */
+int tcd_dist_one_node(const tcd_dist *d);
+
+typedef struct tcd_shm tcd_shm;
+/* Collective. Makes n_bufs node-shared buffers: in buffer k, this rank contributes bytes[k] (0
+ * allowed); by default the contributions are contiguous in rank order, so rank 0's part is the
+ * start of one array. Checks first that the backing directory (Open MPI's osc_sm_backing_directory,
+ * /dev/shm by default) has room, since a full one would only show later as SIGBUS. Returns NULL on
+ * every rank, with the reason in why, when the buffers cannot be made. */
+tcd_shm *tcd_shm_create(const tcd_dist *d, int n_bufs, const int64_t *bytes, char *why, size_t why_len);
+/* Rank r's part of buffer k (NULL when it contributed 0 bytes). */
+void *tcd_shm_part(const tcd_shm *s, int k, int rank);
+/* Every write to the buffers made by any rank before this call is visible to every rank after it
+ * (MPI_Win_sync, barrier, MPI_Win_sync). Collective. */
+void tcd_shm_barrier(tcd_shm *s);
+/* Memory fences only (MPI_Win_sync): around a collective that already synchronises the ranks. */
+void tcd_shm_fence(tcd_shm *s);
+void tcd_shm_free(tcd_shm *s);
+
 #endif
