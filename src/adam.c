@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fixedpoint.h"
 #include "util.h"
 
 #if defined(__SSE2__)
@@ -156,6 +157,16 @@ static void adam_span(const adam_consts *k, tcd_adam *a, float *params, const fl
     if (zero_grads) memset(zero_grads + lo, 0, (size_t)(hi - lo) * sizeof(float));
 }
 
+/* Updates len elements at p, m, v from the gradient g (all four already offset). */
+static void adam_block(const adam_consts *k, float *p, const float *g, float *m, float *v, int64_t len) {
+#ifdef TCD_HAVE_AVX2_PATH
+    if (k->avx2)
+        adam_range_avx2(p, g, m, v, 0, len, k->b1, k->b2, k->c1, k->c2, k->lr_t, k->eps, k->decay);
+    else
+#endif
+        adam_range(p, g, m, v, 0, len, k->b1, k->b2, k->c1, k->c2, k->lr_t, k->eps, k->decay);
+}
+
 /* zero_grads: the gradient buffer to clear block by block right after its use, or NULL. */
 static void adam_step_impl(tcd_adam *a, float *params, const float *grads, double lr, int n_threads,
                            float *zero_grads) {
@@ -181,6 +192,58 @@ void tcd_adam_step_rows(tcd_adam *a, float *params, float *grads, double lr, int
         adam_span(&k, a, params, grads, grads, lo, lo + row_len);
     }
     adam_span(&k, a, params, grads, grads, dense_from, a->n);
+}
+
+/* Blocks of SUM_BLOCK elements: the summed gradient of a block goes to a small per-thread buffer
+ * (in L1) and is consumed there by the update. */
+#define SUM_BLOCK 2048
+
+void tcd_adam_step_sum(tcd_adam *a, float *params, float *const *srcs, int n_src, int64_t lo, int64_t hi,
+                       double lr, int n_threads) {
+    const adam_consts k = adam_begin(a, lr);
+    if (n_threads < 1) n_threads = 1;
+    const int64_t n_blocks = hi > lo ? (hi - lo + SUM_BLOCK - 1) / SUM_BLOCK : 0;
+#pragma omp parallel num_threads(n_threads) if (n_blocks > 1)
+    {
+        float g[SUM_BLOCK] __attribute__((aligned(64)));
+#pragma omp for schedule(static)
+        for (int64_t b = 0; b < n_blocks; b++) {
+            const int64_t b_lo = lo + b * SUM_BLOCK, len = b_lo + SUM_BLOCK < hi ? SUM_BLOCK : hi - b_lo;
+            memcpy(g, srcs[0] + b_lo, sizeof(float) * (size_t)len);
+            memset(srcs[0] + b_lo, 0, sizeof(float) * (size_t)len);
+            for (int r = 1; r < n_src; r++) {
+                float *restrict src = srcs[r] + b_lo;
+                for (int64_t i = 0; i < len; i++) g[i] += src[i];
+                memset(src, 0, sizeof(float) * (size_t)len);
+            }
+            adam_block(&k, params + b_lo, g, a->m + b_lo, a->v + b_lo, len);
+        }
+    }
+}
+
+void tcd_adam_step_sum_fixed(tcd_adam *a, float *params, int64_t *const *srcs, int n_src, int64_t lo, int64_t hi,
+                             double lr, int n_threads) {
+    const adam_consts k = adam_begin(a, lr);
+    if (n_threads < 1) n_threads = 1;
+    const int64_t n_blocks = hi > lo ? (hi - lo + SUM_BLOCK - 1) / SUM_BLOCK : 0;
+#pragma omp parallel num_threads(n_threads) if (n_blocks > 1)
+    {
+        int64_t s[SUM_BLOCK] __attribute__((aligned(64)));
+        float g[SUM_BLOCK] __attribute__((aligned(64)));
+#pragma omp for schedule(static)
+        for (int64_t b = 0; b < n_blocks; b++) {
+            const int64_t b_lo = lo + b * SUM_BLOCK, len = b_lo + SUM_BLOCK < hi ? SUM_BLOCK : hi - b_lo;
+            memcpy(s, srcs[0] + b_lo, sizeof(int64_t) * (size_t)len);
+            memset(srcs[0] + b_lo, 0, sizeof(int64_t) * (size_t)len);
+            for (int r = 1; r < n_src; r++) {
+                int64_t *restrict src = srcs[r] + b_lo;
+                for (int64_t i = 0; i < len; i++) s[i] += src[i];
+                memset(src, 0, sizeof(int64_t) * (size_t)len);
+            }
+            tcd_fixed_to_float(g, s, len, 1);
+            adam_block(&k, params + b_lo, g, a->m + b_lo, a->v + b_lo, len);
+        }
+    }
 }
 
 void tcd_adam_step(tcd_adam *a, float *params, const float *grads, double lr, int n_threads) {

@@ -36,6 +36,18 @@ void tcd_adam_step_zero_grad(tcd_adam *a, float *params, float *grads, double lr
 void tcd_adam_step_rows(tcd_adam *a, float *params, float *grads, double lr, int n_threads, const int32_t *rows,
                         int64_t n_rows, int64_t row_len, int64_t dense_from);
 
+/* One step over [lo, hi) of the flat buffers only, where the gradient is the sum of n_src buffers
+ * srcs[0] + srcs[1] + ... (added in that order: in float, or exactly in int64 fixed point for the
+ * _fixed form, then converted as tcd_fixed_to_float does), each zeroed as it is read. This is a
+ * rank's update of its slice under `train --exchange shared`, where params, m and v are node-shared
+ * and srcs are every rank's gradient buffers. The sources are read as dense streams, which the
+ * hardware prefetchers follow; skipping the rows no rank touched was measured to be slower (the
+ * scattered reads of the touched rows stall). Increments t (each rank keeps its own count). */
+void tcd_adam_step_sum(tcd_adam *a, float *params, float *const *srcs, int n_src, int64_t lo, int64_t hi,
+                       double lr, int n_threads);
+void tcd_adam_step_sum_fixed(tcd_adam *a, float *params, int64_t *const *srcs, int n_src, int64_t lo, int64_t hi,
+                             double lr, int n_threads);
+
 /* Global L2 norm of a flat buffer (double accumulation, fixed order). */
 double tcd_l2_norm(const float *x, int64_t n);
 void tcd_scale(float *x, int64_t n, float s);

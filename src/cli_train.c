@@ -45,7 +45,7 @@ static const char *DESCRIPTION =
     "DIR/summary.json and DIR/model.h5 (what eval and predict read).";
 
 /* The run's settings as JSON, written to config.json and stored in the model. */
-static char *config_json(const train_opts *o, const tcd_corpus *c, int world, int threads) {
+static char *config_json(const train_opts *o, const char *exchange, const tcd_corpus *c, int world, int threads) {
     tcd_buf b = {0};
     tcd_buf_printf(&b, "{\"data\": ");
     tcd_buf_json_string(&b, o->data, strlen(o->data));
@@ -65,7 +65,7 @@ static char *config_json(const train_opts *o, const tcd_corpus *c, int world, in
                    (long long)c->n_classes, (long long)c->n_embeddings, (long long)o->epochs, (long long)o->batch,
                    o->lr, o->schedule, (long long)o->warmup, o->min_lr, o->beta1, o->beta2, o->eps,
                    o->weight_decay, o->clip_norm, (long long)o->seed, o->no_shuffle ? "false" : "true",
-                   (long long)o->max_steps, o->deterministic ? "true" : "false", o->exchange,
+                   (long long)o->max_steps, o->deterministic ? "true" : "false", exchange,
                    o->lazy_adam ? "true" : "false", o->max_memory_mb, world, threads, TCDIST_VERSION);
     return b.data;
 }
@@ -347,10 +347,91 @@ static const char *nonfinite_tensor(const tcd_model *m) {
     return NULL;
 }
 
+/* --exchange shared: the parameters, m and v exist once per node, in shared memory; each rank
+ * updates the slice [lo, hi) of them, summing that slice of every rank's gradient buffer. */
+typedef struct {
+    tcd_shm *shm;
+    int64_t lo, hi;
+    float **grads_all; /* [world] every rank's gradient buffer */
+    int64_t **acc_all; /* [world] every rank's fixed-point accumulator (--deterministic) */
+} shared_model;
+
+/* Decides the exchange ("shared", "sparse" or "dense") and, for shared, moves the model's buffers
+ * (already initialised or resumed, identical on every rank) into node-shared memory. Collective. */
+static const char *resolve_exchange(const train_opts *o, const tcd_dist *d, tcd_model *m, tcd_adam *a,
+                                    int64_t **acc, shared_model *sh) {
+    const int want = !strcmp(o->exchange, "shared");
+    if (!want && strcmp(o->exchange, "auto")) return o->exchange;
+    if (d->world == 1) return want ? "shared" : "sparse"; /* one rank: nothing is exchanged */
+    if (!want && (o->lazy_adam || o->clip_norm > 0 || o->check_replicas > 0)) return "sparse";
+    /* contiguous slices, aligned to 1024 floats (4 KiB pages) so that no two ranks write one cache
+     * line; the sweep's work per element is the same everywhere, so equal slices balance it */
+    const int64_t n = m->n_params, align = 1024;
+    const int64_t lo = n * d->rank / d->world / align * align;
+    const int64_t hi = d->rank == d->world - 1 ? n : n * (d->rank + 1) / d->world / align * align;
+    /* p, m, v: this rank's slice of each (one contiguous array per node); its gradients and, with
+     * --deterministic, its fixed-point accumulator */
+    int64_t bytes[5] = {(hi - lo) * (int64_t)sizeof(float), (hi - lo) * (int64_t)sizeof(float),
+                        (hi - lo) * (int64_t)sizeof(float), n * (int64_t)sizeof(float),
+                        *acc ? n * (int64_t)sizeof(int64_t) : 0};
+    char why[256];
+    tcd_shm *shm = tcd_shm_create(d, *acc ? 5 : 4, bytes, why, sizeof why);
+    if (!shm) {
+        if (want) tcd_die("--exchange shared: %s", why);
+        if (d->rank == 0 && !o->quiet) tcd_info("exchange: sparse, since shared memory is not available: %s", why);
+        return "sparse";
+    }
+    float *base[3] = {NULL, NULL, NULL};
+    for (int k = 0; k < 3; k++) {
+        for (int r = 0; r < d->world && !base[k]; r++) base[k] = tcd_shm_part(shm, k, r); /* the first non-empty */
+        for (int r = 0; r < d->world; r++) {
+            const float *p = tcd_shm_part(shm, k, r);
+            if (p && p != base[k] + n * r / d->world / align * align)
+                tcd_die("--exchange shared: the shared window is not contiguous");
+        }
+    }
+    /* each rank copies in its own slice (its pages are first touched by the rank that updates them) */
+    float *own[3] = {m->params, a->m, a->v};
+    for (int k = 0; k < 3; k++) {
+        if (hi > lo) memcpy(base[k] + lo, own[k] + lo, sizeof(float) * (size_t)(hi - lo));
+        free(own[k]);
+    }
+    m->params = base[0];
+    a->m = base[1];
+    a->v = base[2];
+    free(m->grads);
+    m->grads = tcd_shm_part(shm, 3, d->rank); /* zeroed by the caller */
+    sh->grads_all = tcd_malloc(sizeof(float *) * (size_t)d->world);
+    for (int r = 0; r < d->world; r++) sh->grads_all[r] = tcd_shm_part(shm, 3, r);
+    if (*acc) {
+        free(*acc);
+        *acc = tcd_shm_part(shm, 4, d->rank);
+        sh->acc_all = tcd_malloc(sizeof(int64_t *) * (size_t)d->world);
+        for (int r = 0; r < d->world; r++) sh->acc_all[r] = tcd_shm_part(shm, 4, r);
+    }
+    sh->shm = shm;
+    sh->lo = lo;
+    sh->hi = hi;
+    return "shared";
+}
+
+/* Collective: hands the shared buffers back (the model must not free them). */
+static void shared_model_free(shared_model *sh, tcd_model *m, tcd_adam *a, int64_t **acc) {
+    if (!sh->shm) return;
+    m->params = m->grads = NULL;
+    a->m = a->v = NULL;
+    if (sh->acc_all) *acc = NULL;
+    tcd_shm_free(sh->shm);
+    free(sh->grads_all);
+    free(sh->acc_all);
+
+    memset(sh, 0, sizeof *sh);
+}
+
 int tcd_cmd_train(int argc, char **argv) {
     train_opts o = {.model_kind = "bow", .schedule = "linear", .dim = 16, .hidden = 16, .epochs = 5,
                     .batch = 192, .seed = 1, .threads = 0, .lr = 0.004, .beta1 = 0.9, .beta2 = 0.999,
-                    .eps = 1e-7, .progress_secs = 10, .exchange = "sparse", .keep = 3, .checkpoint_secs = 1800,
+                    .eps = 1e-7, .progress_secs = 10, .exchange = "auto", .keep = 3, .checkpoint_secs = 1800,
                     .max_memory_mb = 512};
     const tcd_opt opts[] = {
         {"--data", TCD_OPT_STR, &o.data, "TRAIN.h5", "training corpus (from tcdist prepare)"},
@@ -375,7 +456,10 @@ int tcd_cmd_train(int argc, char **argv) {
         {"--deterministic", TCD_OPT_FLAG, &o.deterministic, NULL,
          "bit-identical parameters for any number of ranks and threads (fixed-point gradient sums)"},
         {"--exchange", TCD_OPT_CHOICE, &o.exchange, "KIND",
-         "gradient exchange between ranks: only the touched embedding rows, or the whole buffer", 0, 0, "sparse|dense"},
+         "gradient exchange between ranks: shared (ranks on one node share one copy of the model and sum "
+         "gradients in shared memory), sparse (allreduce of the touched embedding rows), dense (allreduce of "
+         "everything); auto: shared where it applies, else sparse",
+         0, 0, "auto|shared|sparse|dense"},
         {"--lazy-adam", TCD_OPT_FLAG, &o.lazy_adam, NULL, "update only the embedding rows the batch touched (not dense Adam)"},
         {"--check-replicas", TCD_OPT_I64, &o.check_replicas, "K", "compare a digest of every rank's parameters every K steps (0: off)", 0, INT64_MAX},
         {"--no-shuffle", TCD_OPT_FLAG, &o.no_shuffle, NULL, "keep file order (tests and debugging)"},
@@ -416,7 +500,12 @@ int tcd_cmd_train(int argc, char **argv) {
     /* from here on a stop signal is a request, honoured at the first step boundary: a SIGUSR1 sent
      * while the data loads (a Slurm job signalled early) must not kill the process */
     install_signal_handlers();
-    const int sparse = strcmp(o.exchange, "sparse") == 0;
+    if (!strcmp(o.exchange, "shared") && (o.lazy_adam || o.clip_norm > 0 || o.check_replicas > 0)) {
+        tcd_error("--exchange shared: not with %s (the ranks hold one copy of the model and each updates "
+                  "only its slice); use --exchange sparse",
+                  o.lazy_adam ? "--lazy-adam" : o.clip_norm > 0 ? "--clip-norm" : "--check-replicas");
+        return TCD_EXIT_USAGE;
+    }
 
     tcd_dist dist;
     tcd_dist_init(&dist, &argc, &argv);
@@ -504,7 +593,14 @@ int tcd_cmd_train(int argc, char **argv) {
             tcd_info("resuming from %s: step %lld (epoch %lld, step %lld of it)", resume_path, (long long)resumed.step,
                      (long long)resumed.epoch + 1, (long long)resumed.step_in_epoch);
     }
+    shared_model sh = {0};
+    const char *exchange = resolve_exchange(&o, &dist, &model, &adam, &acc, &sh);
+    const int sparse = !strcmp(exchange, "sparse");
     tcd_model_zero_grad(&model); /* from here on, each Adam step leaves the gradients zeroed */
+    if (sh.shm) {
+        if (acc) memset(acc, 0, sizeof(int64_t) * (size_t)model.n_params);
+        tcd_shm_barrier(sh.shm);
+    }
     int64_t spe = tcd_steps_per_epoch(train.n_docs, o.batch);
     int64_t total_steps = spe * o.epochs;
     if (o.max_steps > 0 && o.max_steps < total_steps) total_steps = o.max_steps;
@@ -512,7 +608,7 @@ int tcd_cmd_train(int argc, char **argv) {
                              .total_steps = total_steps, .min_lr = o.min_lr};
     int64_t log_every = o.log_every > 0 ? o.log_every : (total_steps >= 100 ? total_steps / 100 : 1);
 
-    char *cfg_json = config_json(&o, &train, dist.world, threads);
+    char *cfg_json = config_json(&o, exchange, &train, dist.world, threads);
     metrics_log ml = {0};
     size_t ml_written = 0;
     char *metrics_path = tcd_sprintf("%s/metrics.jsonl", o.run_dir);
@@ -563,7 +659,8 @@ int tcd_cmd_train(int argc, char **argv) {
     int64_t ph_docs = 0, ph_tokens = 0, bytes_interval = 0, bytes_total = 0;
     double *ph_all = dist.rank == 0 ? tcd_malloc(sizeof(double) * (size_t)dist.world * (PH_N + 3)) : NULL;
     uint64_t *digests = tcd_malloc(sizeof(uint64_t) * (size_t)dist.world);
-    const int use_rows = (dist.world > 1 && sparse) || o.lazy_adam; /* is the union of touched rows needed? */
+    /* is the union of touched rows needed? */
+    const int use_rows = (dist.world > 1 && sparse) || (o.lazy_adam && !sh.shm);
     for (int64_t epoch = start_epoch; epoch < o.epochs && step < total_steps && !stopped_by; epoch++) {
         if (epoch != start_epoch) {
             epoch_loss = 0;
@@ -591,7 +688,7 @@ int tcd_cmd_train(int argc, char **argv) {
             const float scale = (float)(1.0 / (double)n_global);
             /* loss sum, tokens, and whether a stop signal arrived: summed over ranks below, so that
              * every rank sees the same verdict at this step boundary */
-            double stats[3] = {0, b.n ? (double)(b.offsets[b.n] - b.offsets[0]) : 0.0, 0};
+            double stats[4] = {0, b.n ? (double)(b.offsets[b.n] - b.offsets[0]) : 0.0, 0, 0};
             if (b.n > 0) {
                 stats[0] = tcd_model_forward(&model, &b, NULL, threads);
                 tq = tcd_now();
@@ -612,7 +709,14 @@ int tcd_cmd_train(int argc, char **argv) {
             tp = tq;
 
             if (use_rows) tcd_exchange_rows(&xch, &dist, &b);
-            if (o.deterministic) {
+            const char *bad_tensor = NULL;
+            if (sh.shm) {
+                /* nothing travels: the sums are made in the update below, from every rank's buffer;
+                 * each rank checks its own dense gradients (a sum of finite ones stays finite) */
+                if (!o.deterministic) bad_tensor = nonfinite_tensor(&model);
+                stats[3] = bad_tensor ? 1.0 : 0.0;
+                xch.bytes = (int64_t)sizeof stats;
+            } else if (o.deterministic) {
                 if (use_rows) {
                     if (dist.world > 1) tcd_exchange_sum_i64(&xch, &dist, acc);
                     for (int64_t k = 0; k < xch.n_union; k++) {
@@ -631,7 +735,9 @@ int tcd_cmd_train(int argc, char **argv) {
                     tcd_exchange_dense_f32(&xch, &dist, model.grads);
             }
             stats[2] = stop_signal ? 1.0 : 0.0;
-            tcd_dist_sum_f64(&dist, stats, 3);
+            if (sh.shm) tcd_shm_fence(sh.shm); /* the allreduce below is also the barrier: */
+            tcd_dist_sum_f64(&dist, stats, 4);  /* every rank's gradients are complete after it */
+            if (sh.shm) tcd_shm_fence(sh.shm);
             bytes_interval += xch.bytes;
             bytes_total += xch.bytes;
             tq = tcd_now();
@@ -639,18 +745,19 @@ int tcd_cmd_train(int argc, char **argv) {
             tp = tq;
 
             /* a NaN or Inf stops the run (or skips the batch) before the update is applied */
-            const char *bad_tensor = nonfinite_tensor(&model);
+            if (!sh.shm) bad_tensor = nonfinite_tensor(&model);
             int skip = 0;
-            if (!isfinite(stats[0]) || bad_tensor) {
-                const char *what = bad_tensor ? bad_tensor : "loss";
+            if (!isfinite(stats[0]) || bad_tensor || stats[3] > 0) {
+                const char *what = bad_tensor ? bad_tensor : stats[3] > 0 ? "(another rank's)" : "loss";
                 if (!o.skip_nonfinite)
                     tcd_die("non-finite %s%s at step %lld (epoch %lld, loss %g): stopped before the update; lower "
                             "--lr, set --clip-norm, or --skip-nonfinite",
-                            what, bad_tensor ? " gradient" : "", (long long)step, (long long)epoch + 1, stats[0]);
+                            what, bad_tensor || stats[3] > 0 ? " gradient" : "", (long long)step, (long long)epoch + 1, stats[0]);
                 if (dist.rank == 0)
                     tcd_warn("non-finite %s%s at step %lld: batch skipped (--skip-nonfinite)", what,
-                             bad_tensor ? " gradient" : "", (long long)step);
+                             bad_tensor || stats[3] > 0 ? " gradient" : "", (long long)step);
                 tcd_model_zero_grad(&model);
+                if (sh.shm && acc) memset(acc, 0, sizeof(int64_t) * (size_t)model.n_params);
                 stats[0] = 0;
                 skip = 1;
             }
@@ -660,11 +767,18 @@ int tcd_cmd_train(int argc, char **argv) {
             }
             if (skip)
                 ; /* nothing to apply */
+            else if (sh.shm && acc)
+                tcd_adam_step_sum_fixed(&adam, model.params, sh.acc_all, dist.world, sh.lo, sh.hi, lr,
+                                        threads);
+            else if (sh.shm)
+                tcd_adam_step_sum(&adam, model.params, sh.grads_all, dist.world, sh.lo, sh.hi, lr, threads);
             else if (o.lazy_adam)
                 tcd_adam_step_rows(&adam, model.params, model.grads, lr, threads, xch.rows_union, xch.n_union,
                                    row_len, dense0);
             else
                 tcd_adam_step_zero_grad(&adam, model.params, model.grads, lr, threads); /* leaves grads zeroed */
+            /* the slices are updated (and every gradient buffer zeroed) before any rank goes on */
+            if (sh.shm) tcd_shm_barrier(sh.shm);
             if (fault.rank == dist.rank && fault.step == step && strcmp(fault.kind, "perturb") == 0)
                 model.params[0] += 1e-3f;
             if (o.check_replicas > 0 && (step + 1) % o.check_replicas == 0) {
@@ -885,6 +999,7 @@ int tcd_cmd_train(int argc, char **argv) {
         tcd_buf_free(&s);
     }
     rc = tcd_dist_agree(&dist, rc);
+    shared_model_free(&sh, &model, &adam, &acc);
     free(resume_path);
     free(resumed.metrics);
     tcd_buf_free(&ml.text);
