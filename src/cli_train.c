@@ -626,10 +626,10 @@ int tcd_cmd_train(int argc, char **argv) {
         }
         if (!o.quiet)
             tcd_info("train: %lld docs, %lld tokens, %lld classes, %lld embeddings x %lld, hidden %lld, "
-                     "%lld params | %d ranks x %d threads | batch %lld, %lld steps/epoch, %lld steps, lr %g%s",
+                     "%lld params | %d ranks x %d threads%s%s | batch %lld, %lld steps/epoch, %lld steps, lr %g%s",
                      (long long)train.n_docs, (long long)train.n_tokens, (long long)train.n_classes,
                      (long long)train.n_embeddings, (long long)o.dim, (long long)o.hidden, (long long)model.n_params,
-                     dist.world, threads, (long long)o.batch, (long long)spe, (long long)total_steps, o.lr,
+                     dist.world, threads, dist.world > 1 ? ", exchange " : "", dist.world > 1 ? exchange : "", (long long)o.batch, (long long)spe, (long long)total_steps, o.lr,
                      o.deterministic ? " | deterministic" : "");
         if (!o.quiet && window_blocks > 0)
             tcd_info("train: the corpus exceeds --max-memory %g MB: streaming it in windows of %lld blocks of %d "
