@@ -83,6 +83,58 @@ static void test_paths_and_threads(void) {
     free(p1), free(p2), free(g), free(pr), free(mr), free(vr);
 }
 
+/* The shared exchange's update: slices [lo, hi) of one buffer, each rank summing 3 gradient buffers
+ * (float, and int64 fixed point), give the bits of one whole step on the summed gradient, leave
+ * the sources zeroed, and touch nothing outside the slice. */
+static void test_sum_slices(void) {
+    const int64_t n = 10007, cut[4] = {0, 3072, 3073, n}; /* the middle slice has one element */
+    enum { NS = 3 };
+    float *p_ref = malloc(n * sizeof(float)), *p = malloc(n * sizeof(float)), *g_ref = calloc(n, sizeof(float));
+    float *src[NS];
+    int64_t *fix[NS];
+    for (int r = 0; r < NS; r++) src[r] = malloc(n * sizeof(float)), fix[r] = malloc(n * sizeof(int64_t));
+    tcd_adam_config c;
+    tcd_adam_config_default(&c);
+    tcd_adam ref, sl[3];
+    tcd_adam_init(&ref, &c, n);
+    for (int k = 0; k < 3; k++) tcd_adam_init(&sl[k], &c, n);
+    /* the slices share one p, m and v, as the ranks of a node do */
+    for (int k = 1; k < 3; k++) free(sl[k].m), free(sl[k].v), sl[k].m = sl[0].m, sl[k].v = sl[0].v;
+    for (int64_t i = 0; i < n; i++) p_ref[i] = p[i] = (float)sin(0.01 * (double)i);
+    for (int fixed = 0; fixed < 2; fixed++)
+        for (int s = 0; s < 2; s++) {
+            for (int64_t i = 0; i < n; i++) {
+                g_ref[i] = 0;
+                int64_t acc = 0;
+                for (int r = 0; r < NS; r++) {
+                    const float x = (float)cos(0.3 * (double)i + r + s) * 0.01f * (float)(r + 1);
+                    src[r][i] = x;
+                    fix[r][i] = (int64_t)llrint((double)x * 0x1p40);
+                    acc += fix[r][i];
+                    if (!fixed) g_ref[i] += x; /* rank order, in float */
+                }
+                if (fixed) g_ref[i] = (float)((double)acc * 0x1p-40);
+            }
+            tcd_adam_step(&ref, p_ref, g_ref, 0.01, 1);
+            for (int k = 0; k < 3; k++) {
+                if (fixed)
+                    tcd_adam_step_sum_fixed(&sl[k], p, fix, NS, cut[k], cut[k + 1], 0.01, 2);
+                else
+                    tcd_adam_step_sum(&sl[k], p, src, NS, cut[k], cut[k + 1], 0.01, 2);
+            }
+            assert(memcmp(p, p_ref, n * sizeof(float)) == 0);
+            assert(memcmp(sl[0].m, ref.m, n * sizeof(float)) == 0 && memcmp(sl[0].v, ref.v, n * sizeof(float)) == 0);
+            for (int r = 0; r < NS; r++)
+                for (int64_t i = 0; i < n; i++) assert(fixed ? fix[r][i] == 0 : src[r][i] == 0.0f);
+        }
+    assert(sl[0].t == 4 && sl[2].t == 4);
+    for (int k = 1; k < 3; k++) sl[k].m = sl[k].v = NULL;
+    for (int k = 0; k < 3; k++) tcd_adam_free(&sl[k]);
+    tcd_adam_free(&ref);
+    for (int r = 0; r < NS; r++) free(src[r]), free(fix[r]);
+    free(p_ref), free(p), free(g_ref);
+}
+
 static void test_schedules(void) {
     tcd_lr_schedule s = {TCD_LR_CONSTANT, 0.5, 10, 110, 0.1};
     assert(tcd_lr_at(&s, 0) == 0.5 && tcd_lr_at(&s, 50) == 0.5 && tcd_lr_at(&s, 1000) == 0.5);
@@ -135,6 +187,7 @@ int main(void) {
     test_hand(0.0, P_ADAM);
     test_hand(0.1, P_ADAMW);
     test_paths_and_threads();
+    test_sum_slices();
     test_schedules();
     test_norms();
     printf("adam: ok\n");
