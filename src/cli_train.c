@@ -424,7 +424,6 @@ static void shared_model_free(shared_model *sh, tcd_model *m, tcd_adam *a, int64
     tcd_shm_free(sh->shm);
     free(sh->grads_all);
     free(sh->acc_all);
-
     memset(sh, 0, sizeof *sh);
 }
 
@@ -629,7 +628,8 @@ int tcd_cmd_train(int argc, char **argv) {
                      "%lld params | %d ranks x %d threads%s%s | batch %lld, %lld steps/epoch, %lld steps, lr %g%s",
                      (long long)train.n_docs, (long long)train.n_tokens, (long long)train.n_classes,
                      (long long)train.n_embeddings, (long long)o.dim, (long long)o.hidden, (long long)model.n_params,
-                     dist.world, threads, dist.world > 1 ? ", exchange " : "", dist.world > 1 ? exchange : "", (long long)o.batch, (long long)spe, (long long)total_steps, o.lr,
+                     dist.world, threads, dist.world > 1 ? ", exchange " : "", dist.world > 1 ? exchange : "",
+                     (long long)o.batch, (long long)spe, (long long)total_steps, o.lr,
                      o.deterministic ? " | deterministic" : "");
         if (!o.quiet && window_blocks > 0)
             tcd_info("train: the corpus exceeds --max-memory %g MB: streaming it in windows of %lld blocks of %d "
@@ -752,7 +752,8 @@ int tcd_cmd_train(int argc, char **argv) {
                 if (!o.skip_nonfinite)
                     tcd_die("non-finite %s%s at step %lld (epoch %lld, loss %g): stopped before the update; lower "
                             "--lr, set --clip-norm, or --skip-nonfinite",
-                            what, bad_tensor || stats[3] > 0 ? " gradient" : "", (long long)step, (long long)epoch + 1, stats[0]);
+                            what, bad_tensor || stats[3] > 0 ? " gradient" : "", (long long)step,
+                            (long long)epoch + 1, stats[0]);
                 if (dist.rank == 0)
                     tcd_warn("non-finite %s%s at step %lld: batch skipped (--skip-nonfinite)", what,
                              bad_tensor || stats[3] > 0 ? " gradient" : "", (long long)step);
