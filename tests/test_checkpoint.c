@@ -12,14 +12,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "adam.h"
-#include "checkpoint.h"
-#include "corpus.h"
-#include "corpus_write.h"
-#include "h5util.h"
-#include "model.h"
-#include "modelio.h"
-#include "util.h"
+#include "train/adam.h"
+#include "io/checkpoint.h"
+#include "io/corpus.h"
+#include "io/corpus_write.h"
+#include "io/h5util.h"
+#include "models/model.h"
+#include "io/model_file.h"
+#include "base/util.h"
 
 #define VOCAB 40
 #define BUCKETS 7

@@ -12,10 +12,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "adam.h"
-#include "fixedpoint.h"
-#include "model.h"
-#include "util.h"
+#include "train/adam.h"
+#include "base/fixedpoint.h"
+#include "models/model.h"
+#include "base/util.h"
 
 static uint64_t rng_state = 77;
 static uint64_t next_u64(void) {

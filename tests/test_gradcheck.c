@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "layers/layers.h"
-#include "model.h"
+#include "models/model.h"
 
 static uint64_t rng_state = 12345;
 static double urand(void) { /* splitmix64 -> [0,1) */

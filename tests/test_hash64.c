@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hash64.h"
-#include "util.h"
+#include "base/hash64.h"
+#include "base/util.h"
 
 static uint64_t one_shot(const void *p, size_t n) {
     tcd_hash64 h;

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "adam.h"
-#include "model.h"
+#include "train/adam.h"
+#include "models/model.h"
 
 static uint64_t rng_state = 2024;
 static uint64_t next_u64(void) {

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tokenize.h"
-#include "util.h"
+#include "text/tokenize.h"
+#include "base/util.h"
 
 static int n_fail = 0;
 #define EXPECT(cond)                                                                \

@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tokenize.h"
-#include "util.h"
-#include "vocab.h"
+#include "text/tokenize.h"
+#include "base/util.h"
+#include "text/vocab.h"
 
 static int n_fail = 0;
 #define EXPECT(cond)                                                                \

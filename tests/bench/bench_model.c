@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "adam.h"
-#include "model.h"
-#include "util.h"
+#include "train/adam.h"
+#include "models/model.h"
+#include "base/util.h"
 
 static uint64_t rng_state = 77;
 static uint64_t next_u64(void) {

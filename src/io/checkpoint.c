@@ -1,0 +1,797 @@
+/* Checkpoints; see checkpoint.h for the layout and the run-dir rules.
+ *
+ * Reading always streams the whole file through the checksum (params, m, v in slices of
+ * CKPT_SLICE_FLOATS), so a damaged byte anywhere in the data is an error, never a silent resume. */
+#include "io/checkpoint.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "io/h5util.h"
+#include "io/model_file.h"
+#include "base/hash64.h"
+#include "base/sha256.h"
+#include "base/util.h"
+
+#define CKPT_SLICE_FLOATS ((int64_t)1 << 20) /* floats per read while streaming */
+#define CKPT_DIR "checkpoints"
+#define CKPT_LATEST "latest"
+#define CKPT_MAX_TENSORS 5
+
+/* ---- fault injection (tests): TCDIST_FAULT=killwrite:RANK:N ---- */
+
+/* The N of killwrite:R:N, or 0 when not asked for. Other fault kinds belong to train. */
+static long long fault_killwrite_n(void) {
+    static int parsed;
+    static long long n;
+    if (!parsed) {
+        parsed = 1;
+        const char *s = getenv("TCDIST_FAULT");
+        char kind[16];
+        int rank;
+        long long k;
+        if (s && sscanf(s, "%15[a-z]:%d:%lld", kind, &rank, &k) == 3 && !strcmp(kind, "killwrite") && k > 0) n = k;
+    }
+    return n;
+}
+
+/* ---- the parameter layout implied by the root attributes (as model.h) ---- */
+
+typedef struct {
+    char name[16];
+    int64_t rows, cols;
+    int is_vec;
+} ck_tensor;
+
+typedef struct {
+    int64_t dim, hidden, n_classes, n_embeddings, n_params, vocab_size, n_buckets;
+    int64_t step, epoch, step_in_epoch, adam_t, seed, epoch_docs, tokens_total;
+    double epoch_loss, elapsed_s;
+    char data_sha[65], vocab_sha[65], params_sha[65], state_sha[65];
+    char checksum[17]; /* hash64, hex */
+    char *config;
+    int n_tensors;
+    ck_tensor t[CKPT_MAX_TENSORS];
+} ck_meta;
+
+static void ck_layout(ck_meta *k) {
+    int64_t V = k->n_embeddings, D = k->dim, H = k->hidden, O = k->n_classes == 2 ? 1 : k->n_classes;
+    int n = 0;
+    k->t[n++] = (ck_tensor){"embedding", V, D, 0};
+    if (H > 0) {
+        k->t[n++] = (ck_tensor){"hidden.weight", H, D, 0};
+        k->t[n++] = (ck_tensor){"hidden.bias", H, 1, 1};
+    }
+    k->t[n++] = (ck_tensor){"out.weight", O, H > 0 ? H : D, 0};
+    k->t[n++] = (ck_tensor){"out.bias", O, 1, 1};
+    k->n_tensors = n;
+    k->n_params = 0;
+    for (int i = 0; i < n; i++) k->n_params += k->t[i].rows * k->t[i].cols;
+}
+
+/* The counters and sizes in one canonical text, hashed into the checksum. */
+static void ck_state_text(const ck_meta *k, tcd_buf *b) {
+    tcd_buf_printf(b,
+                   "format=%s;version=%d;dim=%lld;hidden=%lld;n_classes=%lld;n_embeddings=%lld;vocab_size=%lld;"
+                   "n_buckets=%lld;n_params=%lld;step=%lld;epoch=%lld;step_in_epoch=%lld;seed=%llu;"
+                   "epoch_loss=%.17g;epoch_docs=%lld;tokens_total=%lld;elapsed_s=%.17g;adam_t=%lld",
+                   TCD_CKPT_FORMAT, TCD_CKPT_VERSION, (long long)k->dim, (long long)k->hidden,
+                   (long long)k->n_classes, (long long)k->n_embeddings, (long long)k->vocab_size,
+                   (long long)k->n_buckets, (long long)k->n_params, (long long)k->step, (long long)k->epoch,
+                   (long long)k->step_in_epoch, (unsigned long long)(uint64_t)k->seed, k->epoch_loss,
+                   (long long)k->epoch_docs, (long long)k->tokens_total, k->elapsed_s, (long long)k->adam_t);
+}
+
+static void field_header(tcd_sha256 *s, uint64_t n_bytes) {
+    uint8_t len[8];
+    for (int i = 0; i < 8; i++) len[i] = (uint8_t)(n_bytes >> (8 * i));
+    tcd_sha256_update(s, len, 8);
+}
+
+static void field_i64(tcd_sha256 *s, int64_t v) {
+    uint8_t b[8];
+    for (int i = 0; i < 8; i++) b[i] = (uint8_t)((uint64_t)v >> (8 * i));
+    tcd_sha256_field(s, b, 8);
+}
+
+/* The checksum is a hash64 (fast: several GB/s) over length-prefixed fields: params, m, v, then
+ * the state text, metrics, words, labels, corpus hashes and config. The sha256s of the parameters
+ * and of the optimizer state that inspect shows are computed when reading, not at every write. */
+static void field_header64(tcd_hash64 *s, uint64_t n_bytes) {
+    uint8_t len[8];
+    for (int i = 0; i < 8; i++) len[i] = (uint8_t)(n_bytes >> (8 * i));
+    tcd_hash64_update(s, len, 8);
+}
+
+static void field_i64_64(tcd_hash64 *s, int64_t v) {
+    uint8_t b[8];
+    for (int i = 0; i < 8; i++) b[i] = (uint8_t)((uint64_t)v >> (8 * i));
+    tcd_hash64_field(s, b, 8);
+}
+
+static void ck_hash_tail(tcd_hash64 *s, const ck_meta *k, const char *metrics, char *const *words, int64_t n_words,
+                         char *const *labels, int64_t n_labels) {
+    tcd_buf b = {0};
+    ck_state_text(k, &b);
+    tcd_hash64_field(s, b.data, b.len);
+    tcd_buf_free(&b);
+    tcd_hash64_field(s, metrics, strlen(metrics));
+    field_i64_64(s, n_words);
+    for (int64_t i = 0; i < n_words; i++) tcd_hash64_field(s, words[i], strlen(words[i]));
+    field_i64_64(s, n_labels);
+    for (int64_t i = 0; i < n_labels; i++) tcd_hash64_field(s, labels[i], strlen(labels[i]));
+    tcd_hash64_field(s, k->data_sha, strlen(k->data_sha));
+    tcd_hash64_field(s, k->vocab_sha, strlen(k->vocab_sha));
+    tcd_hash64_field(s, k->config, strlen(k->config));
+}
+
+static void hex64(uint64_t v, char out[17]) { snprintf(out, 17, "%016llx", (unsigned long long)v); }
+
+/* ---- writing ---- */
+
+int tcd_ckpt_write(const char *path, const tcd_model *m, const tcd_adam *a, const tcd_ckpt_state *st,
+                   const tcd_corpus *train, const char *config_json, char *err, size_t errlen) {
+    TCD_CHECK(a->n == m->n_params);
+    static long long n_calls;
+    n_calls++;
+    long long kill_at = fault_killwrite_n();
+
+    ck_meta k;
+    memset(&k, 0, sizeof k);
+    k.dim = m->cfg.dim;
+    k.hidden = m->cfg.hidden;
+    k.n_classes = m->cfg.n_classes;
+    k.n_embeddings = m->cfg.vocab;
+    k.vocab_size = train->vocab_size;
+    k.n_buckets = train->n_buckets;
+    ck_layout(&k);
+    TCD_CHECK(k.n_params == m->n_params);
+    k.step = st->step;
+    k.epoch = st->epoch;
+    k.step_in_epoch = st->step_in_epoch;
+    k.adam_t = a->t;
+    k.seed = (int64_t)st->seed;
+    k.epoch_loss = st->epoch_loss;
+    k.epoch_docs = st->epoch_docs;
+    k.tokens_total = st->tokens_total;
+    k.elapsed_s = st->elapsed_s;
+    memcpy(k.data_sha, train->content_sha256, 65);
+    memcpy(k.vocab_sha, train->vocab_sha256, 65);
+    k.config = (char *)(config_json ? config_json : "{}");
+    const char *metrics = st->metrics ? st->metrics : "";
+
+    int64_t n_words = 0, n_labels = 0;
+    char **words = tcd_corpus_read_vocab(train, &n_words, NULL);
+    char **labels = words ? tcd_corpus_read_label_names(train, &n_labels) : NULL;
+    if (!words || !labels) {
+        snprintf(err, errlen, "%s: cannot write a checkpoint: reading the vocabulary of %s failed (%s)", path,
+                 train->path, tcd_h5_errmsg());
+        tcd_h5_free_strings(words, n_words);
+        return -1;
+    }
+
+    /* the checksum first, from memory: it goes into the file as an attribute */
+    size_t n_bytes = sizeof(float) * (size_t)m->n_params;
+    tcd_hash64 sum;
+    tcd_hash64_init(&sum, 0);
+    tcd_hash64_field(&sum, m->params, n_bytes);
+    tcd_hash64_field(&sum, a->m, n_bytes);
+    tcd_hash64_field(&sum, a->v, n_bytes);
+    ck_hash_tail(&sum, &k, metrics, words, n_words, labels, n_labels);
+    hex64(tcd_hash64_final(&sum), k.checksum);
+
+    /* the file: params, m and v, the vocabulary and labels (bytes + HDF5's per-string overhead),
+     * the metrics, and slack for HDF5's own structures */
+    double words_bytes = 0;
+    for (int64_t i = 0; i < n_words; i++) words_bytes += (double)strlen(words[i]) + 32.0;
+    const double need = 3.0 * (double)n_bytes + words_bytes + 8.0 * (double)n_words + (double)strlen(metrics) +
+                        (double)strlen(k.config) + (1 << 20);
+    char space_err[512];
+    if (tcd_check_space(path, need, space_err, sizeof space_err) != 0) {
+        snprintf(err, errlen, "%s: %s; nothing was written", path, space_err);
+        tcd_h5_free_strings(words, n_words);
+        tcd_h5_free_strings(labels, n_labels);
+        return -1;
+    }
+    tcd_h5_free_strings(words, n_words);
+    tcd_h5_free_strings(labels, n_labels);
+    char *tmp = tcd_tmp_path_for(path);
+    const char *stage = "create the temporary file";
+    int64_t n = m->n_params;
+    int arc = 0;
+    hid_t f = tcd_h5_create(tmp);
+    if (f < 0) goto fail;
+    stage = "write the parameters";
+    if (tcd_model_write_into(f, m, train, config_json, 0) != 0) goto fail;
+    stage = "write the optimizer state";
+    if (tcd_h5_write_contiguous(f, "optimizer/m", H5T_NATIVE_FLOAT, n, a->m) != 0) goto fail;
+    if (kill_at && n_calls == kill_at) {
+        /* a crash halfway: params and m are (partly) on disk, v and the attributes are not */
+        H5Fflush(f, H5F_SCOPE_GLOBAL);
+        fprintf(stderr, "tcdist: fault injection (TCDIST_FAULT): SIGKILL while writing checkpoint %lld (%s)\n",
+                n_calls, tmp);
+        fflush(stderr);
+        kill(getpid(), SIGKILL);
+    }
+    if (tcd_h5_write_contiguous(f, "optimizer/v", H5T_NATIVE_FLOAT, n, a->v) != 0) goto fail;
+    stage = "write the metrics";
+    if (tcd_h5_write_string(f, "metrics", metrics) != 0) goto fail;
+    stage = "write the attributes";
+    arc |= tcd_h5_attr_set_str(f, "format", TCD_CKPT_FORMAT);
+    arc |= tcd_h5_attr_set_i64(f, "version", TCD_CKPT_VERSION);
+    arc |= tcd_h5_attr_set_i64(f, "step", k.step);
+    arc |= tcd_h5_attr_set_i64(f, "epoch", k.epoch);
+    arc |= tcd_h5_attr_set_i64(f, "step_in_epoch", k.step_in_epoch);
+    arc |= tcd_h5_attr_set_i64(f, "adam_t", k.adam_t);
+    arc |= tcd_h5_attr_set_i64(f, "seed", k.seed);
+    arc |= tcd_h5_attr_set_f64(f, "epoch_loss", k.epoch_loss);
+    arc |= tcd_h5_attr_set_i64(f, "epoch_docs", k.epoch_docs);
+    arc |= tcd_h5_attr_set_i64(f, "tokens_total", k.tokens_total);
+    arc |= tcd_h5_attr_set_f64(f, "elapsed_s", k.elapsed_s);
+    arc |= tcd_h5_attr_set_str(f, "checksum", k.checksum);
+    if (arc) goto fail;
+    stage = "flush and close";
+    int close_rc = tcd_h5_close(f);
+    f = -1;
+    if (close_rc != 0) goto fail;
+    stage = "fsync and rename";
+    if (tcd_commit_file(tmp, path) != 0) {
+        snprintf(err, errlen, "%s: could not %s the checkpoint (%s); nothing was replaced", path, stage,
+                 strerror(errno));
+        unlink(tmp);
+        free(tmp);
+        return -1;
+    }
+    free(tmp);
+    return 0;
+
+fail:
+    snprintf(err, errlen, "%s: could not %s of the checkpoint (%s); nothing was replaced", path, stage,
+             tcd_h5_errmsg());
+    if (f >= 0) H5Fclose(f);
+    unlink(tmp);
+    free(tmp);
+    return -1;
+}
+
+/* ---- reading ---- */
+
+/* Root attributes, with format/version and size checks. */
+static int read_meta(hid_t f, const char *path, ck_meta *k, char *err, size_t errlen) {
+    memset(k, 0, sizeof *k);
+    char *fmt = tcd_h5_attr_get_str(f, "format");
+    if (!fmt || strcmp(fmt, TCD_CKPT_FORMAT) != 0) {
+        snprintf(err, errlen, "%s: not a tcdist checkpoint (format is %s%s%s)", path, fmt ? "'" : "",
+                 fmt ? fmt : "missing", fmt ? "'" : "");
+        free(fmt);
+        return -1;
+    }
+    free(fmt);
+    int64_t version = 0;
+    if (tcd_h5_attr_get_i64(f, "version", &version) < 0 || version != TCD_CKPT_VERSION) {
+        snprintf(err, errlen, "%s: checkpoint format version %lld, this tcdist reads %d", path, (long long)version,
+                 TCD_CKPT_VERSION);
+        return -1;
+    }
+    static const char *const i64_names[] = {"dim", "hidden", "n_classes", "n_embeddings", "vocab_size", "n_buckets",
+                                            "step", "epoch", "step_in_epoch", "adam_t", "seed", "epoch_docs",
+                                            "tokens_total"};
+    int64_t *i64_dst[] = {&k->dim,   &k->hidden, &k->n_classes,     &k->n_embeddings, &k->vocab_size,
+                          &k->n_buckets, &k->step, &k->epoch, &k->step_in_epoch, &k->adam_t,
+                          &k->seed,  &k->epoch_docs, &k->tokens_total};
+    for (size_t i = 0; i < sizeof i64_names / sizeof i64_names[0]; i++)
+        if (tcd_h5_attr_get_i64(f, i64_names[i], i64_dst[i]) < 0) {
+            snprintf(err, errlen, "%s: damaged checkpoint: %s", path, tcd_h5_errmsg());
+            return -1;
+        }
+    if (tcd_h5_attr_get_f64(f, "epoch_loss", &k->epoch_loss) < 0 ||
+        tcd_h5_attr_get_f64(f, "elapsed_s", &k->elapsed_s) < 0) {
+        snprintf(err, errlen, "%s: damaged checkpoint: %s", path, tcd_h5_errmsg());
+        return -1;
+    }
+    static const char *const hex_names[] = {"data_content_sha256", "vocab_sha256"};
+    char *hex_dst[] = {k->data_sha, k->vocab_sha};
+    for (size_t i = 0; i < sizeof hex_names / sizeof hex_names[0]; i++)
+        if (tcd_h5_attr_get_sha256(f, hex_names[i], hex_dst[i]) < 0) {
+            snprintf(err, errlen, "%s: damaged checkpoint: attribute '%s' is missing or not a sha256", path,
+                     hex_names[i]);
+            return -1;
+        }
+    char *ck = tcd_h5_attr_get_str(f, "checksum");
+    int ck_ok = ck && strlen(ck) == 16;
+    if (ck_ok) memcpy(k->checksum, ck, 17);
+    free(ck);
+    if (!ck_ok) {
+        snprintf(err, errlen, "%s: damaged checkpoint: attribute 'checksum' is missing or malformed", path);
+        return -1;
+    }
+    k->config = tcd_h5_attr_get_str(f, "config");
+    if (!k->config) {
+        snprintf(err, errlen, "%s: damaged checkpoint: %s", path, tcd_h5_errmsg());
+        return -1;
+    }
+    const int64_t big = (int64_t)1 << 40;
+    if (k->dim < 1 || k->dim > big || k->hidden < 0 || k->hidden > big || k->n_classes < 2 || k->n_classes > big ||
+        k->n_embeddings < 1 || k->n_embeddings > big || k->vocab_size < 0 || k->n_buckets < 0 ||
+        k->vocab_size + k->n_buckets != k->n_embeddings || k->adam_t < 0 || k->step < 0) {
+        snprintf(err, errlen, "%s: damaged checkpoint: sizes or counters out of range", path);
+        return -1;
+    }
+    ck_layout(k);
+    /* params, m and v are stored uncompressed: a file smaller than them is truncated (and a
+     * damaged size attribute must not make us allocate terabytes) */
+    struct stat sb;
+    if (stat(path, &sb) == 0 && (double)k->n_params * 12.0 > (double)sb.st_size) {
+        snprintf(err, errlen, "%s: damaged checkpoint: %lld parameters cannot fit in %lld bytes (truncated?)", path,
+                 (long long)k->n_params, (long long)sb.st_size);
+        return -1;
+    }
+    return 0;
+}
+
+/* Streams a 1-D or 2-D float dataset of rows x cols into the hashes (and dst when not NULL). */
+static int stream_floats(hid_t f, const char *path, const char *name, int64_t rows, int64_t cols, float *dst,
+                         tcd_hash64 *sum, tcd_sha256 *s2, char *err, size_t errlen) {
+    int64_t d[2];
+    int rank = tcd_h5_dims(f, name, d);
+    if (rank < 0 || d[0] != rows || d[1] != cols) {
+        snprintf(err, errlen, "%s: damaged checkpoint: dataset '%s' is missing or has the wrong shape (expected [%lld, %lld])",
+                 path, name, (long long)rows, (long long)cols);
+        return -1;
+    }
+    int64_t rows_per = CKPT_SLICE_FLOATS / cols;
+    if (rows_per < 1) rows_per = 1;
+    if (rows_per > rows) rows_per = rows;
+    float *slice = dst ? NULL : tcd_malloc(sizeof(float) * (size_t)(rows_per * cols > 0 ? rows_per * cols : 1));
+    for (int64_t r0 = 0; r0 < rows; r0 += rows_per) {
+        int64_t nr = rows - r0 < rows_per ? rows - r0 : rows_per;
+        float *out = dst ? dst + r0 * cols : slice;
+        if (tcd_h5_read_rows(f, name, H5T_NATIVE_FLOAT, r0, nr, out) < 0) {
+            snprintf(err, errlen, "%s: damaged checkpoint: reading '%s' failed (truncated or corrupted file)", path,
+                     name);
+            free(slice);
+            return -1;
+        }
+        size_t nb = sizeof(float) * (size_t)(nr * cols);
+        tcd_hash64_update(sum, out, nb);
+        if (s2) tcd_sha256_update(s2, out, nb);
+    }
+    free(slice);
+    return 0;
+}
+
+/* Reads and verifies everything after the attributes. With params/mo/vo non-NULL the data lands
+ * there (flat, tensor order); metrics_out (optional) gets the metrics text. */
+static int verify_data(hid_t f, const char *path, ck_meta *k, float *params, float *mo, float *vo,
+                       char **metrics_out, int want_sha, char *err, size_t errlen) {
+    int rc = -1;
+    char *metrics = NULL;
+    char **words = NULL, **labels = NULL;
+    int64_t n_words = 0, n_labels = 0;
+    size_t n_bytes = sizeof(float) * (size_t)k->n_params;
+    tcd_hash64 sum;
+    tcd_sha256 state, psum;
+    tcd_hash64_init(&sum, 0);
+    tcd_sha256_init(&state);
+    tcd_sha256_init(&psum);
+
+    field_header64(&sum, n_bytes);
+    int64_t off = 0;
+    for (int i = 0; i < k->n_tensors; i++) {
+        const ck_tensor *t = &k->t[i];
+        char name[64];
+        snprintf(name, sizeof name, "params/%s", t->name);
+        if (stream_floats(f, path, name, t->rows, t->cols, params ? params + off : NULL, &sum,
+                          want_sha ? &psum : NULL, err, errlen) < 0)
+            goto out;
+        off += t->rows * t->cols;
+    }
+    field_header64(&sum, n_bytes);
+    field_header(&state, n_bytes);
+    if (stream_floats(f, path, "optimizer/m", k->n_params, 1, mo, &sum, want_sha ? &state : NULL, err, errlen) < 0)
+        goto out;
+    field_header64(&sum, n_bytes);
+    field_header(&state, n_bytes);
+    if (stream_floats(f, path, "optimizer/v", k->n_params, 1, vo, &sum, want_sha ? &state : NULL, err, errlen) < 0)
+        goto out;
+    field_i64(&state, k->adam_t);
+
+    metrics = tcd_h5_read_string(f, "metrics");
+    if (!metrics) {
+        snprintf(err, errlen, "%s: damaged checkpoint: %s", path, tcd_h5_errmsg());
+        goto out;
+    }
+    words = tcd_h5_read_strings(f, "vocab/words", &n_words);
+    labels = words ? tcd_h5_read_strings(f, "label_names", &n_labels) : NULL;
+    if (!words || !labels) {
+        snprintf(err, errlen, "%s: damaged checkpoint: %s", path, tcd_h5_errmsg());
+        goto out;
+    }
+    if (n_words != k->vocab_size || n_labels != k->n_classes) {
+        snprintf(err, errlen, "%s: damaged checkpoint: %lld words and %lld labels, the attributes say %lld and %lld",
+                 path, (long long)n_words, (long long)n_labels, (long long)k->vocab_size, (long long)k->n_classes);
+        goto out;
+    }
+    ck_hash_tail(&sum, k, metrics, words, n_words, labels, n_labels);
+    char hex[17];
+    hex64(tcd_hash64_final(&sum), hex);
+    if (strcmp(hex, k->checksum) != 0) {
+        snprintf(err, errlen, "%s: damaged checkpoint: checksum mismatch (stored %s, computed %s)", path, k->checksum,
+                 hex);
+        goto out;
+    }
+    if (want_sha) {
+        tcd_sha256_hex(&psum, k->params_sha);
+        tcd_sha256_hex(&state, k->state_sha);
+    }
+    rc = 0;
+    if (metrics_out) {
+        *metrics_out = metrics;
+        metrics = NULL;
+    }
+out:
+    free(metrics);
+    tcd_h5_free_strings(words, n_words);
+    tcd_h5_free_strings(labels, n_labels);
+    return rc;
+}
+
+/* Opens path and reads + checks the attributes. Returns the file id or -1 (err set). */
+static hid_t open_meta(const char *path, ck_meta *k, char *err, size_t errlen) {
+    memset(k, 0, sizeof *k);
+    struct stat sb;
+    if (stat(path, &sb) != 0) {
+        snprintf(err, errlen, "%s: cannot open the checkpoint (%s)", path, strerror(errno));
+        return -1;
+    }
+    if (sb.st_size == 0) {
+        snprintf(err, errlen, "%s: damaged checkpoint: the file is empty", path);
+        return -1;
+    }
+    hid_t f = tcd_h5_open_ro(path);
+    if (f < 0) {
+        snprintf(err, errlen, "%s: damaged checkpoint or not a checkpoint: %s", path, tcd_h5_errmsg());
+        return -1;
+    }
+    if (read_meta(f, path, k, err, errlen) < 0) {
+        free(k->config);
+        k->config = NULL;
+        H5Fclose(f);
+        return -1;
+    }
+    return f;
+}
+
+int tcd_ckpt_read_info(const char *path, tcd_ckpt_info *info, char *err, size_t errlen) {
+    memset(info, 0, sizeof *info);
+    ck_meta k;
+    hid_t f = open_meta(path, &k, err, errlen);
+    if (f < 0) return -1;
+    int rc = verify_data(f, path, &k, NULL, NULL, NULL, NULL, 1, err, errlen);
+    if (H5Fclose(f) < 0 && rc == 0) {
+        snprintf(err, errlen, "%s: damaged checkpoint: cannot close the file", path);
+        rc = -1;
+    }
+    if (rc == 0) {
+        info->step = k.step;
+        info->epoch = k.epoch;
+        info->step_in_epoch = k.step_in_epoch;
+        info->adam_t = k.adam_t;
+        info->dim = k.dim;
+        info->hidden = k.hidden;
+        info->n_classes = k.n_classes;
+        info->n_embeddings = k.n_embeddings;
+        info->n_params = k.n_params;
+        memcpy(info->data_sha256, k.data_sha, 65);
+        memcpy(info->vocab_sha256, k.vocab_sha, 65);
+        memcpy(info->params_sha256, k.params_sha, 65);
+        memcpy(info->state_sha256, k.state_sha, 65);
+        info->config_json = k.config;
+        k.config = NULL;
+    }
+    free(k.config);
+    return rc;
+}
+
+void tcd_ckpt_info_free(tcd_ckpt_info *info) {
+    free(info->config_json);
+    memset(info, 0, sizeof *info);
+}
+
+int tcd_ckpt_load(const char *path, tcd_model *m, tcd_adam *a, tcd_ckpt_state *st, char *err, size_t errlen) {
+    TCD_CHECK(a->n == m->n_params);
+    ck_meta k;
+    hid_t f = open_meta(path, &k, err, errlen);
+    if (f < 0) return -1;
+    int rc = -1;
+    /* the caller's model against the file's, tensor by tensor */
+    for (int i = 0; i < m->n_tensors || i < k.n_tensors; i++) {
+        const tcd_tensor *mt = i < m->n_tensors ? &m->tensors[i] : NULL;
+        const ck_tensor *kt = i < k.n_tensors ? &k.t[i] : NULL;
+        if (!mt || !kt || strcmp(mt->name, kt->name) != 0 || mt->rows != kt->rows || mt->cols != kt->cols) {
+            snprintf(err, errlen,
+                     "%s: the checkpoint does not fit this model: tensor %d is '%s' [%lld, %lld] in the checkpoint "
+                     "but '%s' [%lld, %lld] in the model (dim/hidden/classes/vocabulary differ)",
+                     path, i, kt ? kt->name : "(none)", (long long)(kt ? kt->rows : 0), (long long)(kt ? kt->cols : 0),
+                     mt ? mt->name : "(none)", (long long)(mt ? mt->rows : 0), (long long)(mt ? mt->cols : 0));
+            goto out;
+        }
+    }
+    if (k.n_params != m->n_params) {
+        snprintf(err, errlen, "%s: the checkpoint has %lld parameters, the model %lld", path, (long long)k.n_params,
+                 (long long)m->n_params);
+        goto out;
+    }
+    /* verify first (streaming), then read into the caller's buffers, verifying again */
+    if (verify_data(f, path, &k, NULL, NULL, NULL, NULL, 0, err, errlen) < 0) goto out;
+    char *metrics = NULL;
+    if (verify_data(f, path, &k, m->params, a->m, a->v, &metrics, 0, err, errlen) < 0) goto out;
+    a->t = k.adam_t;
+    memset(st, 0, sizeof *st);
+    st->step = k.step;
+    st->epoch = k.epoch;
+    st->step_in_epoch = k.step_in_epoch;
+    st->seed = (uint64_t)k.seed;
+    st->epoch_loss = k.epoch_loss;
+    st->epoch_docs = k.epoch_docs;
+    st->tokens_total = k.tokens_total;
+    st->elapsed_s = k.elapsed_s;
+    st->metrics = metrics;
+    rc = 0;
+out:
+    H5Fclose(f);
+    free(k.config);
+    return rc;
+}
+
+void tcd_ckpt_state_free(tcd_ckpt_state *st) {
+    free(st->metrics);
+    st->metrics = NULL;
+}
+
+/* ---- run dir ---- */
+
+/* "ckpt-<digits>.h5" exactly -> step; -1 for any other name (temporary files start with '.'). */
+static int64_t ckpt_name_step(const char *name) {
+    if (strncmp(name, "ckpt-", 5) != 0) return -1;
+    const char *p = name + 5;
+    int64_t step = 0;
+    int n = 0;
+    while (*p >= '0' && *p <= '9') {
+        if (step > (INT64_MAX - 9) / 10) return -1;
+        step = step * 10 + (*p - '0');
+        p++;
+        n++;
+    }
+    if (n == 0 || strcmp(p, ".h5") != 0) return -1;
+    return step;
+}
+
+typedef struct {
+    char *name;
+    int64_t step;
+} ck_entry;
+
+static int cmp_entry_desc(const void *a, const void *b) {
+    const ck_entry *x = a, *y = b;
+    if (x->step != y->step) return x->step < y->step ? 1 : -1;
+    return strcmp(x->name, y->name);
+}
+
+/* Checkpoint files of dir, newest step first. Returns the count (0 when dir is missing). */
+static int64_t list_ckpts(const char *dir, ck_entry **out) {
+    *out = NULL;
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int64_t n = 0, cap = 0;
+    ck_entry *v = NULL;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        int64_t step = ckpt_name_step(e->d_name);
+        if (step < 0) continue;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 16;
+            v = tcd_realloc(v, sizeof *v * (size_t)cap);
+        }
+        v[n].name = tcd_strdup(e->d_name);
+        v[n].step = step;
+        n++;
+    }
+    closedir(d);
+    if (n) qsort(v, (size_t)n, sizeof *v, cmp_entry_desc);
+    *out = v;
+    return n;
+}
+
+static void free_entries(ck_entry *v, int64_t n) {
+    for (int64_t i = 0; i < n; i++) free(v[i].name);
+    free(v);
+}
+
+/* Replaces dir/latest atomically with "name\n". */
+static int write_latest(const char *dir, const char *name, char *err, size_t errlen) {
+    char *path = tcd_sprintf("%s/%s", dir, CKPT_LATEST);
+    char *tmp = tcd_tmp_path_for(path);
+    int rc = -1;
+    FILE *fp = fopen(tmp, "wb");
+    if (fp) {
+        int ok = fprintf(fp, "%s\n", name) > 0;
+        if (fflush(fp) != 0) ok = 0;
+        if (fclose(fp) != 0) ok = 0;
+        if (ok && tcd_commit_file(tmp, path) == 0) rc = 0;
+    }
+    if (rc != 0) {
+        snprintf(err, errlen, "%s: could not update (%s); it still names the previous checkpoint", path,
+                 strerror(errno));
+        unlink(tmp);
+    }
+    free(tmp);
+    free(path);
+    return rc;
+}
+
+int tcd_ckpt_save(const char *run_dir, int64_t keep, const tcd_model *m, const tcd_adam *a, const tcd_ckpt_state *st,
+                  const tcd_corpus *train, const char *config_json, char *err, size_t errlen) {
+    TCD_CHECK(keep >= 1 && st->step >= 0);
+    char *dir = tcd_sprintf("%s/%s", run_dir, CKPT_DIR);
+    if (tcd_mkdir_p(dir) != 0) {
+        snprintf(err, errlen, "%s: cannot create the checkpoint folder (%s)", dir, strerror(errno));
+        free(dir);
+        return -1;
+    }
+    char name[64];
+    snprintf(name, sizeof name, "ckpt-%08lld.h5", (long long)st->step);
+    char *path = tcd_sprintf("%s/%s", dir, name);
+    int rc = tcd_ckpt_write(path, m, a, st, train, config_json, err, errlen);
+    if (rc == 0) rc = write_latest(dir, name, err, errlen);
+    if (rc == 0) {
+        /* the one just written counts towards keep and is never removed, whatever its step */
+        ck_entry *v;
+        int64_t n = list_ckpts(dir, &v), kept = 1;
+        int removed = 0;
+        for (int64_t i = 0; i < n; i++) {
+            if (!strcmp(v[i].name, name)) continue;
+            if (kept < keep) {
+                kept++;
+                continue;
+            }
+            char *old = tcd_sprintf("%s/%s", dir, v[i].name);
+            if (unlink(old) != 0)
+                tcd_warn("%s: cannot remove an old checkpoint (%s)", old, strerror(errno));
+            else
+                removed = 1;
+            free(old);
+        }
+        free_entries(v, n);
+        if (removed) tcd_fsync_path(dir);
+    }
+    free(path);
+    free(dir);
+    return rc;
+}
+
+char *tcd_ckpt_find(const char *run_dir, int *found_bad, char *err, size_t errlen) {
+    *found_bad = 0;
+    char *dir = tcd_sprintf("%s/%s", run_dir, CKPT_DIR);
+    char *latest_path = tcd_sprintf("%s/%s", dir, CKPT_LATEST);
+    ck_entry *v;
+    int64_t n = list_ckpts(dir, &v);
+    int have_latest = tcd_file_exists(latest_path);
+    char *result = NULL, *tried = NULL;
+    char why[1024] = "";
+    int n_bad = 0;
+
+    if (have_latest) {
+        size_t len = 0;
+        char *txt = tcd_read_file(latest_path, &len);
+        if (txt) {
+            while (len > 0 && (txt[len - 1] == '\n' || txt[len - 1] == '\r')) txt[--len] = 0;
+        }
+        if (!txt || ckpt_name_step(txt) < 0 || strlen(txt) != len) {
+            snprintf(why, sizeof why, "%s: does not name a checkpoint file", latest_path);
+            tcd_warn("%s; trying the checkpoints in %s from the newest", why, dir);
+            n_bad++;
+        } else {
+            char *p = tcd_sprintf("%s/%s", dir, txt);
+            tcd_ckpt_info info;
+            if (tcd_ckpt_read_info(p, &info, why, sizeof why) == 0) {
+                tcd_ckpt_info_free(&info);
+                result = p;
+            } else {
+                tcd_warn("%s (named by %s); trying older checkpoints", why, latest_path);
+                n_bad++;
+                free(p);
+            }
+            tried = tcd_strdup(txt);
+        }
+        free(txt);
+    } else if (n > 0) {
+        snprintf(why, sizeof why, "%s is missing", latest_path);
+        tcd_warn("%s; trying the checkpoints in %s from the newest", why, dir);
+    }
+    for (int64_t i = 0; i < n && !result; i++) {
+        if (tried && !strcmp(tried, v[i].name)) continue;
+        char *p = tcd_sprintf("%s/%s", dir, v[i].name);
+        tcd_ckpt_info info;
+        if (tcd_ckpt_read_info(p, &info, why, sizeof why) == 0) {
+            tcd_ckpt_info_free(&info);
+            result = p;
+            if (n_bad || !have_latest) tcd_warn("falling back to %s", p);
+        } else {
+            tcd_warn("%s; trying older checkpoints", why);
+            n_bad++;
+            free(p);
+        }
+    }
+    if (!result) {
+        if (n > 0 || have_latest) {
+            *found_bad = 1;
+            snprintf(err, errlen, "%s: none of the %lld checkpoint file(s) verifies (last problem: %.700s)", dir,
+                     (long long)n, why[0] ? why : "?");
+        } else {
+            snprintf(err, errlen, "%s: no checkpoint", dir);
+        }
+    }
+    free(tried);
+    free_entries(v, n);
+    free(latest_path);
+    free(dir);
+    return result;
+}
+
+int tcd_ckpt_any(const char *run_dir) {
+    char *dir = tcd_sprintf("%s/%s", run_dir, CKPT_DIR);
+    char *latest_path = tcd_sprintf("%s/%s", dir, CKPT_LATEST);
+    ck_entry *v;
+    int64_t n = list_ckpts(dir, &v);
+    int any = n > 0 || tcd_file_exists(latest_path);
+    free_entries(v, n);
+    free(latest_path);
+    free(dir);
+    return any;
+}
+
+/* Our temporary names: ".ckpt-<step>.h5.tmp.<pid>" and ".latest.tmp.<pid>". */
+static int is_our_tmp(const char *name) {
+    if (name[0] != '.') return 0;
+    const char *t = strstr(name, ".tmp.");
+    if (!t) return 0;
+    size_t base = (size_t)(t - name - 1);
+    char buf[256];
+    if (base == 0 || base >= sizeof buf) return 0;
+    memcpy(buf, name + 1, base);
+    buf[base] = 0;
+    return ckpt_name_step(buf) >= 0 || !strcmp(buf, CKPT_LATEST);
+}
+
+int tcd_ckpt_remove_all(const char *run_dir) {
+    char *dir = tcd_sprintf("%s/%s", run_dir, CKPT_DIR);
+    DIR *d = opendir(dir);
+    if (!d) {
+        int missing = errno == ENOENT;
+        free(dir);
+        return missing ? 0 : -1;
+    }
+    int rc = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (ckpt_name_step(e->d_name) < 0 && strcmp(e->d_name, CKPT_LATEST) != 0 && !is_our_tmp(e->d_name)) continue;
+        char *p = tcd_sprintf("%s/%s", dir, e->d_name);
+        if (unlink(p) != 0 && errno != ENOENT) {
+            tcd_warn("%s: cannot remove (%s)", p, strerror(errno));
+            rc = -1;
+        }
+        free(p);
+    }
+    closedir(d);
+    tcd_fsync_path(dir);
+    free(dir);
+    return rc;
+}

@@ -1,0 +1,84 @@
+/* Checkpoints (HDF5, written by rank 0): everything a run needs to continue bit-exactly.
+ *
+ * Layout: the model file's groups and attributes (modelio.h: /params, /vocab, /label_names,
+ * tokenizer settings, data_content_sha256, vocab_sha256, config, ...) with format
+ * "tcdist-checkpoint" (version 1), plus
+ *   /optimizer/m, /optimizer/v   float32 [n_params]  Adam's moments, flat, in tensor order; contiguous
+ *   /metrics                     vlen UTF-8 scalar   metrics.jsonl as it was at this step
+ *   root attributes: step (steps done), epoch and step_in_epoch (where the next step is),
+ *     adam_t, seed, epoch_loss, epoch_docs, tokens_total, elapsed_s (training time so far),
+ *     checksum: a hash64 (16 hex digits) over params, m, v, the state attributes, the metrics
+ *     text, the vocabulary and label names, the corpus hashes and the config; verified on every
+ *     load. (sha256 at every write cost more than the training step itself on IMDB; the sha256s
+ *     of the parameters and of the optimizer state are computed by tcd_ckpt_read_info instead.)
+ * The order of documents is a pure function of (seed, epoch, step), so these counters are the
+ * whole "RNG state".
+ *
+ * In a run dir: RUN_DIR/checkpoints/ckpt-00000123.h5 (the step, zero-padded) and
+ * RUN_DIR/checkpoints/latest, a one-line text file naming the newest complete checkpoint; both are
+ * replaced atomically (temporary name in the same folder, fsync, rename, fsync of the folder). */
+#ifndef TCD_CHECKPOINT_H
+#define TCD_CHECKPOINT_H
+
+#include <stdint.h>
+
+#include "train/adam.h"
+#include "io/corpus.h"
+#include "models/model.h"
+
+#define TCD_CKPT_FORMAT "tcdist-checkpoint"
+#define TCD_CKPT_VERSION 1
+
+typedef struct {
+    int64_t step;          /* global steps completed */
+    int64_t epoch;         /* epoch of the next step */
+    int64_t step_in_epoch; /* index of the next step inside that epoch */
+    uint64_t seed;
+    double epoch_loss;     /* loss sum of the current epoch so far (for its mean) */
+    int64_t epoch_docs;
+    int64_t tokens_total;
+    double elapsed_s;      /* training seconds before this checkpoint */
+    char *metrics;         /* metrics.jsonl so far (malloc'd when loaded) */
+} tcd_ckpt_state;
+
+/* What a checkpoint says about the run that wrote it, for the resume checks. */
+typedef struct {
+    int64_t step, epoch, step_in_epoch, adam_t;
+    int64_t dim, hidden, n_classes, n_embeddings, n_params;
+    char data_sha256[65], vocab_sha256[65], params_sha256[65], state_sha256[65];
+    char *config_json; /* malloc'd */
+} tcd_ckpt_info;
+
+/* Writes `path` atomically. Fault injection for the tests: TCDIST_FAULT=killwrite:0:N makes the
+ * writer SIGKILL itself halfway through writing its N-th checkpoint (counted from 1 in this process).
+ * Returns 0, or -1 with a message (e.g. disk full); a failed write leaves no file at `path` changed. */
+int tcd_ckpt_write(const char *path, const tcd_model *m, const tcd_adam *a, const tcd_ckpt_state *st,
+                   const tcd_corpus *train, const char *config_json, char *err, size_t errlen);
+
+/* Reads the metadata and verifies the checksum (the whole file is read). 0, or -1 with a message
+ * naming the file and what is wrong (not a checkpoint, truncated, checksum mismatch, ...). */
+int tcd_ckpt_read_info(const char *path, tcd_ckpt_info *info, char *err, size_t errlen);
+void tcd_ckpt_info_free(tcd_ckpt_info *info);
+
+/* Loads parameters, Adam state and counters into an initialised model and optimizer of the same
+ * shape (checked), verifying the checksum first. 0, or -1 with a message. */
+int tcd_ckpt_load(const char *path, tcd_model *m, tcd_adam *a, tcd_ckpt_state *st, char *err, size_t errlen);
+void tcd_ckpt_state_free(tcd_ckpt_state *st);
+
+/* Run-dir management (rank 0):
+ * tcd_ckpt_save: writes RUN_DIR/checkpoints/ckpt-<step>.h5, then points `latest` at it, then
+ *   deletes all but the newest `keep` checkpoints (keep >= 1). 0, or -1 with a message; on failure
+ *   the previous checkpoint and `latest` are untouched.
+ * tcd_ckpt_find: the newest checkpoint that verifies, starting from the one `latest` names and
+ *   falling back to older ones (by step) with a warning naming each bad file. Returns a malloc'd
+ *   path, or NULL when the run dir holds no checkpoint (*found_bad tells whether some existed but
+ *   none verified; err then says why). */
+int tcd_ckpt_save(const char *run_dir, int64_t keep, const tcd_model *m, const tcd_adam *a, const tcd_ckpt_state *st,
+                  const tcd_corpus *train, const char *config_json, char *err, size_t errlen);
+char *tcd_ckpt_find(const char *run_dir, int *found_bad, char *err, size_t errlen);
+/* Does the run dir hold any checkpoint file (valid or not)? */
+int tcd_ckpt_any(const char *run_dir);
+/* Removes every checkpoint and `latest` from the run dir (train --overwrite). */
+int tcd_ckpt_remove_all(const char *run_dir);
+
+#endif

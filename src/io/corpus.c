@@ -1,0 +1,222 @@
+/* Corpus file, read side, and the tokenizer settings stored as attributes (see corpus.h). */
+#include "io/corpus.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/h5util.h"
+#include "base/util.h"
+
+int tcd_tok_opts_write_attrs(hid_t loc, const tcd_tok_opts *o) {
+    int rc = 0;
+    rc |= tcd_h5_attr_set_str(loc, "tokenizer", TCD_TOKENIZER_NAME);
+    rc |= tcd_h5_attr_set_i64(loc, "lowercase", o->lowercase);
+    rc |= tcd_h5_attr_set_str(loc, "punct", o->keep_punct ? "keep" : "drop");
+    rc |= tcd_h5_attr_set_str(loc, "invalid_utf8", o->invalid_utf8 == TCD_UTF8_REPLACE ? "replace" : "error");
+    rc |= tcd_h5_attr_set_i64(loc, "ngrams", o->ngrams);
+    rc |= tcd_h5_attr_set_i64(loc, "n_buckets", o->buckets);
+    rc |= tcd_h5_attr_set_i64(loc, "max_len", o->max_len);
+    return rc ? -1 : 0;
+}
+
+int tcd_tok_opts_read_attrs(hid_t loc, tcd_tok_opts *o, char *err, size_t errlen) {
+    char *name = tcd_h5_attr_get_str(loc, "tokenizer");
+    if (!name) {
+        snprintf(err, errlen, "tokenizer settings missing (%s)", tcd_h5_errmsg());
+        return -1;
+    }
+    if (strcmp(name, TCD_TOKENIZER_NAME) != 0) {
+        snprintf(err, errlen, "made by tokenizer '%s', this tcdist has '%s'", name, TCD_TOKENIZER_NAME);
+        free(name);
+        return -1;
+    }
+    free(name);
+    int64_t lower, ngrams, buckets, max_len;
+    char *punct = tcd_h5_attr_get_str(loc, "punct");
+    char *utf8 = tcd_h5_attr_get_str(loc, "invalid_utf8");
+    int bad = tcd_h5_attr_get_i64(loc, "lowercase", &lower) < 0 || tcd_h5_attr_get_i64(loc, "ngrams", &ngrams) < 0 ||
+              tcd_h5_attr_get_i64(loc, "n_buckets", &buckets) < 0 ||
+              tcd_h5_attr_get_i64(loc, "max_len", &max_len) < 0 || !punct || !utf8;
+    if (!bad) {
+        tcd_tok_opts_default(o);
+        o->lowercase = lower != 0;
+        o->keep_punct = strcmp(punct, "drop") != 0;
+        o->invalid_utf8 = strcmp(utf8, "replace") == 0 ? TCD_UTF8_REPLACE : TCD_UTF8_ERROR;
+        o->ngrams = (int)ngrams;
+        o->buckets = buckets;
+        o->max_len = max_len;
+        if (ngrams < 1 || ngrams > 16 || buckets < 0 || (ngrams > 1 && buckets <= 0) || max_len < 0) bad = 1;
+    }
+    if (bad) snprintf(err, errlen, "tokenizer settings are missing or invalid (%s)", tcd_h5_errmsg());
+    free(punct);
+    free(utf8);
+    return bad ? -1 : 0;
+}
+
+struct tcd_corpus_cache {
+    char **words, **labels;
+    int64_t n_words, n_labels;
+    int64_t *counts;
+    hid_t ds_tokens, ds_offsets, ds_labels; /* open once: streaming makes thousands of small reads */
+};
+
+static char **copy_strings(char *const *src, int64_t n) {
+    char **out = tcd_calloc((size_t)n + 1, sizeof(char *));
+    for (int64_t i = 0; i < n; i++) out[i] = tcd_strdup(src[i]);
+    return out;
+}
+
+void tcd_corpus_close(tcd_corpus *c) {
+    if (c->cache) {
+        if (c->cache->ds_tokens > 0) H5Dclose(c->cache->ds_tokens);
+        if (c->cache->ds_offsets > 0) H5Dclose(c->cache->ds_offsets);
+        if (c->cache->ds_labels > 0) H5Dclose(c->cache->ds_labels);
+        tcd_h5_free_strings(c->cache->words, c->cache->n_words);
+        tcd_h5_free_strings(c->cache->labels, c->cache->n_labels);
+        free(c->cache->counts);
+        free(c->cache);
+        c->cache = NULL;
+    }
+    if (c->file >= 0) H5Fclose(c->file);
+    c->file = -1;
+    free(c->path);
+    free(c->input_format);
+    free(c->sources);
+    free(c->created_by);
+    c->path = c->input_format = c->sources = c->created_by = NULL;
+}
+
+int tcd_corpus_open(tcd_corpus *c, const char *path, char *err, size_t errlen) {
+    memset(c, 0, sizeof *c);
+    c->file = tcd_h5_open_ro(path);
+    if (c->file < 0) {
+        snprintf(err, errlen, "%s", tcd_h5_errmsg());
+        return -1;
+    }
+    c->path = tcd_strdup(path);
+    char *fmt = tcd_h5_attr_get_str(c->file, "format");
+    if (!fmt || strcmp(fmt, TCD_CORPUS_FORMAT) != 0) {
+        snprintf(err, errlen, "%s: not a tcdist corpus (format attribute is %s%s%s; make one with 'tcdist prepare')",
+                 path, fmt ? "'" : "", fmt ? fmt : "missing", fmt ? "'" : "");
+        free(fmt);
+        tcd_corpus_close(c);
+        return -1;
+    }
+    free(fmt);
+    int64_t version = 0;
+    if (tcd_h5_attr_get_i64(c->file, "version", &version) < 0 || version != TCD_CORPUS_VERSION) {
+        snprintf(err, errlen, "%s: corpus format version %lld, this tcdist reads version %d (re-run 'tcdist prepare')",
+                 path, (long long)version, TCD_CORPUS_VERSION);
+        tcd_corpus_close(c);
+        return -1;
+    }
+    struct {
+        const char *name;
+        int64_t *dst;
+    } nums[] = {{"n_docs", &c->n_docs},         {"n_tokens", &c->n_tokens},   {"vocab_size", &c->vocab_size},
+                {"n_buckets", &c->n_buckets},   {"n_embeddings", &c->n_embeddings},
+                {"n_classes", &c->n_classes},   {"min_count", &c->min_count}, {"max_vocab", &c->max_vocab},
+                {"n_skipped", &c->n_skipped}};
+    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+        if (tcd_h5_attr_get_i64(c->file, nums[i].name, nums[i].dst) < 0) {
+            snprintf(err, errlen, "%s: attribute '%s' missing or not a number", path, nums[i].name);
+            tcd_corpus_close(c);
+            return -1;
+        }
+    }
+    char terr[256];
+    if (tcd_tok_opts_read_attrs(c->file, &c->tok, terr, sizeof terr) < 0) {
+        snprintf(err, errlen, "%s: %s", path, terr);
+        tcd_corpus_close(c);
+        return -1;
+    }
+    if (tcd_h5_attr_get_sha256(c->file, "content_sha256", c->content_sha256) < 0 ||
+        tcd_h5_attr_get_sha256(c->file, "vocab_sha256", c->vocab_sha256) < 0) {
+        snprintf(err, errlen, "%s: content_sha256/vocab_sha256 attribute missing", path);
+        tcd_corpus_close(c);
+        return -1;
+    }
+    c->input_format = tcd_h5_attr_get_str(c->file, "input_format");
+    c->sources = tcd_h5_attr_get_str(c->file, "sources");
+    c->created_by = tcd_h5_attr_get_str(c->file, "created_by");
+    /* The datasets must agree with the counts, or every later read would be out of bounds. */
+    int64_t d[2];
+    const char *bad = NULL;
+    if (tcd_h5_dims(c->file, "tokens", d) != 1 || d[0] != c->n_tokens) bad = "tokens";
+    else if (tcd_h5_dims(c->file, "offsets", d) != 1 || d[0] != c->n_docs + 1) bad = "offsets";
+    else if (tcd_h5_dims(c->file, "labels", d) != 1 || d[0] != c->n_docs) bad = "labels";
+    else if (tcd_h5_dims(c->file, "vocab/words", d) != 1 || d[0] != c->vocab_size) bad = "vocab/words";
+    else if (tcd_h5_dims(c->file, "label_names", d) != 1 || d[0] != c->n_classes) bad = "label_names";
+    else if (c->n_embeddings != c->vocab_size + c->n_buckets || c->vocab_size < 2 || c->n_classes < 1) bad = "sizes";
+    if (bad) {
+        snprintf(err, errlen, "%s: damaged corpus: '%s' does not match the stored counts", path, bad);
+        tcd_corpus_close(c);
+        return -1;
+    }
+    return 0;
+}
+
+static struct tcd_corpus_cache *cache_of(const tcd_corpus *c) {
+    if (!c->cache) ((tcd_corpus *)c)->cache = tcd_calloc(1, sizeof(struct tcd_corpus_cache));
+    return c->cache;
+}
+
+/* A slab of one of the three big datasets, bounds checked against the counts tcd_corpus_open
+ * verified, through a dataset handle kept open. */
+static int read_slab(const tcd_corpus *c, hid_t *ds, const char *name, hid_t type, int64_t len, int64_t start,
+                     int64_t n, void *out) {
+    if (start < 0 || n < 0 || start + n > len) return tcd_h5_read_rows(c->file, name, type, start, n, out); /* reports it */
+    if (*ds <= 0) {
+        *ds = H5Dopen2(c->file, name, H5P_DEFAULT);
+        if (*ds < 0) return tcd_h5_read_rows(c->file, name, type, start, n, out);
+    }
+    return tcd_h5_read_slab(*ds, type, start, n, out);
+}
+
+int tcd_corpus_read_offsets(const tcd_corpus *c, int64_t doc0, int64_t n_docs, int64_t *out) {
+    return read_slab(c, &cache_of(c)->ds_offsets, "offsets", H5T_NATIVE_INT64, c->n_docs + 1, doc0, n_docs + 1, out);
+}
+
+int tcd_corpus_read_tokens(const tcd_corpus *c, int64_t tok0, int64_t n, int32_t *out) {
+    return read_slab(c, &cache_of(c)->ds_tokens, "tokens", H5T_NATIVE_INT32, c->n_tokens, tok0, n, out);
+}
+
+int tcd_corpus_read_labels(const tcd_corpus *c, int64_t doc0, int64_t n_docs, int32_t *out) {
+    return read_slab(c, &cache_of(c)->ds_labels, "labels", H5T_NATIVE_INT32, c->n_docs, doc0, n_docs, out);
+}
+
+
+char **tcd_corpus_read_vocab(const tcd_corpus *c, int64_t *n, int64_t **counts) {
+    struct tcd_corpus_cache *k = cache_of(c);
+    if (!k->words) {
+        int64_t nw = 0;
+        char **words = tcd_h5_read_strings(c->file, "vocab/words", &nw);
+        if (!words) return NULL;
+        int64_t *cnt = tcd_malloc(sizeof(int64_t) * (size_t)(nw ? nw : 1));
+        if (tcd_h5_read_rows(c->file, "vocab/counts", H5T_NATIVE_INT64, 0, nw, cnt) < 0) {
+            tcd_h5_free_strings(words, nw);
+            free(cnt);
+            return NULL;
+        }
+        k->words = words;
+        k->n_words = nw;
+        k->counts = cnt;
+    }
+    *n = k->n_words;
+    if (counts) {
+        *counts = tcd_malloc(sizeof(int64_t) * (size_t)(k->n_words ? k->n_words : 1));
+        memcpy(*counts, k->counts, sizeof(int64_t) * (size_t)k->n_words);
+    }
+    return copy_strings(k->words, k->n_words);
+}
+
+char **tcd_corpus_read_label_names(const tcd_corpus *c, int64_t *n) {
+    struct tcd_corpus_cache *k = cache_of(c);
+    if (!k->labels) {
+        k->labels = tcd_h5_read_strings(c->file, "label_names", &k->n_labels);
+        if (!k->labels) return NULL;
+    }
+    *n = k->n_labels;
+    return copy_strings(k->labels, k->n_labels);
+}

@@ -1,0 +1,59 @@
+/* The tokenized corpus file (HDF5): the only module that reads and writes corpus files.
+ *
+ * Layout (documented for h5py/h5dump users in README.md, "Corpus file"):
+ *   /tokens        int32 [n_tokens]     chunked (1Mi elements); ids of all documents, back to back
+ *   /offsets       int64 [n_docs + 1]   chunked (64Ki); document i is tokens[offsets[i]:offsets[i+1]]
+ *   /labels        int32 [n_docs]       chunked (64Ki); 0 .. n_classes-1
+ *   /vocab/words   vlen UTF-8 [vocab_size]  id -> word; 0 "<pad>", 1 "<unk>"
+ *   /vocab/counts  int64 [vocab_size]   occurrences in the training input
+ *   /label_names   vlen UTF-8 [n_classes]   id -> label as written in the input
+ *   root attributes: format "tcdist-corpus", version 1, n_docs, n_tokens, vocab_size, n_buckets,
+ *     n_embeddings (vocab_size + n_buckets: rows of an embedding table), n_classes,
+ *     tokenizer "tcdist-v1", lowercase, punct ("keep"|"drop"), invalid_utf8 ("error"|"replace"),
+ *     ngrams, max_len, min_count, max_vocab, input_format, sources, n_skipped,
+ *     vocab_sha256, content_sha256, created_by.
+ * Hashed n-gram ids are vocab_size + bucket. */
+#ifndef TCD_CORPUS_H
+#define TCD_CORPUS_H
+
+#include <hdf5.h>
+#include <stdint.h>
+
+#include "text/tokenize.h"
+
+#define TCD_CORPUS_FORMAT "tcdist-corpus"
+#define TCD_CORPUS_VERSION 1
+
+typedef struct {
+    hid_t file;
+    char *path;
+    int64_t n_docs, n_tokens, vocab_size, n_buckets, n_embeddings, n_classes;
+    int64_t min_count, max_vocab, n_skipped;
+    tcd_tok_opts tok;
+    char content_sha256[65];
+    char vocab_sha256[65];
+    char *input_format; /* malloc'd */
+    char *sources;      /* malloc'd */
+    char *created_by;   /* malloc'd */
+    struct tcd_corpus_cache *cache; /* words, counts and labels after their first read (corpus.c) */
+} tcd_corpus;
+
+/* Opens and validates (format, version, sizes). Returns 0, or -1 with a message in err that names
+ * the file and what is wrong. */
+int tcd_corpus_open(tcd_corpus *c, const char *path, char *err, size_t errlen);
+void tcd_corpus_close(tcd_corpus *c);
+
+/* Hyperslab reads of a slice; each returns 0 or -1 (message via tcd_h5_errmsg). */
+int tcd_corpus_read_offsets(const tcd_corpus *c, int64_t doc0, int64_t n_docs, int64_t *out); /* n_docs+1 values */
+int tcd_corpus_read_tokens(const tcd_corpus *c, int64_t tok0, int64_t n, int32_t *out);
+int tcd_corpus_read_labels(const tcd_corpus *c, int64_t doc0, int64_t n_docs, int32_t *out);
+/* Vocabulary and label names (malloc'd string arrays, free with tcd_h5_free_strings). The file is
+ * read once; later calls copy from memory (checkpoints ask for them every time). */
+char **tcd_corpus_read_vocab(const tcd_corpus *c, int64_t *n, int64_t **counts /* may be NULL */);
+char **tcd_corpus_read_label_names(const tcd_corpus *c, int64_t *n);
+
+/* Tokenizer settings as HDF5 attributes on loc (shared by corpus and model files). */
+int tcd_tok_opts_write_attrs(hid_t loc, const tcd_tok_opts *o);
+int tcd_tok_opts_read_attrs(hid_t loc, tcd_tok_opts *o, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,240 @@
+/* MPI wrapper; see dist.h. */
+#include "train/dist.h"
+
+#include <limits.h>
+#include <mpi.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/statvfs.h>
+
+#include "base/util.h"
+
+/* Largest element count per MPI call: MPI counts are int. */
+#define CHUNK ((int64_t)1 << 30)
+
+static void mpi_abort(int status) { MPI_Abort(MPI_COMM_WORLD, status); }
+
+static int launched_by_mpi(void) {
+    static const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE", "MPI_LOCALNRANKS"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+        if (getenv(vars[i])) return 1;
+    return 0;
+}
+
+void tcd_dist_init(tcd_dist *d, int *argc, char ***argv) {
+    memset(d, 0, sizeof *d);
+    d->world = 1;
+    const char *force = getenv("TCDIST_FORCE_MPI");
+    if (!launched_by_mpi() && !(force && *force == '1')) return;
+    int provided = 0;
+    if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
+        tcd_die("MPI_Init_thread failed");
+    d->mpi = 1;
+    MPI_Comm_rank(MPI_COMM_WORLD, &d->rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &d->world);
+    tcd_log_rank = d->rank;
+    tcd_log_world = d->world;
+    if (d->world > 1) tcd_set_abort(mpi_abort);
+}
+
+void tcd_dist_finalize(tcd_dist *d) {
+    if (d->mpi) MPI_Finalize();
+    d->mpi = 0;
+}
+
+static void sum(const tcd_dist *d, void *x, int64_t n, MPI_Datatype t, size_t elem) {
+    if (!d->mpi || d->world == 1) return;
+    char *p = x;
+    for (int64_t done = 0; done < n; done += CHUNK) {
+        int64_t k = n - done < CHUNK ? n - done : CHUNK;
+        if (MPI_Allreduce(MPI_IN_PLACE, p + (size_t)done * elem, (int)k, t, MPI_SUM, MPI_COMM_WORLD) != MPI_SUCCESS)
+            tcd_die("MPI_Allreduce failed");
+    }
+}
+
+void tcd_dist_sum_f32(const tcd_dist *d, float *x, int64_t n) { sum(d, x, n, MPI_FLOAT, sizeof(float)); }
+void tcd_dist_sum_f64(const tcd_dist *d, double *x, int64_t n) { sum(d, x, n, MPI_DOUBLE, sizeof(double)); }
+void tcd_dist_sum_i64(const tcd_dist *d, int64_t *x, int64_t n) { sum(d, x, n, MPI_INT64_T, sizeof(int64_t)); }
+
+int64_t tcd_dist_allgatherv_i32(const tcd_dist *d, const int32_t *local, int64_t n_local, int32_t **out,
+                                int64_t *cap) {
+    if (!d->mpi || d->world == 1) {
+        if (n_local > *cap) {
+            *cap = n_local * 2;
+            *out = tcd_realloc(*out, sizeof(int32_t) * (size_t)*cap);
+        }
+        if (n_local) memcpy(*out, local, sizeof(int32_t) * (size_t)n_local);
+        return n_local;
+    }
+    if (n_local > INT_MAX) tcd_die("a rank touched %lld rows in one step: too many for MPI_Allgatherv", (long long)n_local);
+    int *counts = tcd_malloc(sizeof(int) * (size_t)d->world);
+    int *displs = tcd_malloc(sizeof(int) * (size_t)d->world);
+    int mine = (int)n_local;
+    if (MPI_Allgather(&mine, 1, MPI_INT, counts, 1, MPI_INT, MPI_COMM_WORLD) != MPI_SUCCESS)
+        tcd_die("MPI_Allgather failed");
+    int64_t total = 0;
+    for (int r = 0; r < d->world; r++) {
+        if (total > INT_MAX) tcd_die("row ids of one step exceed MPI's int counts");
+        displs[r] = (int)total;
+        total += counts[r];
+    }
+    if (total > *cap) {
+        *cap = total * 2;
+        *out = tcd_realloc(*out, sizeof(int32_t) * (size_t)*cap);
+    }
+    if (MPI_Allgatherv(local, mine, MPI_INT32_T, *out, counts, displs, MPI_INT32_T, MPI_COMM_WORLD) != MPI_SUCCESS)
+        tcd_die("MPI_Allgatherv failed");
+    free(counts);
+    free(displs);
+    return total;
+}
+
+void tcd_dist_allgather_u64(const tcd_dist *d, uint64_t v, uint64_t *out) {
+    if (!d->mpi || d->world == 1) {
+        out[0] = v;
+        return;
+    }
+    if (MPI_Allgather(&v, 1, MPI_UINT64_T, out, 1, MPI_UINT64_T, MPI_COMM_WORLD) != MPI_SUCCESS)
+        tcd_die("MPI_Allgather failed");
+}
+
+void tcd_dist_gather_f64(const tcd_dist *d, const double *v, int n, double *out) {
+    if (!d->mpi || d->world == 1) {
+        memcpy(out, v, sizeof(double) * (size_t)n);
+        return;
+    }
+    if (MPI_Gather(v, n, MPI_DOUBLE, out, n, MPI_DOUBLE, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
+        tcd_die("MPI_Gather failed");
+}
+
+void tcd_dist_bcast(const tcd_dist *d, void *buf, int64_t n_bytes) {
+    if (!d->mpi || d->world == 1) return;
+    char *p = buf;
+    for (int64_t done = 0; done < n_bytes; done += CHUNK) {
+        int64_t k = n_bytes - done < CHUNK ? n_bytes - done : CHUNK;
+        if (MPI_Bcast(p + done, (int)k, MPI_BYTE, 0, MPI_COMM_WORLD) != MPI_SUCCESS) tcd_die("MPI_Bcast failed");
+    }
+}
+
+int tcd_dist_agree(const tcd_dist *d, int verdict) {
+    int v = verdict;
+    tcd_dist_bcast(d, &v, sizeof v);
+    return v;
+}
+
+void tcd_dist_barrier(const tcd_dist *d) {
+    if (d->mpi && d->world > 1) MPI_Barrier(MPI_COMM_WORLD);
+}
+
+int tcd_dist_one_node(const tcd_dist *d) {
+    if (!d->mpi || d->world == 1) return 0;
+    MPI_Comm node;
+    if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node) != MPI_SUCCESS)
+        tcd_die("MPI_Comm_split_type failed");
+    int n = 0;
+    MPI_Comm_size(node, &n);
+    MPI_Comm_free(&node);
+    return n == d->world;
+}
+
+#define SHM_MAX_BUFS 8
+
+struct tcd_shm {
+    int n_bufs, world;
+    MPI_Win win[SHM_MAX_BUFS];
+    void **part; /* [n_bufs * world] */
+};
+
+/* Where Open MPI puts the files behind shared windows. */
+static const char *shm_dir(void) {
+    const char *dir = getenv("OMPI_MCA_osc_sm_backing_directory");
+    return dir && *dir ? dir : "/dev/shm";
+}
+
+tcd_shm *tcd_shm_create(const tcd_dist *d, int n_bufs, const int64_t *bytes, char *why, size_t why_len) {
+    if (!d->mpi || d->world == 1 || n_bufs < 1 || n_bufs > SHM_MAX_BUFS) {
+        snprintf(why, why_len, "shared buffers need 2 or more MPI ranks");
+        return NULL;
+    }
+    if (!tcd_dist_one_node(d)) {
+        snprintf(why, why_len, "the ranks run on more than one node");
+        return NULL;
+    }
+    /* room in the backing directory, judged on rank 0 for the whole node */
+    double mine = 0;
+    for (int k = 0; k < n_bufs; k++) mine += (double)bytes[k];
+    double total = mine;
+    MPI_Allreduce(MPI_IN_PLACE, &total, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+    double avail = 0;
+    if (d->rank == 0) {
+        struct statvfs st;
+        avail = statvfs(shm_dir(), &st) == 0 ? (double)st.f_bavail * (double)st.f_frsize : -1.0;
+    }
+    MPI_Bcast(&avail, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+    const double margin = 64.0 * 1024 * 1024;
+    if (avail < 0) {
+        snprintf(why, why_len, "%s is not usable for shared memory", shm_dir());
+        return NULL;
+    }
+    if (avail < total + margin) {
+        snprintf(why, why_len, "%s has %.0f MB free, shared buffers need %.0f MB (+64 MB margin)", shm_dir(),
+                 avail / 1e6, total / 1e6);
+        return NULL;
+    }
+    tcd_shm *s = tcd_calloc(1, sizeof *s);
+    s->n_bufs = n_bufs;
+    s->world = d->world;
+    s->part = tcd_calloc((size_t)n_bufs * (size_t)d->world, sizeof(void *));
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    int ok = 1;
+    for (int k = 0; k < n_bufs && ok; k++) {
+        void *base = NULL;
+        if (MPI_Win_allocate_shared((MPI_Aint)bytes[k], 1, MPI_INFO_NULL, MPI_COMM_WORLD, &base, &s->win[k]) !=
+            MPI_SUCCESS) {
+            snprintf(why, why_len, "MPI_Win_allocate_shared of %.0f MB failed", mine / 1e6);
+            ok = 0;
+            s->n_bufs = k;
+            break;
+        }
+        MPI_Win_lock_all(MPI_MODE_NOCHECK, s->win[k]);
+        for (int r = 0; r < d->world; r++) {
+            MPI_Aint size = 0;
+            int unit = 0;
+            void *p = NULL;
+            MPI_Win_shared_query(s->win[k], r, &size, &unit, &p);
+            s->part[(size_t)k * (size_t)d->world + (size_t)r] = size > 0 ? p : NULL;
+        }
+    }
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_ARE_FATAL);
+    int all_ok = ok;
+    MPI_Allreduce(MPI_IN_PLACE, &all_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    if (!all_ok) {
+        if (ok) snprintf(why, why_len, "MPI_Win_allocate_shared failed on another rank");
+        tcd_shm_free(s); /* collective: every rank made the same number of windows or died */
+        return NULL;
+    }
+    return s;
+}
+
+void *tcd_shm_part(const tcd_shm *s, int k, int rank) { return s->part[(size_t)k * (size_t)s->world + (size_t)rank]; }
+
+void tcd_shm_fence(tcd_shm *s) {
+    for (int k = 0; k < s->n_bufs; k++) MPI_Win_sync(s->win[k]);
+}
+
+void tcd_shm_barrier(tcd_shm *s) {
+    tcd_shm_fence(s);
+    MPI_Barrier(MPI_COMM_WORLD);
+    tcd_shm_fence(s);
+}
+
+void tcd_shm_free(tcd_shm *s) {
+    if (!s) return;
+    for (int k = 0; k < s->n_bufs; k++) {
+        MPI_Win_unlock_all(s->win[k]);
+        MPI_Win_free(&s->win[k]);
+    }
+    free(s->part);
+    free(s);
+}
