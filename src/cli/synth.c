@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/rng.h"
 #include "cli/args.h"
 #include "tcdist.h"
 #include "base/util.h"
@@ -25,14 +26,8 @@
 #define SYNTH_BLOCK_DOCS 4096
 #define SYNTH_MAX_TOPIC_ENTRIES ((int64_t)1 << 27) /* classes * topic words, bounds memory */
 
-/* ---- random numbers: splitmix64 for seeding, xoshiro256** for streams ---- */
+/* ---- random numbers: SplitMix64 (base/rng.h) for seeding, xoshiro256** for streams ---- */
 
-static uint64_t splitmix64(uint64_t *x) {
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
 
 typedef struct {
     uint64_t s[4];
@@ -40,7 +35,7 @@ typedef struct {
 
 static void rng_seed(rng_t *r, uint64_t seed) {
     uint64_t x = seed;
-    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&x);
+    for (int i = 0; i < 4; i++) r->s[i] = tcd_splitmix64(&x);
 }
 
 static inline uint64_t rotl64(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
@@ -67,13 +62,13 @@ static inline double rng_unit(rng_t *r) { return ((double)(rng_next(r) >> 11) + 
 /* Seed of an independent stream: mixes every key through splitmix64 in turn. */
 static uint64_t stream_seed(uint64_t seed, uint64_t k1, uint64_t k2, uint64_t k3) {
     uint64_t x = seed ^ 0x5EED5EED5EED5EEDULL;
-    uint64_t h = splitmix64(&x);
+    uint64_t h = tcd_splitmix64(&x);
     x = h ^ (k1 * 0xD6E8FEB86659FD93ULL);
-    h = splitmix64(&x);
+    h = tcd_splitmix64(&x);
     x = h ^ (k2 * 0xA0761D6478BD642FULL);
-    h = splitmix64(&x);
+    h = tcd_splitmix64(&x);
     x = h ^ (k3 * 0xE7037ED1A0B428DBULL);
-    return splitmix64(&x);
+    return tcd_splitmix64(&x);
 }
 
 /* ---- alias tables (Vose): O(1) sampling from a discrete distribution ---- */

@@ -5,15 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/rng.h"
 #include "io/h5util.h"
 #include "base/util.h"
-
-static uint64_t mix64(uint64_t z) {
-    z += 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
 
 void tcd_perm_init(tcd_perm *p, int64_t n, uint64_t seed, int64_t epoch, int shuffle) {
     p->n = n;
@@ -21,8 +15,8 @@ void tcd_perm_init(tcd_perm *p, int64_t n, uint64_t seed, int64_t epoch, int shu
     int bits = 2;
     while (bits < 62 && ((int64_t)1 << bits) < n) bits += 2;
     p->half_bits = bits / 2;
-    uint64_t k = mix64(seed ^ mix64((uint64_t)epoch + 0x51ED270B4A5F3C1Dull));
-    for (int r = 0; r < 4; r++) p->key[r] = k = mix64(k + (uint64_t)r);
+    uint64_t k = tcd_mix64(seed ^ tcd_mix64((uint64_t)epoch + 0x51ED270B4A5F3C1Dull));
+    for (int r = 0; r < 4; r++) p->key[r] = k = tcd_mix64(k + (uint64_t)r);
 }
 
 /* One Feistel pass over a 2*half_bits-bit block: a bijection of [0, 2^(2*half_bits)). */
@@ -30,7 +24,7 @@ static uint64_t feistel(const tcd_perm *p, uint64_t x) {
     const uint64_t mask = ((uint64_t)1 << p->half_bits) - 1;
     uint64_t left = x >> p->half_bits, right = x & mask;
     for (int r = 0; r < 4; r++) {
-        const uint64_t f = mix64(right ^ p->key[r]) & mask;
+        const uint64_t f = tcd_mix64(right ^ p->key[r]) & mask;
         const uint64_t t = left ^ f;
         left = right;
         right = t;
@@ -288,7 +282,7 @@ static int64_t stream_doc_at(tcd_loader *l, int64_t epoch, int64_t i, int64_t *w
     }
     const int64_t w = lo, m = l->win_start[w + 1] - l->win_start[w];
     tcd_perm p;
-    tcd_perm_init(&p, m, l->seed ^ mix64((uint64_t)w + 0x77), epoch, l->shuffle);
+    tcd_perm_init(&p, m, l->seed ^ tcd_mix64((uint64_t)w + 0x77), epoch, l->shuffle);
     const int64_t q = tcd_perm_at(&p, i - l->win_start[w]);
     window_map(l, w);
     int64_t a = 0, b = (w + 1) * l->window_blocks < l->n_blocks ? l->window_blocks : l->n_blocks - w * l->window_blocks;

@@ -1,1 +1,0 @@
-tcd_c_test(test_hash64)

@@ -1,1 +1,0 @@
-tcd_script_test(plot plot.sh 1)
