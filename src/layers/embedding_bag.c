@@ -60,3 +60,23 @@ void embedding_bag_backward(float *restrict demb, const float *restrict dout, co
         }
     }
 }
+
+/* acc rows [row_lo, row_hi) of the table += fe[d] for each token of document d in those rows (fe:
+ * [B x D], one fixed-point vector per document). Integer adds: any order gives the same sum. */
+void embedding_bag_backward_fixed(int64_t *restrict acc, const int64_t *restrict fe, const int32_t *restrict tokens,
+                                  const int64_t *restrict offsets, int64_t B, int64_t D, int64_t row_lo,
+                                  int64_t row_hi) {
+    const int64_t base = offsets[0];
+    const uint64_t span = (uint64_t)(row_hi - row_lo);
+    if (row_hi <= row_lo) return;
+    for (int64_t d = 0; d < B; d++) {
+        const int64_t lo = offsets[d] - base, hi = offsets[d + 1] - base;
+        const int64_t *restrict g = fe + d * D;
+        for (int64_t i = lo; i < hi; i++) {
+            const int64_t t = tokens[i];
+            if ((uint64_t)(t - row_lo) >= span) continue; /* another thread's row */
+            int64_t *restrict row = acc + t * D;
+            for (int64_t j = 0; j < D; j++) row[j] += g[j];
+        }
+    }
+}

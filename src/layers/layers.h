@@ -1,6 +1,7 @@
 /* Paired forward/backward kernels, one file per layer family. Conventions (as in llm.c):
  * outputs first, inputs const, shapes in the comment, backward ADDS into gradients (+=).
- * Row-major everywhere. Only linear.c calls BLAS. */
+ * Row-major everywhere. Only linear.c calls BLAS. Fixed-point variants (--deterministic) sit
+ * beside the float kernels of their layer. */
 #ifndef TCD_LAYERS_H
 #define TCD_LAYERS_H
 
@@ -18,6 +19,11 @@ void embedding_bag_forward(float *out, const float *emb, const int32_t *tokens, 
 void embedding_bag_backward(float *demb, const float *dout, const int32_t *tokens, const int64_t *offsets,
                             int64_t B, int64_t D, int64_t row_lo, int64_t row_hi);
 
+/* The same for --deterministic (int64 fixed point, base/fixedpoint.h), given each document's
+ * gradient vector fe [B x D] already rounded: acc rows in [row_lo, row_hi) += fe[b] per token. */
+void embedding_bag_backward_fixed(int64_t *acc, const int64_t *fe, const int32_t *tokens, const int64_t *offsets,
+                                  int64_t B, int64_t D, int64_t row_lo, int64_t row_hi);
+
 /* ---- linear.c: out = inp W^T + b (OpenBLAS sgemm; call with BLAS at 1 thread inside OpenMP) ----
  * out [B x O], inp [B x I], W [O x I], b [O] */
 void linear_forward(float *out, const float *inp, const float *W, const float *b, int64_t B, int64_t I,
@@ -32,6 +38,11 @@ void linear_forward_ref(float *out, const float *inp, const float *W, const floa
                         int64_t O);
 void linear_backward_ref(float *dinp, float *dW, float *db, const float *dout, const float *inp,
                          const float *W, int64_t B, int64_t I, int64_t O);
+
+/* One document's dW [O x I] += fixed(dout[o] * inp[i]), db [O] += fixed(dout[o]) (each float
+ * product rounded on its own). Returns 1 when a contribution is not finite or reaches lim. */
+int linear_backward_fixed(int64_t *dW, int64_t *db, const float *dout, const float *inp, int64_t I, int64_t O,
+                          double lim);
 
 /* ---- relu.c ---- out [n], dinp [n] = dout * (out > 0) (overwritten) */
 void relu_forward(float *out, const float *inp, int64_t n);

@@ -1,14 +1,17 @@
-/* Fully connected layer through OpenBLAS sgemm (row-major), plus plain-loop references.
- * The only file that calls BLAS; callers keep BLAS at one thread inside their OpenMP regions. */
+/* Fully connected layer through OpenBLAS sgemm (row-major), plus plain-loop references and the
+ * fixed-point gradient of --deterministic. The only file that calls BLAS; callers keep BLAS at one
+ * thread inside their OpenMP regions. */
 #include <cblas.h>
 /* OpenBLAS' cblas.h pulls in <complex.h>, whose macro I would clash with our dimension names. */
 #undef I
+#include <math.h>
 
+#include "base/fixedpoint.h"
 #include "layers/layers.h"
 
-/* out [B x O] = inp [B x I] W^T [I x O] + b [O] */
 void linear_blas_single_thread(void) { openblas_set_num_threads(1); }
 
+/* out [B x O] = inp [B x I] W^T [I x O] + b [O] */
 void linear_forward(float *out, const float *inp, const float *W, const float *b, int64_t B, int64_t I,
                     int64_t O) {
     if (B <= 0 || O <= 0) return;
@@ -69,4 +72,26 @@ void linear_backward_ref(float *dinp, float *dW, float *db, const float *dout, c
             if (db) db[j] += g;
         }
     }
+}
+
+/* One document's weight and bias gradients in fixed point: dW [O x I] += fixed(dout[o] * inp[i])
+ * and db [O] += fixed(dout[o]), each a float product converted on its own. Returns 1 when some
+ * contribution is not finite or reaches lim (fixed units), else 0. */
+int linear_backward_fixed(int64_t *restrict dW, int64_t *restrict db, const float *restrict dout,
+                          const float *restrict inp, int64_t I, int64_t O, double lim) {
+    int bad = 0;
+    for (int64_t o = 0; o < O; o++) {
+        const float g = dout[o];
+        const double xb = (double)g * TCD_FIX_ONE;
+        bad |= !(fabs(xb) < lim);
+        db[o] += tcd_fix_round(xb);
+        if (g == 0.0f) continue; /* a zero row adds exact zeros (e.g. an inactive ReLU unit) */
+        int64_t *restrict w = dW + o * I;
+        for (int64_t i = 0; i < I; i++) {
+            const double x = (double)(g * inp[i]) * TCD_FIX_ONE;
+            bad |= !(fabs(x) < lim);
+            w[i] += tcd_fix_round(x);
+        }
+    }
+    return bad;
 }
