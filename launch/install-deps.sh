@@ -8,7 +8,7 @@
 # Running it twice does nothing the second time. Without apt-get it prints what to install.
 set -euo pipefail
 
-core=(gcc make cmake pkg-config libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools libopenblas-dev)
+core=(gcc make cmake pkg-config libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools libopenblas-dev libjansson-dev)
 tests=(python3 python3-numpy python3-h5py)
 bench=(fasttext python3-numpy python3-h5py python3-torch time)
 slurm=(slurmctld slurmd slurm-client munge)

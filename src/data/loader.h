@@ -19,7 +19,7 @@
 #include <stdint.h>
 
 #include "io/corpus.h"
-#include "models/model.h"
+#include "data/batch.h"
 
 typedef struct {
     uint64_t key[4]; /* round keys */

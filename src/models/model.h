@@ -1,100 +1,195 @@
-/* The bag-of-embeddings classifier ("bow"):
- *   Embedding(V, D) -> mean over the document's tokens -> [Dense(H) -> ReLU] -> Dense(O)
- * with O = 1 (sigmoid + binary cross-entropy) for 2 classes, O = C (softmax + cross-entropy) for
- * more. H = 0 drops the hidden layer (a linear classifier over the mean embedding, as fastText).
+/* A model: one kind from the registry (models/registry.c), its configuration, and the tensor
+ * table that says where each named tensor lives in the flat buffers.
  *
- * Parameters, gradients (and, in adam.c, m and v) live in one flat float buffer each, with named
- * tensors at fixed offsets, so that the allreduce and the optimizer are single loops.
- * Tensor order: embedding [V x D], hidden.weight [H x D], hidden.bias [H], out.weight [O x H'],
- * out.bias [O], where H' = H or D when H = 0 (no hidden tensors then).
+ * Flat buffers. Parameters, gradients (and, in train/adam.c, Adam's m and v) are one float buffer
+ * each, with the tensors at fixed offsets in table order, so that the gradient exchange and the
+ * optimizer are single loops. Tensor 0 may be marked row-sparse (the token embedding): its rows
+ * are at offset 0 and a batch touches only the rows of its tokens, which the sparse exchange uses.
+ * The buffers belong to whoever allocated them: tcd_model_alloc gives the model its own (eval,
+ * predict); in training the exchange owns them and tcd_model_bind only points the model at them.
  *
- * Threads: a batch is cut into fixed chunks of TCD_CHUNK documents (independent of the thread
- * count); dense gradients are summed per chunk and then over chunks in chunk order, and the
- * embedding gradient is split by rows. So gradients do not depend on the number of threads. */
+ * A kind implements the encoder and the classifier up to the logits; the output head (binary
+ * sigmoid, softmax, and later one-vs-all) is shared: the kind gets dlogits from it in backward.
+ *
+ * Life cycle: build -> alloc or bind -> init_params (or load) -> forward -> backward -> ... ->
+ * free. Backward refuses to run without a forward pass with labels on the same batch.
+ *
+ * Threads: a kind cuts a batch into fixed chunks of TCD_CHUNK documents, independent of the thread
+ * count, and adds per-chunk partial gradients in chunk order, so gradients do not depend on the
+ * number of threads. */
 #ifndef TCD_MODEL_H
 #define TCD_MODEL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
-#include "base/fixedpoint.h"
+#include "data/batch.h"
 
 #define TCD_CHUNK 64
-#define TCD_MAX_TENSORS 8
+#define TCD_MAX_TENSORS 64
+#define TCD_TENSOR_NAME 32
+
+/* ---- what the data says: the same for every kind ---- */
+typedef struct {
+    int64_t n_embeddings; /* rows of the token embedding: corpus words + n-gram buckets */
+    int64_t n_classes;    /* C >= 2 */
+} tcd_model_shape;
+
+/* ---- the tensor table ---- */
+typedef enum {
+    TCD_INIT_ZERO,    /* biases */
+    TCD_INIT_UNIFORM, /* U(-arg, arg) */
+    TCD_INIT_GLOROT,  /* U(-l, l), l = sqrt(6 / (rows + cols)) of the [out, in] matrix */
+    TCD_INIT_ONE,     /* scales (layer norm) */
+} tcd_init_kind;
 
 typedef struct {
-    int64_t vocab;     /* embedding rows (corpus n_embeddings: words + n-gram buckets) */
-    int64_t dim;       /* D */
-    int64_t hidden;    /* H; 0: no hidden layer */
-    int64_t n_classes; /* C >= 2 */
-    uint64_t seed;     /* initialisation */
-} tcd_model_config;
-
-typedef struct {
-    const char *name; /* "embedding", "hidden.weight", "hidden.bias", "out.weight", "out.bias" */
-    int64_t rows, cols; /* cols = 1 for vectors */
-    int64_t offset;     /* into the flat buffers, in floats */
+    char name[TCD_TENSOR_NAME]; /* "embedding", "hidden.weight", ...: the dataset /params/<name> */
+    int64_t rows, cols;         /* cols = 1 for vectors */
+    int rank;                   /* 1: stored as [rows] (vectors), 2: as [rows, cols] */
+    int64_t offset;             /* into the flat buffers, in floats */
+    tcd_init_kind init;
+    double init_arg;            /* TCD_INIT_UNIFORM: the limit */
+    int sparse_rows;            /* row-sparse gradient (the token embedding; tensor 0 only) */
 } tcd_tensor;
 
-/* One batch in memory: documents back to back. */
-typedef struct {
-    int64_t n;              /* documents */
-    const int32_t *tokens;  /* ids */
-    const int64_t *offsets; /* [n+1]; document i is tokens[offsets[i] - offsets[0] ...] */
-    const int32_t *labels;  /* [n], or NULL when predicting */
-} tcd_batch;
+/* ---- the configuration of a kind: its own flags, also stored as JSON in model files ---- */
+typedef enum { TCD_MP_I64, TCD_MP_F64, TCD_MP_I64_LIST } tcd_mp_type;
 
-typedef struct tcd_model_ws tcd_model_ws; /* activations and per-chunk scratch (model.c) */
+#define TCD_MP_MAX_LIST 16
+typedef struct {
+    int64_t n;
+    int64_t v[TCD_MP_MAX_LIST];
+} tcd_i64_list;
 
 typedef struct {
-    tcd_model_config cfg;
-    int64_t n_out; /* O */
+    const char *name;  /* "dim": the flag --dim and the JSON key "dim" ('-' in flags is '_' in JSON) */
+    tcd_mp_type type;
+    size_t offset;     /* of the int64_t, double or tcd_i64_list in the kind's config struct */
+    double lo, hi;     /* range of the value (of each item of a list) */
+    const char *def;   /* default, as it would be written on the command line */
+    const char *help;
+} tcd_model_param;
+
+typedef struct tcd_model tcd_model;
+
+/* One registry entry. Everything a kind knows lives behind these pointers. */
+typedef struct {
+    const char *name;    /* "bow" */
+    const char *summary; /* one line for --help */
+    const tcd_model_param *params; /* terminated by an entry with name NULL */
+    size_t cfg_size;     /* its config struct */
+    /* cross-field checks (e.g. heads must divide dim), after every value is in range; 0 or -1
+     * with a message in err (naming the flags) */
+    int (*check)(const void *cfg, const tcd_model_shape *shape, char *err, size_t errlen);
+    /* adds the tensors with tcd_model_add_tensor, in the order of the flat buffers */
+    void (*layout)(tcd_model *m);
+    /* workspace: activations of the last forward and per-chunk scratch */
+    void *(*ws_new)(const tcd_model *m);
+    void (*ws_free)(void *ws);
+    /* logits [n x n_out] of a batch; keeps what backward needs when training */
+    void (*forward)(tcd_model *m, const tcd_batch *b, float *logits, int n_threads);
+    /* ADDS to m->grads the gradient of sum_i dlogits[i] . logits[i] (dlogits [n x n_out] already
+     * carries the 1/global-batch scale) */
+    void (*backward)(tcd_model *m, const tcd_batch *b, const float *dlogits, int n_threads);
+    /* --deterministic: ADDS to acc (int64 fixed point, flat layout) each document's own
+     * contribution, computed in float as a one-document batch would and rounded on its own, so
+     * that any split of a global batch (threads, ranks, steps) gives the same integer sums. Sets
+     * *bad to the name of a tensor whose contribution left the fixed-point range (or is not
+     * finite), else leaves it. lim: the largest magnitude of one contribution, in fixed units. */
+    void (*backward_fixed)(tcd_model *m, const tcd_batch *b, const float *dlogits, int n_threads, int64_t *acc,
+                           double lim, const char **bad);
+} tcd_model_kind;
+
+/* ---- the model ---- */
+struct tcd_model {
+    const tcd_model_kind *kind;
+    void *cfg;             /* the kind's config struct (owned) */
+    tcd_model_shape shape;
+    uint64_t seed;         /* initialisation */
+    int64_t n_out;         /* logits per document: 1 for two classes (sigmoid), else C (softmax) */
     int n_tensors;
     tcd_tensor tensors[TCD_MAX_TENSORS];
     int64_t n_params;
-    float *params; /* [n_params], 64-byte aligned */
-    float *grads;  /* [n_params] */
-    tcd_model_ws *ws;
-    int have_forward; /* backward refuses to run without a forward pass with labels */
-    int deterministic; /* tcd_model_set_deterministic */
-} tcd_model;
+    float *params, *grads; /* [n_params], 64-byte aligned */
+    int64_t *acc;          /* deterministic mode: the fixed-point gradient accumulator, else NULL */
+    int owns_buffers;      /* tcd_model_alloc made them */
+    int deterministic;     /* tcd_model_set_deterministic */
+    void *ws;              /* the kind's workspace */
+    struct tcd_head_ws *head; /* output head: probabilities and dlogits of the last forward */
+    int have_forward;      /* a forward with labels, not yet consumed by backward */
+    int64_t last_n;        /* ... and its batch, checked by backward */
+    const int32_t *last_tokens, *last_labels;
+    const int64_t *last_offsets;
+    int last_det;
+};
 
-/* Allocates and initialises as Keras does: embedding U(-0.05, 0.05), dense weights Glorot-uniform
- * U(-sqrt(6/(fan_in+fan_out)), +...), biases 0. The values depend only on cfg (seed included),
- * never on threads. Returns 0, or -1 (bad config: message printed). */
-int tcd_model_init(tcd_model *m, const tcd_model_config *cfg);
+/* ---- the registry (models/registry.c) ---- */
+const tcd_model_kind *tcd_model_kind_find(const char *name); /* NULL if unknown */
+int tcd_model_n_kinds(void);
+const tcd_model_kind *tcd_model_kind_at(int i);
+/* "bow|cnn|..." for --help and messages (static storage) */
+const char *tcd_model_kind_names(void);
+
+/* ---- configuration (models/config.c) ---- */
+/* A kind's config struct with every default applied (malloc'd; free with free()). */
+void *tcd_model_config_new(const tcd_model_kind *k);
+/* The parameter of kind k named `name` (flag name without the dashes, or JSON key), or NULL. */
+const tcd_model_param *tcd_model_param_find(const tcd_model_kind *k, const char *name);
+/* Sets one parameter from its text (a flag's value): 0, or -1 with a message naming --NAME. */
+int tcd_model_config_set(const tcd_model_kind *k, void *cfg, const tcd_model_param *p, const char *text, char *err,
+                         size_t errlen);
+/* Range and cross-field checks of a complete config against the data's shape. */
+int tcd_model_config_check(const tcd_model_kind *k, const void *cfg, const tcd_model_shape *shape, char *err,
+                           size_t errlen);
+/* {"kind": "bow", "dim": 16, ...}: every parameter in table order (malloc'd). */
+char *tcd_model_config_json(const tcd_model_kind *k, const void *cfg);
+/* The parameters as JSON members without braces ("\"dim\": 16, \"hidden\": 16"), for config.json. */
+char *tcd_model_config_members(const tcd_model_kind *k, const void *cfg);
+/* Parses what tcd_model_config_json wrote: the kind and a config struct (malloc'd). Unknown
+ * kinds or keys, values out of range or of the wrong type are errors naming them. Missing keys
+ * take the kind's defaults (a later version may add parameters). */
+int tcd_model_config_parse(const char *json, const tcd_model_kind **kind, void **cfg, char *err, size_t errlen);
+/* A readable one-line description: "bow dim 16 hidden 16" (malloc'd). */
+char *tcd_model_config_describe(const tcd_model_kind *k, const void *cfg);
+
+/* ---- the model object (models/model.c) ---- */
+/* Checks the config and lays out the tensors. No buffers yet. 0, or -1 with a message. */
+int tcd_model_build(tcd_model *m, const tcd_model_kind *k, const void *cfg, const tcd_model_shape *shape,
+                    uint64_t seed, char *err, size_t errlen);
+/* Gives the model buffers of its own (gradients zeroed, parameters uninitialised). */
+void tcd_model_alloc(tcd_model *m);
+/* Points the model at buffers that another module owns (the exchange in training). acc may be NULL
+ * unless the model is in deterministic mode. */
+void tcd_model_bind(tcd_model *m, float *params, float *grads, int64_t *acc);
 void tcd_model_free(tcd_model *m);
+/* Used by a kind's layout: appends a tensor. */
+void tcd_model_add_tensor(tcd_model *m, const char *name, int64_t rows, int64_t cols, int rank, tcd_init_kind init,
+                          double init_arg);
 const tcd_tensor *tcd_model_tensor(const tcd_model *m, const char *name); /* NULL if absent */
+/* Pointer to a tensor's first element in buf (params, grads or m/v), which the caller knows has
+ * the flat layout. Dies naming the tensor when the layout lacks it (an internal error). */
+float *tcd_model_view(const tcd_model *m, float *buf, const char *name);
 
-/* Forward over a batch. Writes class probabilities into probs [n x C] when probs != NULL (for 2
+/* Initial values, counter-based (see model.c for the exact recipe): a pure function of the seed,
+ * the tensor's index and the element's index, never of threads. Writes all n_params floats. */
+void tcd_model_init_params(const tcd_model *m, float *params);
+
+/* Forward over a batch. Writes class probabilities into probs [n x C] when probs != NULL (for two
  * classes: [1-p, p]). When the batch has labels, returns the SUM of the per-document losses and
- * keeps the activations for backward; otherwise returns 0. */
+ * keeps what backward needs; otherwise returns 0. */
 double tcd_model_forward(tcd_model *m, const tcd_batch *b, float *probs, int n_threads);
-/* Adds to m->grads the gradient of scale * (sum of the batch's losses). The batch must be the one
- * of the last forward. */
+/* The gradient of scale * (sum of the batch's losses), for the batch of the last forward: ADDED
+ * into m->grads, or in deterministic mode into m->acc as exact fixed point (see model.c; a
+ * gradient that leaves the fixed-point range stops the run naming the tensor). scale is 1 / the
+ * documents of the global batch, in (0, 1]. */
 void tcd_model_backward(tcd_model *m, const tcd_batch *b, float scale, int n_threads);
 void tcd_model_zero_grad(tcd_model *m);
-
-/* ---- deterministic mode (train --deterministic) ----
- * on = 1: forward runs the dense layers with the plain-loop kernels (linear_forward_ref: each row
- * summed in one fixed order, no BLAS, no FMA contraction in ISO C mode), so every document's
- * activations, probabilities and loss are bit-identical whatever the other documents of the
- * batch, its chunking or the thread count. on = 0 (the default): BLAS, faster.
- * tcd_model_backward still works after a deterministic forward. */
+/* on = 1: forward uses the plain-loop kernels (each row summed in one fixed order, no BLAS), so a
+ * document's activations do not depend on the rest of its batch, and backward goes to m->acc. */
 void tcd_model_set_deterministic(tcd_model *m, int on);
-/* ADDS into acc [m->n_params] (same layout as params/grads) the fixed-point (fixedpoint.h) gradient
- * of scale * (sum of the batch's losses), as a sum over documents of each document's own
- * contribution: computed in float exactly as a one-document batch would (dlogits = (p - y) * scale,
- * weight entries dz[o] * x[i] as float products, biases dz, the mean-embedding gradient de via the
- * reference kernels, and fixed(de[j] * (1/len)) once per token for embedding rows), each contribution
- * rounded to fixed point on its own and summed in int64. Hence for any partition of a global batch
- * into sub-batches (ranks, steps of the loader, in any order) and any n_threads, the sum of the
- * calls' acc is bit-identical. The last forward must have been on this batch, with labels, in
- * deterministic mode (else tcd_die). m->grads is not touched.
- * scale must lie in (0, 1]: it is 1 / (documents of the global batch). Overflow: a document's
- * contribution to any one element must stay below 2^62 * scale in fixed units (its unscaled
- * gradient below 2^22 ~ 4.2e6, and finite), else tcd_die names the tensor. Then as long as acc
- * receives at most 1/scale documents in all (one global batch, over all calls and ranks) before it
- * is zeroed, no sum can overflow. */
-void tcd_model_backward_fixed(tcd_model *m, const tcd_batch *b, float scale, int n_threads, int64_t *acc);
+/* The first tensor other than the row-sparse one whose gradient holds a NaN or an infinity, or
+ * NULL. (The embedding gradient is a sum of those values' images, finite when they are.) */
+const char *tcd_model_nonfinite_grad(const tcd_model *m);
 
 #endif

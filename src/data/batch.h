@@ -1,0 +1,14 @@
+/* One batch in memory: what the loader hands out and a model consumes. */
+#ifndef TCD_BATCH_H
+#define TCD_BATCH_H
+
+#include <stdint.h>
+
+typedef struct {
+    int64_t n;              /* documents */
+    const int32_t *tokens;  /* ids */
+    const int64_t *offsets; /* [n+1]; document i is tokens[offsets[i] - offsets[0] ...] */
+    const int32_t *labels;  /* [n], or NULL when predicting */
+} tcd_batch;
+
+#endif
