@@ -23,7 +23,6 @@
 #define CKPT_SLICE_FLOATS ((int64_t)1 << 20) /* floats per read while streaming */
 #define CKPT_DIR "checkpoints"
 #define CKPT_LATEST "latest"
-#define CKPT_MAX_TENSORS 5
 
 /* ---- fault injection (tests): TCDIST_FAULT=killwrite:RANK:N ---- */
 
@@ -42,47 +41,44 @@ static long long fault_killwrite_n(void) {
     return n;
 }
 
-/* ---- the parameter layout implied by the root attributes (as model.h) ---- */
+/* ---- what the root attributes say ---- */
 
 typedef struct {
-    char name[16];
-    int64_t rows, cols;
-    int is_vec;
-} ck_tensor;
-
-typedef struct {
-    int64_t dim, hidden, n_classes, n_embeddings, n_params, vocab_size, n_buckets;
+    int64_t version;
+    const tcd_model_kind *kind;
+    void *cfg;
+    char *model_config;        /* as stored (version 2): hashed exactly as written */
+    int64_t v1_dim, v1_hidden; /* version 1's description of the bag model */
+    int64_t n_classes, n_embeddings, n_params, vocab_size, n_buckets;
     int64_t step, epoch, step_in_epoch, adam_t, seed, epoch_docs, tokens_total;
     double epoch_loss, elapsed_s;
     char data_sha[65], vocab_sha[65], params_sha[65], state_sha[65];
     char checksum[17]; /* hash64, hex */
     char *config;
-    int n_tensors;
-    ck_tensor t[CKPT_MAX_TENSORS];
+    tcd_model layout; /* the tensor table (no buffers) */
+    int have_layout;
 } ck_meta;
 
-static void ck_layout(ck_meta *k) {
-    int64_t V = k->n_embeddings, D = k->dim, H = k->hidden, O = k->n_classes == 2 ? 1 : k->n_classes;
-    int n = 0;
-    k->t[n++] = (ck_tensor){"embedding", V, D, 0};
-    if (H > 0) {
-        k->t[n++] = (ck_tensor){"hidden.weight", H, D, 0};
-        k->t[n++] = (ck_tensor){"hidden.bias", H, 1, 1};
-    }
-    k->t[n++] = (ck_tensor){"out.weight", O, H > 0 ? H : D, 0};
-    k->t[n++] = (ck_tensor){"out.bias", O, 1, 1};
-    k->n_tensors = n;
-    k->n_params = 0;
-    for (int i = 0; i < n; i++) k->n_params += k->t[i].rows * k->t[i].cols;
+static void ck_meta_free(ck_meta *k) {
+    free(k->cfg);
+    free(k->model_config);
+    free(k->config);
+    if (k->have_layout) tcd_model_free(&k->layout);
+    memset(k, 0, sizeof *k);
 }
 
 /* The counters and sizes in one canonical text, hashed into the checksum. */
 static void ck_state_text(const ck_meta *k, tcd_buf *b) {
+    if (k->version == 1)
+        tcd_buf_printf(b, "format=%s;version=1;dim=%lld;hidden=%lld;", TCD_CKPT_FORMAT, (long long)k->v1_dim,
+                       (long long)k->v1_hidden);
+    else
+        tcd_buf_printf(b, "format=%s;version=%lld;model_config=%s;", TCD_CKPT_FORMAT, (long long)k->version,
+                       k->model_config);
     tcd_buf_printf(b,
-                   "format=%s;version=%d;dim=%lld;hidden=%lld;n_classes=%lld;n_embeddings=%lld;vocab_size=%lld;"
-                   "n_buckets=%lld;n_params=%lld;step=%lld;epoch=%lld;step_in_epoch=%lld;seed=%llu;"
-                   "epoch_loss=%.17g;epoch_docs=%lld;tokens_total=%lld;elapsed_s=%.17g;adam_t=%lld",
-                   TCD_CKPT_FORMAT, TCD_CKPT_VERSION, (long long)k->dim, (long long)k->hidden,
+                   "n_classes=%lld;n_embeddings=%lld;vocab_size=%lld;n_buckets=%lld;n_params=%lld;step=%lld;epoch=%lld;"
+                   "step_in_epoch=%lld;seed=%llu;epoch_loss=%.17g;epoch_docs=%lld;tokens_total=%lld;elapsed_s=%.17g;"
+                   "adam_t=%lld",
                    (long long)k->n_classes, (long long)k->n_embeddings, (long long)k->vocab_size,
                    (long long)k->n_buckets, (long long)k->n_params, (long long)k->step, (long long)k->epoch,
                    (long long)k->step_in_epoch, (unsigned long long)(uint64_t)k->seed, k->epoch_loss,
@@ -136,27 +132,25 @@ static void hex64(uint64_t v, char out[17]) { snprintf(out, 17, "%016llx", (unsi
 
 /* ---- writing ---- */
 
-int tcd_ckpt_write(const char *path, const tcd_model *m, const tcd_adam *a, const tcd_ckpt_state *st,
+int tcd_ckpt_write(const char *path, const tcd_model *m, const tcd_ckpt_optim *o, const tcd_ckpt_state *st,
                    const tcd_corpus *train, const char *config_json, char *err, size_t errlen) {
-    TCD_CHECK(a->n == m->n_params);
     static long long n_calls;
     n_calls++;
     long long kill_at = fault_killwrite_n();
 
     ck_meta k;
     memset(&k, 0, sizeof k);
-    k.dim = m->cfg.dim;
-    k.hidden = m->cfg.hidden;
-    k.n_classes = m->cfg.n_classes;
-    k.n_embeddings = m->cfg.vocab;
+    k.version = TCD_CKPT_VERSION;
+    k.model_config = tcd_model_config_json(m->kind, m->cfg);
+    k.n_classes = m->shape.n_classes;
+    k.n_embeddings = m->shape.n_embeddings;
+    k.n_params = m->n_params;
     k.vocab_size = train->vocab_size;
     k.n_buckets = train->n_buckets;
-    ck_layout(&k);
-    TCD_CHECK(k.n_params == m->n_params);
     k.step = st->step;
     k.epoch = st->epoch;
     k.step_in_epoch = st->step_in_epoch;
-    k.adam_t = a->t;
+    k.adam_t = o->t;
     k.seed = (int64_t)st->seed;
     k.epoch_loss = st->epoch_loss;
     k.epoch_docs = st->epoch_docs;
@@ -164,7 +158,7 @@ int tcd_ckpt_write(const char *path, const tcd_model *m, const tcd_adam *a, cons
     k.elapsed_s = st->elapsed_s;
     memcpy(k.data_sha, train->content_sha256, 65);
     memcpy(k.vocab_sha, train->vocab_sha256, 65);
-    k.config = (char *)(config_json ? config_json : "{}");
+    k.config = tcd_strdup(config_json ? config_json : "{}");
     const char *metrics = st->metrics ? st->metrics : "";
 
     int64_t n_words = 0, n_labels = 0;
@@ -174,6 +168,7 @@ int tcd_ckpt_write(const char *path, const tcd_model *m, const tcd_adam *a, cons
         snprintf(err, errlen, "%s: cannot write a checkpoint: reading the vocabulary of %s failed (%s)", path,
                  train->path, tcd_h5_errmsg());
         tcd_h5_free_strings(words, n_words);
+        ck_meta_free(&k);
         return -1;
     }
 
@@ -182,8 +177,8 @@ int tcd_ckpt_write(const char *path, const tcd_model *m, const tcd_adam *a, cons
     tcd_hash64 sum;
     tcd_hash64_init(&sum, 0);
     tcd_hash64_field(&sum, m->params, n_bytes);
-    tcd_hash64_field(&sum, a->m, n_bytes);
-    tcd_hash64_field(&sum, a->v, n_bytes);
+    tcd_hash64_field(&sum, o->m, n_bytes);
+    tcd_hash64_field(&sum, o->v, n_bytes);
     ck_hash_tail(&sum, &k, metrics, words, n_words, labels, n_labels);
     hex64(tcd_hash64_final(&sum), k.checksum);
 
@@ -198,6 +193,7 @@ int tcd_ckpt_write(const char *path, const tcd_model *m, const tcd_adam *a, cons
         snprintf(err, errlen, "%s: %s; nothing was written", path, space_err);
         tcd_h5_free_strings(words, n_words);
         tcd_h5_free_strings(labels, n_labels);
+        ck_meta_free(&k);
         return -1;
     }
     tcd_h5_free_strings(words, n_words);
@@ -209,9 +205,9 @@ int tcd_ckpt_write(const char *path, const tcd_model *m, const tcd_adam *a, cons
     hid_t f = tcd_h5_create(tmp);
     if (f < 0) goto fail;
     stage = "write the parameters";
-    if (tcd_model_write_into(f, m, train, config_json, 0) != 0) goto fail;
+    if (tcd_model_write_into(f, m, k.step, train, k.config, 0) != 0) goto fail;
     stage = "write the optimizer state";
-    if (tcd_h5_write_contiguous(f, "optimizer/m", H5T_NATIVE_FLOAT, n, a->m) != 0) goto fail;
+    if (tcd_h5_write_contiguous(f, "optimizer/m", H5T_NATIVE_FLOAT, n, o->m) != 0) goto fail;
     if (kill_at && n_calls == kill_at) {
         /* a crash halfway: params and m are (partly) on disk, v and the attributes are not */
         H5Fflush(f, H5F_SCOPE_GLOBAL);
@@ -220,7 +216,7 @@ int tcd_ckpt_write(const char *path, const tcd_model *m, const tcd_adam *a, cons
         fflush(stderr);
         kill(getpid(), SIGKILL);
     }
-    if (tcd_h5_write_contiguous(f, "optimizer/v", H5T_NATIVE_FLOAT, n, a->v) != 0) goto fail;
+    if (tcd_h5_write_contiguous(f, "optimizer/v", H5T_NATIVE_FLOAT, n, o->v) != 0) goto fail;
     stage = "write the metrics";
     if (tcd_h5_write_string(f, "metrics", metrics) != 0) goto fail;
     stage = "write the attributes";
@@ -247,9 +243,11 @@ int tcd_ckpt_write(const char *path, const tcd_model *m, const tcd_adam *a, cons
                  strerror(errno));
         unlink(tmp);
         free(tmp);
+        ck_meta_free(&k);
         return -1;
     }
     free(tmp);
+    ck_meta_free(&k);
     return 0;
 
 fail:
@@ -258,34 +256,52 @@ fail:
     if (f >= 0) H5Fclose(f);
     unlink(tmp);
     free(tmp);
+    ck_meta_free(&k);
     return -1;
 }
 
 /* ---- reading ---- */
 
+/* The model kind and its tensor table: from model_config (version 2) or from the bag model's
+ * dim and hidden attributes (version 1). */
+static int read_model(hid_t f, const char *path, ck_meta *k, char *err, size_t errlen) {
+    char why[512];
+    if (k->version == 1 && (tcd_h5_attr_get_i64(f, "dim", &k->v1_dim) < 0 ||
+                            tcd_h5_attr_get_i64(f, "hidden", &k->v1_hidden) < 0)) {
+        snprintf(err, errlen, "%s: damaged checkpoint: %s", path, tcd_h5_errmsg());
+        return -1;
+    }
+    if (k->version >= 2 && !(k->model_config = tcd_h5_attr_get_str(f, "model_config"))) {
+        snprintf(err, errlen, "%s: damaged checkpoint: %s", path, tcd_h5_errmsg());
+        return -1;
+    }
+    if (tcd_model_read_kind(f, k->version, &k->kind, &k->cfg, why, sizeof why) != 0) {
+        snprintf(err, errlen, "%s: damaged checkpoint: %s", path, why);
+        return -1;
+    }
+    if (!k->model_config) k->model_config = tcd_model_config_json(k->kind, k->cfg);
+    tcd_model_shape shape = {.n_embeddings = k->n_embeddings, .n_classes = k->n_classes};
+    if (tcd_model_build(&k->layout, k->kind, k->cfg, &shape, (uint64_t)k->seed, why, sizeof why) != 0) {
+        snprintf(err, errlen, "%s: damaged checkpoint: %s", path, why);
+        return -1;
+    }
+    k->have_layout = 1;
+    k->n_params = k->layout.n_params;
+    return 0;
+}
+
 /* Root attributes, with format/version and size checks. */
 static int read_meta(hid_t f, const char *path, ck_meta *k, char *err, size_t errlen) {
     memset(k, 0, sizeof *k);
-    char *fmt = tcd_h5_attr_get_str(f, "format");
-    if (!fmt || strcmp(fmt, TCD_CKPT_FORMAT) != 0) {
-        snprintf(err, errlen, "%s: not a tcdist checkpoint (format is %s%s%s)", path, fmt ? "'" : "",
-                 fmt ? fmt : "missing", fmt ? "'" : "");
-        free(fmt);
+    if (tcd_h5_check_format(f, path, TCD_CKPT_FORMAT, TCD_CKPT_VERSION,
+                            "checkpoints are what 'tcdist train' writes in RUN_DIR/checkpoints", &k->version, err,
+                            errlen) != 0)
         return -1;
-    }
-    free(fmt);
-    int64_t version = 0;
-    if (tcd_h5_attr_get_i64(f, "version", &version) < 0 || version != TCD_CKPT_VERSION) {
-        snprintf(err, errlen, "%s: checkpoint format version %lld, this tcdist reads %d", path, (long long)version,
-                 TCD_CKPT_VERSION);
-        return -1;
-    }
-    static const char *const i64_names[] = {"dim", "hidden", "n_classes", "n_embeddings", "vocab_size", "n_buckets",
-                                            "step", "epoch", "step_in_epoch", "adam_t", "seed", "epoch_docs",
-                                            "tokens_total"};
-    int64_t *i64_dst[] = {&k->dim,   &k->hidden, &k->n_classes,     &k->n_embeddings, &k->vocab_size,
-                          &k->n_buckets, &k->step, &k->epoch, &k->step_in_epoch, &k->adam_t,
-                          &k->seed,  &k->epoch_docs, &k->tokens_total};
+    static const char *const i64_names[] = {"n_classes", "n_embeddings", "vocab_size", "n_buckets", "step", "epoch",
+                                            "step_in_epoch", "adam_t", "seed", "epoch_docs", "tokens_total"};
+    int64_t *i64_dst[] = {&k->n_classes,     &k->n_embeddings, &k->vocab_size, &k->n_buckets,
+                          &k->step,          &k->epoch,        &k->step_in_epoch, &k->adam_t,
+                          &k->seed,          &k->epoch_docs,   &k->tokens_total};
     for (size_t i = 0; i < sizeof i64_names / sizeof i64_names[0]; i++)
         if (tcd_h5_attr_get_i64(f, i64_names[i], i64_dst[i]) < 0) {
             snprintf(err, errlen, "%s: damaged checkpoint: %s", path, tcd_h5_errmsg());
@@ -318,13 +334,13 @@ static int read_meta(hid_t f, const char *path, ck_meta *k, char *err, size_t er
         return -1;
     }
     const int64_t big = (int64_t)1 << 40;
-    if (k->dim < 1 || k->dim > big || k->hidden < 0 || k->hidden > big || k->n_classes < 2 || k->n_classes > big ||
-        k->n_embeddings < 1 || k->n_embeddings > big || k->vocab_size < 0 || k->n_buckets < 0 ||
-        k->vocab_size + k->n_buckets != k->n_embeddings || k->adam_t < 0 || k->step < 0) {
+    if (k->n_classes < 2 || k->n_classes > big || k->n_embeddings < 1 || k->n_embeddings > big ||
+        k->vocab_size < 0 || k->n_buckets < 0 || k->vocab_size + k->n_buckets != k->n_embeddings || k->adam_t < 0 ||
+        k->step < 0) {
         snprintf(err, errlen, "%s: damaged checkpoint: sizes or counters out of range", path);
         return -1;
     }
-    ck_layout(k);
+    if (read_model(f, path, k, err, errlen) != 0) return -1;
     /* params, m and v are stored uncompressed: a file smaller than them is truncated (and a
      * damaged size attribute must not make us allocate terabytes) */
     struct stat sb;
@@ -383,15 +399,13 @@ static int verify_data(hid_t f, const char *path, ck_meta *k, float *params, flo
     tcd_sha256_init(&psum);
 
     field_header64(&sum, n_bytes);
-    int64_t off = 0;
-    for (int i = 0; i < k->n_tensors; i++) {
-        const ck_tensor *t = &k->t[i];
+    for (int i = 0; i < k->layout.n_tensors; i++) {
+        const tcd_tensor *t = &k->layout.tensors[i];
         char name[64];
         snprintf(name, sizeof name, "params/%s", t->name);
-        if (stream_floats(f, path, name, t->rows, t->cols, params ? params + off : NULL, &sum,
+        if (stream_floats(f, path, name, t->rows, t->cols, params ? params + t->offset : NULL, &sum,
                           want_sha ? &psum : NULL, err, errlen) < 0)
             goto out;
-        off += t->rows * t->cols;
     }
     field_header64(&sum, n_bytes);
     field_header(&state, n_bytes);
@@ -461,8 +475,7 @@ static hid_t open_meta(const char *path, ck_meta *k, char *err, size_t errlen) {
         return -1;
     }
     if (read_meta(f, path, k, err, errlen) < 0) {
-        free(k->config);
-        k->config = NULL;
+        ck_meta_free(k);
         H5Fclose(f);
         return -1;
     }
@@ -480,12 +493,11 @@ int tcd_ckpt_read_info(const char *path, tcd_ckpt_info *info, char *err, size_t 
         rc = -1;
     }
     if (rc == 0) {
+        info->version = k.version;
         info->step = k.step;
         info->epoch = k.epoch;
         info->step_in_epoch = k.step_in_epoch;
         info->adam_t = k.adam_t;
-        info->dim = k.dim;
-        info->hidden = k.hidden;
         info->n_classes = k.n_classes;
         info->n_embeddings = k.n_embeddings;
         info->n_params = k.n_params;
@@ -493,47 +505,50 @@ int tcd_ckpt_read_info(const char *path, tcd_ckpt_info *info, char *err, size_t 
         memcpy(info->vocab_sha256, k.vocab_sha, 65);
         memcpy(info->params_sha256, k.params_sha, 65);
         memcpy(info->state_sha256, k.state_sha, 65);
+        info->model_config = tcd_model_config_json(k.kind, k.cfg);
         info->config_json = k.config;
         k.config = NULL;
     }
-    free(k.config);
+    ck_meta_free(&k);
     return rc;
 }
 
 void tcd_ckpt_info_free(tcd_ckpt_info *info) {
     free(info->config_json);
+    free(info->model_config);
     memset(info, 0, sizeof *info);
 }
 
-int tcd_ckpt_load(const char *path, tcd_model *m, tcd_adam *a, tcd_ckpt_state *st, char *err, size_t errlen) {
-    TCD_CHECK(a->n == m->n_params);
+/* The caller's model against the file's, tensor by tensor. */
+static int same_layout(const char *path, const tcd_model *m, const tcd_model *k, char *err, size_t errlen) {
+    for (int i = 0; i < m->n_tensors || i < k->n_tensors; i++) {
+        const tcd_tensor *mt = i < m->n_tensors ? &m->tensors[i] : NULL;
+        const tcd_tensor *kt = i < k->n_tensors ? &k->tensors[i] : NULL;
+        if (!mt || !kt || strcmp(mt->name, kt->name) != 0 || mt->rows != kt->rows || mt->cols != kt->cols) {
+            snprintf(err, errlen,
+                     "%s: the checkpoint does not fit this model: tensor %d is '%s' [%lld, %lld] in the checkpoint "
+                     "but '%s' [%lld, %lld] in the model (model settings, classes or vocabulary differ)",
+                     path, i, kt ? kt->name : "(none)", (long long)(kt ? kt->rows : 0), (long long)(kt ? kt->cols : 0),
+                     mt ? mt->name : "(none)", (long long)(mt ? mt->rows : 0), (long long)(mt ? mt->cols : 0));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int tcd_ckpt_load(const char *path, const tcd_model *m, float *params, tcd_ckpt_optim *o, tcd_ckpt_state *st,
+                  char *err, size_t errlen) {
     ck_meta k;
     hid_t f = open_meta(path, &k, err, errlen);
     if (f < 0) return -1;
     int rc = -1;
-    /* the caller's model against the file's, tensor by tensor */
-    for (int i = 0; i < m->n_tensors || i < k.n_tensors; i++) {
-        const tcd_tensor *mt = i < m->n_tensors ? &m->tensors[i] : NULL;
-        const ck_tensor *kt = i < k.n_tensors ? &k.t[i] : NULL;
-        if (!mt || !kt || strcmp(mt->name, kt->name) != 0 || mt->rows != kt->rows || mt->cols != kt->cols) {
-            snprintf(err, errlen,
-                     "%s: the checkpoint does not fit this model: tensor %d is '%s' [%lld, %lld] in the checkpoint "
-                     "but '%s' [%lld, %lld] in the model (dim/hidden/classes/vocabulary differ)",
-                     path, i, kt ? kt->name : "(none)", (long long)(kt ? kt->rows : 0), (long long)(kt ? kt->cols : 0),
-                     mt ? mt->name : "(none)", (long long)(mt ? mt->rows : 0), (long long)(mt ? mt->cols : 0));
-            goto out;
-        }
-    }
-    if (k.n_params != m->n_params) {
-        snprintf(err, errlen, "%s: the checkpoint has %lld parameters, the model %lld", path, (long long)k.n_params,
-                 (long long)m->n_params);
-        goto out;
-    }
+    if (same_layout(path, m, &k.layout, err, errlen) != 0) goto out;
+    TCD_CHECK(k.n_params == m->n_params);
     /* verify first (streaming), then read into the caller's buffers, verifying again */
     if (verify_data(f, path, &k, NULL, NULL, NULL, NULL, 0, err, errlen) < 0) goto out;
     char *metrics = NULL;
-    if (verify_data(f, path, &k, m->params, a->m, a->v, &metrics, 0, err, errlen) < 0) goto out;
-    a->t = k.adam_t;
+    if (verify_data(f, path, &k, params, o->m, o->v, &metrics, 0, err, errlen) < 0) goto out;
+    o->t = k.adam_t;
     memset(st, 0, sizeof *st);
     st->step = k.step;
     st->epoch = k.epoch;
@@ -547,7 +562,7 @@ int tcd_ckpt_load(const char *path, tcd_model *m, tcd_adam *a, tcd_ckpt_state *s
     rc = 0;
 out:
     H5Fclose(f);
-    free(k.config);
+    ck_meta_free(&k);
     return rc;
 }
 
@@ -637,8 +652,9 @@ static int write_latest(const char *dir, const char *name, char *err, size_t err
     return rc;
 }
 
-int tcd_ckpt_save(const char *run_dir, int64_t keep, const tcd_model *m, const tcd_adam *a, const tcd_ckpt_state *st,
-                  const tcd_corpus *train, const char *config_json, char *err, size_t errlen) {
+int tcd_ckpt_save(const char *run_dir, int64_t keep, const tcd_model *m, const tcd_ckpt_optim *o,
+                  const tcd_ckpt_state *st, const tcd_corpus *train, const char *config_json, char *err,
+                  size_t errlen) {
     TCD_CHECK(keep >= 1 && st->step >= 0);
     char *dir = tcd_sprintf("%s/%s", run_dir, CKPT_DIR);
     if (tcd_mkdir_p(dir) != 0) {
@@ -649,7 +665,7 @@ int tcd_ckpt_save(const char *run_dir, int64_t keep, const tcd_model *m, const t
     char name[64];
     snprintf(name, sizeof name, "ckpt-%08lld.h5", (long long)st->step);
     char *path = tcd_sprintf("%s/%s", dir, name);
-    int rc = tcd_ckpt_write(path, m, a, st, train, config_json, err, errlen);
+    int rc = tcd_ckpt_write(path, m, o, st, train, config_json, err, errlen);
     if (rc == 0) rc = write_latest(dir, name, err, errlen);
     if (rc == 0) {
         /* the one just written counts towards keep and is never removed, whatever its step */

@@ -1,8 +1,8 @@
 /* Checkpoints (HDF5, written by rank 0): everything a run needs to continue bit-exactly.
  *
- * Layout: the model file's groups and attributes (modelio.h: /params, /vocab, /label_names,
- * tokenizer settings, data_content_sha256, vocab_sha256, config, ...) with format
- * "tcdist-checkpoint" (version 1), plus
+ * Layout: the model file's groups and attributes (io/model_file.h: /params, /vocab, /label_names,
+ * model, model_config, tokenizer settings, data_content_sha256, vocab_sha256, config, ...) with
+ * format "tcdist-checkpoint" (version 2; version 1, from tcdist 0.1, is read too), plus
  *   /optimizer/m, /optimizer/v   float32 [n_params]  Adam's moments, flat, in tensor order; contiguous
  *   /metrics                     vlen UTF-8 scalar   metrics.jsonl as it was at this step
  *   root attributes: step (steps done), epoch and step_in_epoch (where the next step is),
@@ -22,12 +22,11 @@
 
 #include <stdint.h>
 
-#include "train/adam.h"
 #include "io/corpus.h"
 #include "models/model.h"
 
 #define TCD_CKPT_FORMAT "tcdist-checkpoint"
-#define TCD_CKPT_VERSION 1
+#define TCD_CKPT_VERSION 2
 
 typedef struct {
     int64_t step;          /* global steps completed */
@@ -41,18 +40,28 @@ typedef struct {
     char *metrics;         /* metrics.jsonl so far (malloc'd when loaded) */
 } tcd_ckpt_state;
 
-/* What a checkpoint says about the run that wrote it, for the resume checks. */
+/* The optimizer's state, saved beside the parameters: Adam's moments (flat, the model's layout)
+ * and its step count. */
 typedef struct {
+    float *m, *v;
+    int64_t t;
+} tcd_ckpt_optim;
+
+/* What a checkpoint says about the run that wrote it, for the resume checks and inspect. */
+typedef struct {
+    int64_t version;
     int64_t step, epoch, step_in_epoch, adam_t;
-    int64_t dim, hidden, n_classes, n_embeddings, n_params;
+    int64_t n_classes, n_embeddings, n_params;
+    char *model_config; /* {"kind": ..., ...} (malloc'd) */
     char data_sha256[65], vocab_sha256[65], params_sha256[65], state_sha256[65];
-    char *config_json; /* malloc'd */
+    char *config_json;  /* malloc'd */
 } tcd_ckpt_info;
 
-/* Writes `path` atomically. Fault injection for the tests: TCDIST_FAULT=killwrite:0:N makes the
- * writer SIGKILL itself halfway through writing its N-th checkpoint (counted from 1 in this process).
- * Returns 0, or -1 with a message (e.g. disk full); a failed write leaves no file at `path` changed. */
-int tcd_ckpt_write(const char *path, const tcd_model *m, const tcd_adam *a, const tcd_ckpt_state *st,
+/* Writes `path` atomically: the model's parameters (m->params) and the optimizer state. Fault
+ * injection for the tests: TCDIST_FAULT=killwrite:0:N makes the writer SIGKILL itself halfway
+ * through its N-th checkpoint (counted from 1 in this process). Returns 0, or -1 with a message
+ * (e.g. disk full); a failed write leaves no file at `path` changed. */
+int tcd_ckpt_write(const char *path, const tcd_model *m, const tcd_ckpt_optim *o, const tcd_ckpt_state *st,
                    const tcd_corpus *train, const char *config_json, char *err, size_t errlen);
 
 /* Reads the metadata and verifies the checksum (the whole file is read). 0, or -1 with a message
@@ -60,9 +69,11 @@ int tcd_ckpt_write(const char *path, const tcd_model *m, const tcd_adam *a, cons
 int tcd_ckpt_read_info(const char *path, tcd_ckpt_info *info, char *err, size_t errlen);
 void tcd_ckpt_info_free(tcd_ckpt_info *info);
 
-/* Loads parameters, Adam state and counters into an initialised model and optimizer of the same
- * shape (checked), verifying the checksum first. 0, or -1 with a message. */
-int tcd_ckpt_load(const char *path, tcd_model *m, tcd_adam *a, tcd_ckpt_state *st, char *err, size_t errlen);
+/* Loads the parameters into params and the optimizer state into o (each [n_params], the layout of
+ * model m, which must match the checkpoint's: checked), and the counters into st, verifying the
+ * checksum before anything is used. 0, or -1 with a message. */
+int tcd_ckpt_load(const char *path, const tcd_model *m, float *params, tcd_ckpt_optim *o, tcd_ckpt_state *st,
+                  char *err, size_t errlen);
 void tcd_ckpt_state_free(tcd_ckpt_state *st);
 
 /* Run-dir management (rank 0):
@@ -73,8 +84,9 @@ void tcd_ckpt_state_free(tcd_ckpt_state *st);
  *   falling back to older ones (by step) with a warning naming each bad file. Returns a malloc'd
  *   path, or NULL when the run dir holds no checkpoint (*found_bad tells whether some existed but
  *   none verified; err then says why). */
-int tcd_ckpt_save(const char *run_dir, int64_t keep, const tcd_model *m, const tcd_adam *a, const tcd_ckpt_state *st,
-                  const tcd_corpus *train, const char *config_json, char *err, size_t errlen);
+int tcd_ckpt_save(const char *run_dir, int64_t keep, const tcd_model *m, const tcd_ckpt_optim *o,
+                  const tcd_ckpt_state *st, const tcd_corpus *train, const char *config_json, char *err,
+                  size_t errlen);
 char *tcd_ckpt_find(const char *run_dir, int *found_bad, char *err, size_t errlen);
 /* Does the run dir hold any checkpoint file (valid or not)? */
 int tcd_ckpt_any(const char *run_dir);

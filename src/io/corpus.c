@@ -95,19 +95,8 @@ int tcd_corpus_open(tcd_corpus *c, const char *path, char *err, size_t errlen) {
         return -1;
     }
     c->path = tcd_strdup(path);
-    char *fmt = tcd_h5_attr_get_str(c->file, "format");
-    if (!fmt || strcmp(fmt, TCD_CORPUS_FORMAT) != 0) {
-        snprintf(err, errlen, "%s: not a tcdist corpus (format attribute is %s%s%s; make one with 'tcdist prepare')",
-                 path, fmt ? "'" : "", fmt ? fmt : "missing", fmt ? "'" : "");
-        free(fmt);
-        tcd_corpus_close(c);
-        return -1;
-    }
-    free(fmt);
-    int64_t version = 0;
-    if (tcd_h5_attr_get_i64(c->file, "version", &version) < 0 || version != TCD_CORPUS_VERSION) {
-        snprintf(err, errlen, "%s: corpus format version %lld, this tcdist reads version %d (re-run 'tcdist prepare')",
-                 path, (long long)version, TCD_CORPUS_VERSION);
+    if (tcd_h5_check_format(c->file, path, TCD_CORPUS_FORMAT, TCD_CORPUS_VERSION,
+                            "make a corpus from raw text with 'tcdist prepare'", &c->version, err, errlen) != 0) {
         tcd_corpus_close(c);
         return -1;
     }

@@ -27,6 +27,7 @@
 typedef struct {
     hid_t file;
     char *path;
+    int64_t version;
     int64_t n_docs, n_tokens, vocab_size, n_buckets, n_embeddings, n_classes;
     int64_t min_count, max_vocab, n_skipped;
     tcd_tok_opts tok;

@@ -60,6 +60,36 @@ char *tcd_h5_file_format(const char *path, int *is_hdf5) {
     return format;
 }
 
+int tcd_h5_check_format(hid_t f, const char *path, const char *want, int64_t max_version, const char *hint,
+                        int64_t *version, char *err, size_t errlen) {
+    char *fmt = tcd_h5_attr_get_str(f, "format");
+    int rc = -1;
+    *version = 0;
+    /* "tcdist-model" -> "tcdist model", for messages */
+    char noun[64], found[64];
+    snprintf(noun, sizeof noun, "%s", want);
+    snprintf(found, sizeof found, "%s", fmt ? fmt : "");
+    for (char *c = noun; *c; c++)
+        if (*c == '-') *c = ' ';
+    for (char *c = found; *c; c++)
+        if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f) *c = '?';
+    if (!fmt)
+        snprintf(err, errlen, "%s: not a %s: the file has no root 'format' attribute (%s)", path, noun, hint);
+    else if (strcmp(fmt, want) != 0)
+        snprintf(err, errlen, "%s: not a %s: its format is '%s' (%s)", path, noun, found, hint);
+    else if (tcd_h5_attr_get_i64(f, "version", version) < 0 || *version < 1)
+        snprintf(err, errlen, "%s: damaged %s file: the 'version' attribute is missing or invalid", path, want);
+    else if (*version > max_version)
+        snprintf(err, errlen,
+                 "%s: %s version %lld was written by a newer tcdist; this tcdist (%s) reads versions 1 to %lld: "
+                 "upgrade tcdist",
+                 path, want, (long long)*version, TCDIST_VERSION, (long long)max_version);
+    else
+        rc = 0;
+    free(fmt);
+    return rc;
+}
+
 int tcd_h5_close(hid_t file) {
     if (file < 0) return 0;
     int rc = 0;

@@ -20,6 +20,13 @@ char *tcd_h5_file_format(const char *path, int *is_hdf5);
 hid_t tcd_h5_open_ro(const char *path);     /* read-only; <0 (message names the file) */
 int tcd_h5_close(hid_t file);               /* flush + close; <0 on failure */
 
+/* The root `format` and `version` attributes every tcdist file carries. Returns 0 with the
+ * version when format is `want` and 1 <= version <= max_version; else -1 with a message that says
+ * what the file is and what to do (`hint` names the command that makes this kind of file; a
+ * version above max_version asks for a newer tcdist). */
+int tcd_h5_check_format(hid_t f, const char *path, const char *want, int64_t max_version, const char *hint,
+                        int64_t *version, char *err, size_t errlen);
+
 /* Attributes on a file/group/dataset (loc). */
 int tcd_h5_attr_set_str(hid_t loc, const char *name, const char *value);
 int tcd_h5_attr_set_i64(hid_t loc, const char *name, int64_t value);

@@ -1,16 +1,19 @@
-/* The trained-model file (HDF5): parameters plus everything eval/predict need (vocabulary, label
- * names, tokenizer settings), so that a model file stands alone. Checkpoints (a later format) are
- * a superset: the same groups plus optimizer state and counters.
+/* The trained-model file (HDF5): parameters plus everything eval, predict and serve need
+ * (vocabulary, label names, tokenizer settings), so that a model file stands alone. Checkpoints
+ * are a superset: the same groups plus optimizer state and counters.
  *
- * Layout (README.md, "Model file"):
- *   /params/<tensor>   float32, [rows, cols] or [rows]: embedding, hidden.weight, hidden.bias,
- *                      out.weight, out.bias (Keras' shapes transposed: weight[out, in])
+ * Layout (docs/formats.md, "Model file"):
+ *   /params/<tensor>   float32, [rows, cols] or [rows]: the model's tensor table, in its order
  *   /vocab/words, /vocab/counts, /label_names   as in the corpus file
- *   root attributes: format "tcdist-model", version 1, model "bow", dim, hidden, n_classes,
- *     n_embeddings, vocab_size, n_buckets, seed, the tokenizer settings, data_content_sha256,
- *     vocab_sha256, params_sha256, config (JSON of the run's settings), created_by. */
-#ifndef TCD_MODELIO_H
-#define TCD_MODELIO_H
+ *   root attributes: format "tcdist-model", version, model (the kind), model_config (JSON: the
+ *     kind and its parameters), n_classes, n_embeddings, vocab_size, n_buckets, seed, step (of
+ *     training), the tokenizer settings, data_content_sha256, vocab_sha256, params_sha256, config
+ *     (JSON of the run's settings), created_by; and each scalar model parameter (dim, hidden, ...)
+ *     as an attribute of its own, for h5py users.
+ * Versions: 1 (tcdist 0.1: bag model only, its dim and hidden as attributes, no model_config) and
+ * 2 (model_config). Every version up to TCD_MODEL_VERSION is read. */
+#ifndef TCD_MODEL_FILE_H
+#define TCD_MODEL_FILE_H
 
 #include <hdf5.h>
 
@@ -19,10 +22,12 @@
 #include "text/tokenize.h"
 
 #define TCD_MODEL_FORMAT "tcdist-model"
-#define TCD_MODEL_VERSION 1
+#define TCD_MODEL_VERSION 2
 
 typedef struct {
-    tcd_model model;
+    tcd_model model; /* built, with buffers of its own and the stored parameters */
+    int64_t version;
+    int64_t step;    /* training steps behind these parameters (0 when unknown: version 1) */
     tcd_tok_opts tok;
     char **vocab;
     int64_t vocab_size;
@@ -30,7 +35,8 @@ typedef struct {
     int64_t n_classes;
     int64_t n_buckets;
     char data_sha256[65], vocab_sha256[65], params_sha256[65];
-    char *config_json;
+    char *model_config; /* {"kind": ..., ...} */
+    char *config_json;  /* the training run's settings */
     char *path;
 } tcd_model_file;
 
@@ -38,15 +44,21 @@ typedef struct {
 void tcd_params_sha256(const tcd_model *m, char out[65]);
 
 /* Writes the model atomically (temporary name, fsync, rename). The vocabulary, labels and tokenizer
- * settings are copied from the training corpus. Returns 0, or -1 with a message. */
-int tcd_model_save(const char *path, const tcd_model *m, const tcd_corpus *train, const char *config_json,
-                   char *err, size_t errlen);
+ * settings are copied from the training corpus; step is the training step of these parameters.
+ * Returns 0, or -1 with a message. */
+int tcd_model_save(const char *path, const tcd_model *m, int64_t step, const tcd_corpus *train,
+                   const char *config_json, char *err, size_t errlen);
 /* Writes the datasets and attributes of a model into an open file (shared with checkpoints, which
  * carry their own checksum and pass with_params_sha = 0 to skip the sha256 pass). */
-int tcd_model_write_into(hid_t f, const tcd_model *m, const tcd_corpus *train, const char *config_json,
-                         int with_params_sha);
+int tcd_model_write_into(hid_t f, const tcd_model *m, int64_t step, const tcd_corpus *train,
+                         const char *config_json, int with_params_sha);
+/* The model kind and configuration stored in an open model or checkpoint file of the given
+ * version (version 1: from the bag model's dim/hidden attributes). *cfg is malloc'd. */
+int tcd_model_read_kind(hid_t f, int64_t version, const tcd_model_kind **kind, void **cfg, char *err,
+                        size_t errlen);
 
-/* Loads MODEL.h5, or RUN_DIR/model.h5 when given a folder. */
+/* Loads MODEL.h5, or RUN_DIR/model.h5 when given a folder. Everything is checked before use: the
+ * format and version, the shapes, and the parameters against their stored sha256. */
 int tcd_model_load(tcd_model_file *mf, const char *path, char *err, size_t errlen);
 void tcd_model_file_free(tcd_model_file *mf);
 
