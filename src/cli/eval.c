@@ -10,7 +10,7 @@
 #include "infer/evaluate.h"
 #include "io/h5util.h"
 #include "data/loader.h"
-#include "io/model_file.h"
+#include "infer/predictor.h"
 #include "tcdist.h"
 #include "base/util.h"
 
@@ -39,53 +39,54 @@ int tcd_cmd_eval(int argc, char **argv) {
     }
     int n_threads = threads > 0 ? (int)threads : omp_get_max_threads();
     char err[1024];
-    tcd_model_file mf;
-    if (tcd_model_load(&mf, model_path, err, sizeof err) != 0) {
+    tcd_predictor *pred = tcd_predictor_open(model_path, err, sizeof err);
+    if (!pred) {
         tcd_error("--model: %s", err);
         return TCD_EXIT_ERROR;
     }
+    const tcd_model_file *mf = tcd_predictor_file(pred);
     tcd_corpus c;
     if (tcd_corpus_open(&c, data, err, sizeof err) != 0) {
         tcd_error("--data: %s", err);
-        tcd_model_file_free(&mf);
+        tcd_predictor_free(pred);
         return TCD_EXIT_ERROR;
     }
-    int compatible = strcmp(c.vocab_sha256, mf.vocab_sha256) == 0 && c.n_buckets == mf.n_buckets &&
-                     c.n_classes == mf.n_classes && c.n_embeddings == mf.model.cfg.vocab;
+    int compatible = strcmp(c.vocab_sha256, mf->vocab_sha256) == 0 && c.n_buckets == mf->n_buckets &&
+                     c.n_classes == mf->n_classes && c.n_embeddings == mf->model.shape.n_embeddings;
     if (compatible) {
         int64_t n_labels = 0;
         char **labels = tcd_corpus_read_label_names(&c, &n_labels);
         for (int64_t i = 0; labels && i < n_labels && compatible; i++)
-            compatible = strcmp(labels[i], mf.labels[i]) == 0;
+            compatible = strcmp(labels[i], mf->labels[i]) == 0;
         if (!labels) compatible = 0;
         tcd_h5_free_strings(labels, n_labels);
     }
     if (!compatible) {
         tcd_error("--data %s was not prepared with the model's vocabulary and labels; prepare it with "
                   "'tcdist prepare --vocab TRAIN.h5 ...' using the training corpus of %s",
-                  data, mf.path);
+                  data, mf->path);
         tcd_corpus_close(&c);
-        tcd_model_file_free(&mf);
+        tcd_predictor_free(pred);
         return TCD_EXIT_ERROR;
     }
     tcd_loader l;
     if (tcd_loader_open(&l, &c, 0, c.n_docs, 0, 0, err, sizeof err) != 0) {
         tcd_error("%s", err);
         tcd_corpus_close(&c);
-        tcd_model_file_free(&mf);
+        tcd_predictor_free(pred);
         return TCD_EXIT_ERROR;
     }
     tcd_eval_counts e;
-    tcd_eval_counts_init(&e, mf.n_classes);
-    tcd_evaluate_range(&mf.model, &l, 0, c.n_docs, batch, n_threads, &e);
+    tcd_eval_counts_init(&e, mf->n_classes);
+    tcd_evaluate_range(tcd_predictor_model(pred), &l, 0, c.n_docs, batch, n_threads, &e);
     tcd_buf out = {0};
-    if (!json) tcd_buf_printf(&out, "model      %s\ndata       %s\n", mf.path, data);
-    tcd_eval_report(&out, &e, mf.labels, json);
+    if (!json) tcd_buf_printf(&out, "model      %s\ndata       %s\n", mf->path, data);
+    tcd_eval_report(&out, &e, mf->labels, json);
     fputs(out.data, stdout);
     tcd_buf_free(&out);
     tcd_eval_counts_free(&e);
     tcd_loader_free(&l);
     tcd_corpus_close(&c);
-    tcd_model_file_free(&mf);
+    tcd_predictor_free(pred);
     return TCD_EXIT_OK;
 }

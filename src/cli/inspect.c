@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/args.h"
 #include "io/checkpoint.h"
@@ -48,6 +49,21 @@ static void rep_i64(report *r, const char *key, int64_t v) {
         tcd_buf_printf(&r->b, "%lld", (long long)v);
     } else
         tcd_buf_printf(&r->b, "%-16s %lld\n", key, (long long)v);
+}
+
+/* The model kind, each of its parameters as a field of its own, and its config as JSON. */
+static void rep_model(report *r, const tcd_model_kind *kind, const void *cfg, const char *model_config) {
+    rep_str(r, "model", kind->name);
+    for (const tcd_model_param *p = kind->params; p->name; p++) {
+        const void *v = (const char *)cfg + p->offset;
+        if (p->type == TCD_MP_I64) rep_i64(r, p->name, *(const int64_t *)v);
+    }
+    if (r->json) {
+        rep_key(r, "model_config");
+        tcd_buf_printf(&r->b, "%s", model_config);
+    } else {
+        rep_str(r, "model_config", model_config);
+    }
 }
 
 /* ---- corpus files ---- */
@@ -221,7 +237,7 @@ static int inspect_corpus(const char *path, int json) {
     if (json) tcd_buf_putc(&r.b, '{');
     rep_str(&r, "file", path);
     rep_str(&r, "format", TCD_CORPUS_FORMAT);
-    rep_i64(&r, "version", TCD_CORPUS_VERSION);
+    rep_i64(&r, "version", c.version);
     rep_i64(&r, "n_docs", c.n_docs);
     rep_i64(&r, "n_tokens", c.n_tokens);
     rep_i64(&r, "vocab_size", c.vocab_size);
@@ -312,12 +328,11 @@ static int inspect_model(const char *path, int json) {
     if (json) tcd_buf_putc(&r.b, '{');
     rep_str(&r, "file", mf.path);
     rep_str(&r, "format", TCD_MODEL_FORMAT);
-    rep_i64(&r, "version", TCD_MODEL_VERSION);
-    rep_str(&r, "model", "bow");
-    rep_i64(&r, "dim", m->cfg.dim);
-    rep_i64(&r, "hidden", m->cfg.hidden);
-    rep_i64(&r, "n_classes", m->cfg.n_classes);
-    rep_i64(&r, "n_embeddings", m->cfg.vocab);
+    rep_i64(&r, "version", mf.version);
+    rep_model(&r, m->kind, m->cfg, mf.model_config);
+    rep_i64(&r, "step", mf.step);
+    rep_i64(&r, "n_classes", m->shape.n_classes);
+    rep_i64(&r, "n_embeddings", m->shape.n_embeddings);
     rep_i64(&r, "vocab_size", mf.vocab_size);
     rep_i64(&r, "n_buckets", mf.n_buckets);
     rep_i64(&r, "n_params", m->n_params);
@@ -383,14 +398,20 @@ static int inspect_checkpoint(const char *path, int json) {
     if (json) tcd_buf_putc(&r.b, '{');
     rep_str(&r, "file", path);
     rep_str(&r, "format", TCD_CKPT_FORMAT);
-    rep_i64(&r, "version", TCD_CKPT_VERSION);
+    rep_i64(&r, "version", info.version);
     rep_i64(&r, "step", step);
     rep_i64(&r, "epoch", epoch);
     rep_i64(&r, "step_in_epoch", step_in_epoch);
     rep_i64(&r, "adam_t", adam_t);
     rep_i64(&r, "n_params", info.n_params);
-    rep_i64(&r, "dim", info.dim);
-    rep_i64(&r, "hidden", info.hidden);
+    {
+        const tcd_model_kind *kind = NULL;
+        void *cfg = NULL;
+        char why[256];
+        if (tcd_model_config_parse(info.model_config, &kind, &cfg, why, sizeof why) == 0)
+            rep_model(&r, kind, cfg, info.model_config);
+        free(cfg);
+    }
     rep_i64(&r, "n_classes", info.n_classes);
     rep_i64(&r, "n_embeddings", info.n_embeddings);
     rep_str(&r, "params_sha256", info.params_sha256);
@@ -425,27 +446,8 @@ static const inspector inspectors[] = {
     {TCD_CKPT_FORMAT, inspect_checkpoint},
 };
 
-int tcd_cmd_inspect(int argc, char **argv) {
-    int json = 0;
-    const tcd_opt opts[] = {
-        {"--json", TCD_OPT_FLAG, &json, NULL, "print one JSON object instead of a table", 0, 0, NULL},
-        {NULL, 0, NULL, NULL, NULL, 0, 0, NULL},
-    };
-    char **pos = NULL;
-    int n_pos = 0;
-    int rc = tcd_args_parse("tcdist inspect FILE.h5 [--json]",
-                            "Summarises a tcdist file (corpus, model or checkpoint). Length quantiles are nearest-rank.", opts, argc,
-                            argv, &pos, &n_pos);
-    if (rc == 1) return TCD_EXIT_OK;
-    if (rc) return TCD_EXIT_USAGE;
-    if (n_pos != 1) {
-        tcd_error("inspect: expected exactly one FILE, got %d (usage: tcdist inspect FILE.h5 [--json])", n_pos);
-        free(pos);
-        return TCD_EXIT_USAGE;
-    }
-    const char *path = pos[0];
-    free(pos);
-
+/* A file: dispatch on its root `format` attribute. */
+static int inspect_file(const char *path, int json) {
     int is_hdf5 = 0;
     char *format = tcd_h5_file_format(path, &is_hdf5);
     if (!is_hdf5) {
@@ -469,4 +471,57 @@ int tcd_cmd_inspect(int argc, char **argv) {
     tcd_buf_free(&known);
     free(format);
     return TCD_EXIT_ERROR;
+}
+
+/* A run dir stands for its model.h5, or, before training has finished, its newest checkpoint
+ * that verifies (as eval, predict and a resume would pick them). NULL: printed why. */
+static char *resolve_path(const char *arg) {
+    struct stat st;
+    if (stat(arg, &st) != 0 || !S_ISDIR(st.st_mode)) return tcd_strdup(arg);
+    char *model = tcd_sprintf("%s/model.h5", arg);
+    if (tcd_file_exists(model)) return model;
+    free(model);
+    if (!tcd_ckpt_any(arg)) {
+        tcd_error("inspect: %s is a folder with neither a model.h5 nor checkpoints (give a corpus, model or "
+                  "checkpoint file, or a run dir)",
+                  arg);
+        return NULL;
+    }
+    char err[1024];
+    int found_bad = 0;
+    char *ckpt = tcd_ckpt_find(arg, &found_bad, err, sizeof err);
+    if (!ckpt) {
+        tcd_error("inspect: %s", err);
+        return NULL;
+    }
+    /* on stderr: stdout may be --json */
+    fprintf(stderr, "tcdist: %s holds no model.h5 yet; inspecting its newest checkpoint, %s\n", arg, ckpt);
+    return ckpt;
+}
+
+int tcd_cmd_inspect(int argc, char **argv) {
+    int json = 0;
+    const tcd_opt opts[] = {
+        {"--json", TCD_OPT_FLAG, &json, NULL, "print one JSON object instead of a table", 0, 0, NULL},
+        {NULL, 0, NULL, NULL, NULL, 0, 0, NULL},
+    };
+    char **pos = NULL;
+    int n_pos = 0;
+    int rc = tcd_args_parse("tcdist inspect FILE.h5|RUN_DIR [--json]",
+                            "Summarises a tcdist file (corpus, model or checkpoint). A run dir stands for its model.h5, or\n"
+                            "its newest checkpoint before training has finished. Length quantiles are nearest-rank.",
+                            opts, argc, argv, &pos, &n_pos);
+    if (rc == 1) return TCD_EXIT_OK;
+    if (rc) return TCD_EXIT_USAGE;
+    if (n_pos != 1) {
+        tcd_error("inspect: expected exactly one FILE, got %d (usage: tcdist inspect FILE.h5|RUN_DIR [--json])", n_pos);
+        free(pos);
+        return TCD_EXIT_USAGE;
+    }
+    char *path = resolve_path(pos[0]);
+    free(pos);
+    if (!path) return TCD_EXIT_ERROR;
+    rc = inspect_file(path, json);
+    free(path);
+    return rc;
 }

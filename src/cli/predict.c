@@ -8,19 +8,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/args.h"
-#include "models/model.h"
-#include "io/model_file.h"
-#include "tcdist.h"
-#include "text/tokenize.h"
 #include "base/util.h"
-#include "text/vocab.h"
+#include "cli/args.h"
+#include "infer/predictor.h"
+#include "tcdist.h"
 
 #define PRED_BATCH 512
 
 typedef struct {
-    tcd_model_file *mf;
-    tcd_vocab *vocab;
+    tcd_predictor *pred;
+    const tcd_model_file *mf;
     int64_t top_k;
     int json, n_threads;
     /* the pending batch */
@@ -35,9 +32,10 @@ typedef struct {
     int n_good;
     float *probs;
     int64_t n_bad;
-} predictor;
+    tcd_encoder enc;
+} predict_state;
 
-static void push_tokens(predictor *p, const int32_t *ids, int64_t n) {
+static void push_tokens(predict_state *p, const int32_t *ids, int64_t n) {
     if (p->n_tokens + n > p->cap_tokens) {
         p->cap_tokens = (p->n_tokens + n) * 2 + 1024;
         p->tokens = tcd_realloc(p->tokens, sizeof(int32_t) * (size_t)p->cap_tokens);
@@ -46,63 +44,62 @@ static void push_tokens(predictor *p, const int32_t *ids, int64_t n) {
     p->n_tokens += n;
 }
 
-static void flush(predictor *p) {
-    int64_t C = p->mf->n_classes;
+static void print_error(predict_state *p, tcd_buf *out, int i) {
+    if (p->json) {
+        tcd_buf_printf(out, "{\"file\": ");
+        tcd_buf_json_string(out, p->file[i], strlen(p->file[i]));
+        tcd_buf_printf(out, ", \"line\": %lld, \"error\": ", (long long)p->line[i]);
+        tcd_buf_json_string(out, p->error[i], strlen(p->error[i]));
+        tcd_buf_printf(out, "}\n");
+    } else {
+        tcd_buf_printf(out, "\n");
+    }
+}
+
+static void print_prediction(predict_state *p, tcd_buf *out, int i) {
+    const int64_t C = p->mf->n_classes;
+    const float *pr = p->probs + p->good[i] * C;
+    int64_t order[64];
+    const int64_t k = p->top_k < C ? p->top_k : C;
+    tcd_top_k(pr, C, k, order);
+    if (!p->json) {
+        for (int64_t j = 0; j < k; j++)
+            tcd_buf_printf(out, "%s%s\t%.6f", j ? "\t" : "", p->mf->labels[order[j]], pr[order[j]]);
+        tcd_buf_printf(out, "\n");
+        return;
+    }
+    tcd_buf_printf(out, "{\"file\": ");
+    tcd_buf_json_string(out, p->file[i], strlen(p->file[i]));
+    tcd_buf_printf(out, ", \"line\": %lld, \"label\": ", (long long)p->line[i]);
+    const char *lab = p->mf->labels[order[0]];
+    tcd_buf_json_string(out, lab, strlen(lab));
+    tcd_buf_printf(out, ", \"prob\": %.6f", pr[order[0]]);
+    if (p->top_k > 1) {
+        tcd_buf_printf(out, ", \"top\": [");
+        for (int64_t j = 0; j < k; j++) {
+            tcd_buf_printf(out, "%s{\"label\": ", j ? ", " : "");
+            lab = p->mf->labels[order[j]];
+            tcd_buf_json_string(out, lab, strlen(lab));
+            tcd_buf_printf(out, ", \"prob\": %.6f}", pr[order[j]]);
+        }
+        tcd_buf_printf(out, "]");
+    }
+    tcd_buf_printf(out, "}\n");
+}
+
+static void flush(predict_state *p) {
     if (p->n_good > 0) {
         tcd_batch b = {.n = p->n_good, .tokens = p->tokens, .offsets = p->offsets, .labels = NULL};
-        tcd_model_forward(&p->mf->model, &b, p->probs, p->n_threads);
+        tcd_predictor_forward(p->pred, &b, p->probs, p->n_threads);
     }
     tcd_buf out = {0};
     for (int i = 0; i < p->n; i++) {
         if (p->error[i]) {
-            if (p->json) {
-                tcd_buf_printf(&out, "{\"file\": ");
-                tcd_buf_json_string(&out, p->file[i], strlen(p->file[i]));
-                tcd_buf_printf(&out, ", \"line\": %lld, \"error\": ", (long long)p->line[i]);
-                tcd_buf_json_string(&out, p->error[i], strlen(p->error[i]));
-                tcd_buf_printf(&out, "}\n");
-            } else {
-                tcd_buf_printf(&out, "\n");
-            }
+            print_error(p, &out, i);
             free(p->error[i]);
             p->error[i] = NULL;
-            continue;
-        }
-        const float *pr = p->probs + p->good[i] * C;
-        int64_t order[64];
-        int64_t k = p->top_k < C ? p->top_k : C;
-        if (k > 64) k = 64;
-        /* partial selection sort: the K most probable classes, ties to the lower id */
-        int used[4096] = {0};
-        for (int64_t j = 0; j < k; j++) {
-            int64_t best = -1;
-            for (int64_t c = 0; c < C && c < 4096; c++)
-                if (!used[c] && (best < 0 || pr[c] > pr[best])) best = c;
-            used[best] = 1;
-            order[j] = best;
-        }
-        if (p->json) {
-            tcd_buf_printf(&out, "{\"file\": ");
-            tcd_buf_json_string(&out, p->file[i], strlen(p->file[i]));
-            tcd_buf_printf(&out, ", \"line\": %lld, \"label\": ", (long long)p->line[i]);
-            const char *lab = p->mf->labels[order[0]];
-            tcd_buf_json_string(&out, lab, strlen(lab));
-            tcd_buf_printf(&out, ", \"prob\": %.6f", pr[order[0]]);
-            if (p->top_k > 1) {
-                tcd_buf_printf(&out, ", \"top\": [");
-                for (int64_t j = 0; j < k; j++) {
-                    tcd_buf_printf(&out, "%s{\"label\": ", j ? ", " : "");
-                    lab = p->mf->labels[order[j]];
-                    tcd_buf_json_string(&out, lab, strlen(lab));
-                    tcd_buf_printf(&out, ", \"prob\": %.6f}", pr[order[j]]);
-                }
-                tcd_buf_printf(&out, "]");
-            }
-            tcd_buf_printf(&out, "}\n");
         } else {
-            for (int64_t j = 0; j < k; j++)
-                tcd_buf_printf(&out, "%s%s\t%.6f", j ? "\t" : "", p->mf->labels[order[j]], pr[order[j]]);
-            tcd_buf_printf(&out, "\n");
+            print_prediction(p, &out, i);
         }
     }
     if (out.len) fwrite(out.data, 1, out.len, stdout);
@@ -114,40 +111,53 @@ static void flush(predictor *p) {
     p->offsets[0] = 0;
 }
 
-static void add_line(predictor *p, const char *file, int64_t line_no, const char *text, size_t len,
-                     tcd_tokens *tk, int32_t **ids, int64_t *ids_cap) {
+static void add_line(predict_state *p, const char *file, int64_t line_no, const char *text, size_t len) {
     int i = p->n++;
     p->file[i] = file;
     p->line[i] = line_no;
     p->error[i] = NULL;
     p->good[i] = -1;
     const char *why = NULL;
-    if (tcd_tokenize(&p->mf->tok, text, len, tk, &why) != 0) {
-        p->error[i] = tcd_strdup(why ? why : "invalid text");
-    } else if (tk->n_words == 0) {
-        p->error[i] = tcd_strdup("empty text (no tokens)");
+    const int32_t *ids = NULL;
+    const int64_t n = tcd_predictor_encode(p->pred, &p->enc, text, len, &ids, &why);
+    if (n < 0) {
+        p->error[i] = tcd_strdup(why);
+        tcd_error("%s:%lld: %s", file, (long long)line_no, p->error[i]);
+        p->n_bad++;
     } else {
-        const tcd_tok_opts *o = &p->mf->tok;
-        int64_t n_ng = tcd_n_ngram_ids(o, tk->n_words);
-        int64_t need = tk->n_words + n_ng;
-        if (need > *ids_cap) {
-            *ids_cap = need * 2;
-            *ids = tcd_realloc(*ids, sizeof(int32_t) * (size_t)*ids_cap);
-        }
-        for (int64_t w = 0; w < tk->n_words; w++) {
-            int32_t id = tcd_vocab_find(p->vocab, tk->bytes + tk->start[w], tk->len[w], tk->hash[w]);
-            (*ids)[w] = id < 0 ? TCD_UNK_ID : id;
-        }
-        if (n_ng) tcd_ngram_ids(o, tk->hash, tk->n_words, p->mf->vocab_size, *ids + tk->n_words);
-        push_tokens(p, *ids, need);
+        push_tokens(p, ids, n);
         p->good[i] = p->n_good++;
         p->offsets[p->n_good] = p->n_tokens;
     }
-    if (p->error[i]) {
-        tcd_error("%s:%lld: %s", file, (long long)line_no, p->error[i]);
-        p->n_bad++;
-    }
     if (p->n == PRED_BATCH) flush(p);
+}
+
+/* One input file (or stdin): every line is a document. Returns 0, or -1 on a read error. */
+static int predict_file(predict_state *p, const char *name) {
+    FILE *in = strcmp(name, "-") == 0 ? stdin : fopen(name, "rb");
+    const char *shown = strcmp(name, "-") == 0 ? "<stdin>" : name;
+    if (!in) {
+        tcd_error("%s: cannot open (%s)", name, strerror(errno));
+        return -1;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    int64_t line_no = 0;
+    int rc = 0;
+    while ((len = getline(&line, &cap, in)) >= 0) {
+        line_no++;
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) len--;
+        add_line(p, shown, line_no, line, (size_t)len);
+    }
+    if (ferror(in)) {
+        tcd_error("%s: read error after line %lld", shown, (long long)line_no);
+        rc = -1;
+    }
+    flush(p); /* the file names in the batch must outlive it */
+    free(line);
+    if (in != stdin) fclose(in);
+    return rc;
 }
 
 int tcd_cmd_predict(int argc, char **argv) {
@@ -175,71 +185,27 @@ int tcd_cmd_predict(int argc, char **argv) {
         return TCD_EXIT_USAGE;
     }
     char err[1024];
-    tcd_model_file mf;
-    if (tcd_model_load(&mf, model_path, err, sizeof err) != 0) {
+    predict_state p = {.top_k = top_k, .json = json};
+    p.pred = tcd_predictor_open(model_path, err, sizeof err);
+    if (!p.pred) {
         tcd_error("--model: %s", err);
         free(pos);
         return TCD_EXIT_ERROR;
     }
-    if (mf.n_classes > 4096) {
-        tcd_error("%s: %lld classes; predict supports up to 4096", mf.path, (long long)mf.n_classes);
-        free(pos);
-        tcd_model_file_free(&mf);
-        return TCD_EXIT_ERROR;
-    }
-    predictor p = {.mf = &mf, .top_k = top_k, .json = json};
+    p.mf = tcd_predictor_file(p.pred);
     p.n_threads = threads > 0 ? (int)threads : omp_get_max_threads();
-    int64_t dup = -1;
-    p.vocab = tcd_vocab_from_words_checked(mf.vocab, NULL, mf.vocab_size, &dup);
-    if (!p.vocab) {
-        tcd_error("%s: damaged model: the word '%s' appears twice in /vocab/words (id %lld)", mf.path,
-                  dup >= 0 ? mf.vocab[dup] : "?", (long long)dup);
-        free(pos);
-        tcd_model_file_free(&mf);
-        return TCD_EXIT_ERROR;
-    }
-    p.probs = tcd_malloc(sizeof(float) * PRED_BATCH * (size_t)mf.n_classes);
-    tcd_tokens tk = {0};
-    int32_t *ids = NULL;
-    int64_t ids_cap = 0;
+    p.probs = tcd_malloc(sizeof(float) * PRED_BATCH * (size_t)p.mf->n_classes);
     int rc = TCD_EXIT_OK;
-    int n_inputs = n_pos ? n_pos : 1;
-    for (int f = 0; f < n_inputs; f++) {
-        const char *name = n_pos ? pos[f] : "-";
-        FILE *in = strcmp(name, "-") == 0 ? stdin : fopen(name, "rb");
-        const char *shown = strcmp(name, "-") == 0 ? "<stdin>" : name;
-        if (!in) {
-            tcd_error("%s: cannot open (%s)", name, strerror(errno));
-            rc = TCD_EXIT_ERROR;
-            continue;
-        }
-        char *line = NULL;
-        size_t cap = 0;
-        ssize_t len;
-        int64_t line_no = 0;
-        while ((len = getline(&line, &cap, in)) >= 0) {
-            line_no++;
-            while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) len--;
-            add_line(&p, shown, line_no, line, (size_t)len, &tk, &ids, &ids_cap);
-        }
-        if (ferror(in)) {
-            tcd_error("%s: read error after line %lld", shown, (long long)line_no);
-            rc = TCD_EXIT_ERROR;
-        }
-        flush(&p); /* the file names in the batch must outlive it */
-        free(line);
-        if (in != stdin) fclose(in);
-    }
+    for (int f = 0; f < (n_pos ? n_pos : 1); f++)
+        if (predict_file(&p, n_pos ? pos[f] : "-") != 0) rc = TCD_EXIT_ERROR;
     if (p.n_bad) {
         tcd_error("%lld line(s) could not be predicted (see above)", (long long)p.n_bad);
         rc = TCD_EXIT_ERROR;
     }
-    free(ids);
-    tcd_tokens_free(&tk);
+    tcd_encoder_free(&p.enc);
     free(p.tokens);
     free(p.probs);
-    tcd_vocab_free(p.vocab);
-    tcd_model_file_free(&mf);
+    tcd_predictor_free(p.pred);
     free(pos);
     return rc;
 }

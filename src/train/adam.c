@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/fixedpoint.h"
 #include "base/util.h"
 
 #if defined(__SSE2__)
@@ -21,24 +20,35 @@ void tcd_adam_config_default(tcd_adam_config *c) {
     c->beta2 = 0.999;
     c->eps = 1e-7; /* Keras' default */
     c->weight_decay = 0.0;
+    c->clip_norm = 0.0;
 }
 
 void tcd_adam_init(tcd_adam *a, const tcd_adam_config *c, int64_t n) {
     TCD_CHECK(n >= 0);
+    float *m = tcd_aligned_alloc((size_t)n * sizeof(float));
+    float *v = tcd_aligned_alloc((size_t)n * sizeof(float));
+    memset(m, 0, (size_t)n * sizeof(float));
+    memset(v, 0, (size_t)n * sizeof(float));
+    tcd_adam_bind(a, c, n, m, v);
+    a->owns = 1;
+}
+
+void tcd_adam_bind(tcd_adam *a, const tcd_adam_config *c, int64_t n, float *m, float *v) {
     memset(a, 0, sizeof *a);
     a->cfg = *c;
     a->n = n;
     a->t = 0;
-    a->m = tcd_aligned_alloc((size_t)n * sizeof(float));
-    a->v = tcd_aligned_alloc((size_t)n * sizeof(float));
-    memset(a->m, 0, (size_t)n * sizeof(float));
-    memset(a->v, 0, (size_t)n * sizeof(float));
+    a->m = m;
+    a->v = v;
 }
 
 void tcd_adam_free(tcd_adam *a) {
-    free(a->m);
-    free(a->v);
+    if (a->owns) {
+        free(a->m);
+        free(a->v);
+    }
     a->m = a->v = NULL;
+    a->owns = 0;
 }
 
 /* The per-element update, in float. GCC will not vectorise sqrtf while it must keep errno
@@ -116,15 +126,10 @@ static int use_avx2(void) {
 }
 #endif
 
-/* zero_grads: the gradient buffer to clear block by block right after its use (while it is in
- * cache), or NULL. */
-typedef struct {
-    float b1, b2, c1, c2, lr_t, eps, decay;
-    int avx2;
-} adam_consts;
+typedef tcd_adam_step_consts adam_consts;
 
 /* Advances t and computes this step's constants. */
-static adam_consts adam_begin(tcd_adam *a, double lr) {
+tcd_adam_step_consts tcd_adam_begin(tcd_adam *a, double lr) {
     a->t += 1;
     const double t = (double)a->t;
     const double lr_t = lr * sqrt(1.0 - pow(a->cfg.beta2, t)) / (1.0 - pow(a->cfg.beta1, t));
@@ -158,7 +163,7 @@ static void adam_span(const adam_consts *k, tcd_adam *a, float *params, const fl
 }
 
 /* Updates len elements at p, m, v from the gradient g (all four already offset). */
-static void adam_block(const adam_consts *k, float *p, const float *g, float *m, float *v, int64_t len) {
+void tcd_adam_update(const tcd_adam_step_consts *k, float *p, const float *g, float *m, float *v, int64_t len) {
 #ifdef TCD_HAVE_AVX2_PATH
     if (k->avx2)
         adam_range_avx2(p, g, m, v, 0, len, k->b1, k->b2, k->c1, k->c2, k->lr_t, k->eps, k->decay);
@@ -170,7 +175,7 @@ static void adam_block(const adam_consts *k, float *p, const float *g, float *m,
 /* zero_grads: the gradient buffer to clear block by block right after its use, or NULL. */
 static void adam_step_impl(tcd_adam *a, float *params, const float *grads, double lr, int n_threads,
                            float *zero_grads) {
-    const adam_consts k = adam_begin(a, lr);
+    const adam_consts k = tcd_adam_begin(a, lr);
     const int64_t n = a->n;
     const int64_t block = 1 << 14; /* elements per work item: 64 KiB of params */
     const int64_t n_blocks = (n + block - 1) / block;
@@ -182,9 +187,12 @@ static void adam_step_impl(tcd_adam *a, float *params, const float *grads, doubl
     }
 }
 
+static void clip(const tcd_adam *a, float *grads);
+
 void tcd_adam_step_rows(tcd_adam *a, float *params, float *grads, double lr, int n_threads, const int32_t *rows,
                         int64_t n_rows, int64_t row_len, int64_t dense_from) {
-    const adam_consts k = adam_begin(a, lr);
+    clip(a, grads);
+    const adam_consts k = tcd_adam_begin(a, lr);
     if (n_threads < 1) n_threads = 1;
 #pragma omp parallel for schedule(static) num_threads(n_threads) if (n_rows > 4096)
     for (int64_t r = 0; r < n_rows; r++) {
@@ -194,63 +202,19 @@ void tcd_adam_step_rows(tcd_adam *a, float *params, float *grads, double lr, int
     adam_span(&k, a, params, grads, grads, dense_from, a->n);
 }
 
-/* Blocks of SUM_BLOCK elements: the summed gradient of a block goes to a small per-thread buffer
- * (in L1) and is consumed there by the update. */
-#define SUM_BLOCK 2048
-
-void tcd_adam_step_sum(tcd_adam *a, float *params, float *const *srcs, int n_src, int64_t lo, int64_t hi,
-                       double lr, int n_threads) {
-    const adam_consts k = adam_begin(a, lr);
-    if (n_threads < 1) n_threads = 1;
-    const int64_t n_blocks = hi > lo ? (hi - lo + SUM_BLOCK - 1) / SUM_BLOCK : 0;
-#pragma omp parallel num_threads(n_threads) if (n_blocks > 1)
-    {
-        float g[SUM_BLOCK] __attribute__((aligned(64)));
-#pragma omp for schedule(static)
-        for (int64_t b = 0; b < n_blocks; b++) {
-            const int64_t b_lo = lo + b * SUM_BLOCK, len = b_lo + SUM_BLOCK < hi ? SUM_BLOCK : hi - b_lo;
-            memcpy(g, srcs[0] + b_lo, sizeof(float) * (size_t)len);
-            memset(srcs[0] + b_lo, 0, sizeof(float) * (size_t)len);
-            for (int r = 1; r < n_src; r++) {
-                float *restrict src = srcs[r] + b_lo;
-                for (int64_t i = 0; i < len; i++) g[i] += src[i];
-                memset(src, 0, sizeof(float) * (size_t)len);
-            }
-            adam_block(&k, params + b_lo, g, a->m + b_lo, a->v + b_lo, len);
-        }
-    }
-}
-
-void tcd_adam_step_sum_fixed(tcd_adam *a, float *params, int64_t *const *srcs, int n_src, int64_t lo, int64_t hi,
-                             double lr, int n_threads) {
-    const adam_consts k = adam_begin(a, lr);
-    if (n_threads < 1) n_threads = 1;
-    const int64_t n_blocks = hi > lo ? (hi - lo + SUM_BLOCK - 1) / SUM_BLOCK : 0;
-#pragma omp parallel num_threads(n_threads) if (n_blocks > 1)
-    {
-        int64_t s[SUM_BLOCK] __attribute__((aligned(64)));
-        float g[SUM_BLOCK] __attribute__((aligned(64)));
-#pragma omp for schedule(static)
-        for (int64_t b = 0; b < n_blocks; b++) {
-            const int64_t b_lo = lo + b * SUM_BLOCK, len = b_lo + SUM_BLOCK < hi ? SUM_BLOCK : hi - b_lo;
-            memcpy(s, srcs[0] + b_lo, sizeof(int64_t) * (size_t)len);
-            memset(srcs[0] + b_lo, 0, sizeof(int64_t) * (size_t)len);
-            for (int r = 1; r < n_src; r++) {
-                int64_t *restrict src = srcs[r] + b_lo;
-                for (int64_t i = 0; i < len; i++) s[i] += src[i];
-                memset(src, 0, sizeof(int64_t) * (size_t)len);
-            }
-            tcd_fixed_to_float(g, s, len, 1);
-            adam_block(&k, params + b_lo, g, a->m + b_lo, a->v + b_lo, len);
-        }
-    }
-}
-
 void tcd_adam_step(tcd_adam *a, float *params, const float *grads, double lr, int n_threads) {
     adam_step_impl(a, params, grads, lr, n_threads, NULL);
 }
 
+/* Scales the whole gradient so that its L2 norm is at most clip_norm. */
+static void clip(const tcd_adam *a, float *grads) {
+    if (a->cfg.clip_norm <= 0) return;
+    const double norm = tcd_l2_norm(grads, a->n);
+    if (norm > a->cfg.clip_norm) tcd_scale(grads, a->n, (float)(a->cfg.clip_norm / norm));
+}
+
 void tcd_adam_step_zero_grad(tcd_adam *a, float *params, float *grads, double lr, int n_threads) {
+    clip(a, grads);
     adam_step_impl(a, params, grads, lr, n_threads, grads);
 }
 

@@ -12,41 +12,47 @@
 
 typedef struct {
     double beta1, beta2, eps, weight_decay;
+    double clip_norm; /* > 0: the whole gradient's L2 norm is clipped to it before a full step */
 } tcd_adam_config;
 
+/* m and v belong to whoever allocated them: tcd_adam_init allocates (and tcd_adam_free frees)
+ * its own; tcd_adam_bind uses buffers another module owns (the exchange, in training). */
 typedef struct {
     tcd_adam_config cfg;
     int64_t n; /* parameters */
     int64_t t; /* steps taken */
     float *m, *v;
+    int owns;
 } tcd_adam;
 
-void tcd_adam_config_default(tcd_adam_config *c); /* 0.9, 0.999, 1e-7, 0 */
-void tcd_adam_init(tcd_adam *a, const tcd_adam_config *c, int64_t n);
+void tcd_adam_config_default(tcd_adam_config *c); /* 0.9, 0.999, 1e-7, 0, no clipping */
+void tcd_adam_init(tcd_adam *a, const tcd_adam_config *c, int64_t n); /* m = v = 0 */
+void tcd_adam_bind(tcd_adam *a, const tcd_adam_config *c, int64_t n, float *m, float *v);
 void tcd_adam_free(tcd_adam *a);
 /* One step with learning rate lr (from the schedule); increments t. */
 void tcd_adam_step(tcd_adam *a, float *params, const float *grads, double lr, int n_threads);
-/* The same step, and grads are zeroed as they are consumed: saves the separate zero-grad pass over
- * a buffer as large as the embedding table. */
+/* The step over a whole summed gradient as training takes it: clipped first when clip_norm > 0,
+ * and the gradients are zeroed as they are consumed (saves a separate pass over a buffer as large
+ * as the embedding table). */
 void tcd_adam_step_zero_grad(tcd_adam *a, float *params, float *grads, double lr, int n_threads);
 
 /* Lazy Adam: updates (and zeroes the gradients of) only the listed rows of the embedding table,
  * rows[k] * row_len .. + row_len, and the dense tail [dense_from, n). Rows not listed keep their m,
- * v and value. The step count t (bias correction) is global, as in TensorFlow's LazyAdam. */
+ * v and value. The step count t (bias correction) is global, as in TensorFlow's LazyAdam. Clips
+ * first, as tcd_adam_step_zero_grad. */
 void tcd_adam_step_rows(tcd_adam *a, float *params, float *grads, double lr, int n_threads, const int32_t *rows,
                         int64_t n_rows, int64_t row_len, int64_t dense_from);
 
-/* One step over [lo, hi) of the flat buffers only, where the gradient is the sum of n_src buffers
- * srcs[0] + srcs[1] + ... (added in that order: in float, or exactly in int64 fixed point for the
- * _fixed form, then converted as tcd_fixed_to_float does), each zeroed as it is read. This is a
- * rank's update of its slice under `train --exchange shared`, where params, m and v are node-shared
- * and srcs are every rank's gradient buffers. The sources are read as dense streams, which the
- * hardware prefetchers follow; skipping the rows no rank touched was measured to be slower (the
- * scattered reads of the touched rows stall). Increments t (each rank keeps its own count). */
-void tcd_adam_step_sum(tcd_adam *a, float *params, float *const *srcs, int n_src, int64_t lo, int64_t hi,
-                       double lr, int n_threads);
-void tcd_adam_step_sum_fixed(tcd_adam *a, float *params, int64_t *const *srcs, int n_src, int64_t lo, int64_t hi,
-                             double lr, int n_threads);
+/* The step block by block, for a caller that forms the gradient of each block itself (the shared
+ * exchange sums the ranks' gradients of a block in cache, then updates it): tcd_adam_begin
+ * advances t and fixes the step's constants; tcd_adam_update updates len elements at p, m, v
+ * (already offset) from g. No clipping here. */
+typedef struct {
+    float b1, b2, c1, c2, lr_t, eps, decay;
+    int avx2;
+} tcd_adam_step_consts;
+tcd_adam_step_consts tcd_adam_begin(tcd_adam *a, double lr);
+void tcd_adam_update(const tcd_adam_step_consts *k, float *p, const float *g, float *m, float *v, int64_t len);
 
 /* Global L2 norm of a flat buffer (double accumulation, fixed order). */
 double tcd_l2_norm(const float *x, int64_t n);

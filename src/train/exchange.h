@@ -1,43 +1,76 @@
-/* The gradient exchange of a data-parallel step: only the embedding rows that some rank's batch
- * touched travel, plus the dense layers. Each rank lists the rows its documents used; the lists
- * are gathered (dist.c) into one union, in the same order on every rank; the gradients of those
- * rows and of the dense tensors are packed and summed over ranks in one allreduce. The bytes per
- * step grow with the tokens per batch, not with the vocabulary. A dense mode (whole buffer) exists
- * for comparison. No MPI here: dist.c does the collectives. */
+/* The gradient exchange: how the ranks of a data-parallel run add up their gradients and who
+ * applies the optimizer to which parameters. One interface, several strategies:
+ *   private (`sparse`, `dense`): every rank keeps its own replica of the parameters and of Adam's
+ *     state; the gradient sums are allreduced (only the embedding rows some rank touched, plus
+ *     the dense tensors; or the whole buffer) and every rank applies the same full step.
+ *   shared: the ranks of a node hold ONE copy of the parameters, m and v in shared memory; each
+ *     rank sums every rank's gradient over its own slice and updates that slice (a reduce-scatter
+ *     done in place; the allgather half costs nothing).
+ * Each has a --deterministic variant, where gradients arrive as int64 fixed point (exact sums).
+ *
+ * The exchange owns the training buffers (tcd_flat): it places them in private or shared memory
+ * and frees them. The model and the optimizer are bound to them and never free them. A step is
+ *   backward (into flat.grads or flat.acc) -> tcd_exchange_reduce -> check -> tcd_exchange_apply
+ * and the optimizer itself never sees ranks. No MPI here: dist.c does the collectives. */
 #ifndef TCD_EXCHANGE_H
 #define TCD_EXCHANGE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
-#include "train/dist.h"
 #include "models/model.h"
+#include "train/adam.h"
+#include "train/dist.h"
 
 typedef struct {
-    int64_t rows, row_len;  /* embedding table: rows x row_len, at offset 0 of the flat buffers */
-    int64_t n_params;       /* the dense tensors are [rows * row_len, n_params) */
-    int32_t *stamp;         /* [rows]: the step a row was last listed in, to list it once */
-    int32_t stamp_now;
-    int32_t *local;         /* rows this rank's batch touched, first-use order */
-    int64_t n_local, cap_local;
-    int32_t *gathered;      /* every rank's list, rank order */
-    int64_t n_gathered, cap_gathered;
-    int32_t *rows_union;    /* union, first-appearance order in `gathered`: the same on all ranks */
-    int64_t n_union, cap_union;
-    void *pack;             /* packed values for the allreduce */
-    int64_t cap_pack_bytes;
-    int64_t bytes;          /* this rank's bytes in the last exchange: row ids sent + values reduced */
-} tcd_exchange;
+    const char *kind;  /* "auto" | "shared" | "sparse" | "dense" */
+    int deterministic; /* gradients arrive in flat.acc as fixed point */
+    int lazy_adam;     /* the optimizer updates only the embedding rows some rank touched */
+    int replicas;      /* each rank needs its own replica and the whole summed gradient
+                        * (--clip-norm, --check-replicas): auto never picks shared */
+    int quiet;
+} tcd_exchange_opts;
 
-void tcd_exchange_init(tcd_exchange *x, const tcd_model *m);
-void tcd_exchange_free(tcd_exchange *x);
-/* Lists the rows used by this rank's batch, then forms the union over all ranks (collective). */
-void tcd_exchange_rows(tcd_exchange *x, const tcd_dist *d, const tcd_batch *b);
-/* Sums, over ranks, the union rows and the dense part of g (float or int64), in place. Rows outside
- * the union are zero on every rank and stay so. */
-void tcd_exchange_sum_f32(tcd_exchange *x, const tcd_dist *d, float *g);
-void tcd_exchange_sum_i64(tcd_exchange *x, const tcd_dist *d, int64_t *g);
-/* The dense alternative: the whole buffer in one allreduce. */
-void tcd_exchange_dense_f32(tcd_exchange *x, const tcd_dist *d, float *g);
-void tcd_exchange_dense_i64(tcd_exchange *x, const tcd_dist *d, int64_t *g);
+/* The flat training buffers, in the model's layout. */
+typedef struct {
+    float *params, *grads, *m, *v; /* [n_params] each; grads start zeroed */
+    int64_t *acc;                  /* deterministic: [n_params] fixed-point gradient, zeroed; else NULL */
+} tcd_flat;
+
+typedef struct tcd_exchange tcd_exchange;
+
+/* Collective. Resolves the kind ("auto": shared when every rank is on one node and shared memory
+ * has room, else sparse), then allocates the buffers into *flat. NULL with a message in err when
+ * an explicitly requested kind cannot be had. */
+tcd_exchange *tcd_exchange_open(const tcd_exchange_opts *o, const tcd_dist *d, const tcd_model *layout,
+                                tcd_flat *flat, char *err, size_t errlen);
+/* The kind in use: "shared", "sparse" or "dense". */
+const char *tcd_exchange_name(const tcd_exchange *x);
+/* Installs the initial or resumed state, the same on every rank: each rank copies what it owns.
+ * Collective. */
+void tcd_exchange_load(tcd_exchange *x, const float *params, const float *m, const float *v);
+/* Collective: after it, the step's gradient sums over all ranks are ready for the optimizer, and
+ * stats[0..n_stats) hold the sum over ranks of every rank's stats. b is this rank's batch (the
+ * sparse exchange lists the rows it touched). */
+void tcd_exchange_reduce(tcd_exchange *x, const tcd_batch *b, double *stats, int n_stats, int n_threads);
+/* Applies the optimizer to the parameters this rank updates (all of them, or its slice), from the
+ * summed gradients, and leaves every gradient buffer zeroed. Collective for shared. */
+void tcd_exchange_apply(tcd_exchange *x, tcd_adam *opt, double lr, int n_threads);
+/* Drops this step's gradients instead (a skipped non-finite batch). Collective for shared. */
+void tcd_exchange_discard(tcd_exchange *x, int n_threads);
+/* MPI bytes this rank sent for the last reduce (row ids + values reduced). */
+int64_t tcd_exchange_bytes(const tcd_exchange *x);
+/* Collective for shared. Frees the buffers. */
+void tcd_exchange_close(tcd_exchange *x);
+
+/* ---- the shared exchange's update, exposed for the unit tests ----
+ * One optimizer step over [lo, hi) of the flat buffers where the gradient is the sum of n_src
+ * buffers srcs[0] + srcs[1] + ... (added in that order, in float; or exactly in int64 fixed point
+ * and then converted as tcd_fixed_to_float does), each zeroed as it is read. The sum of a block
+ * is formed in cache and consumed there by tcd_adam_update. */
+void tcd_shared_sum_update(tcd_adam *a, float *params, float *const *srcs, int n_src, int64_t lo, int64_t hi,
+                           double lr, int n_threads);
+void tcd_shared_sum_update_fixed(tcd_adam *a, float *params, int64_t *const *srcs, int n_src, int64_t lo,
+                                 int64_t hi, double lr, int n_threads);
 
 #endif

@@ -1,0 +1,198 @@
+/* Checks before step 0 and the run's configuration JSON; see setup.h. */
+#include "train/setup.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "base/util.h"
+#include "io/checkpoint.h"
+
+int tcd_write_text_atomic(const char *path, const char *text, char *err, size_t errlen) {
+    char *tmp = tcd_tmp_path_for(path);
+    FILE *f = fopen(tmp, "w");
+    int ok = f && fputs(text, f) >= 0;
+    if (f && fclose(f) != 0) ok = 0;
+    if (ok && tcd_commit_file(tmp, path) != 0) ok = 0;
+    if (!ok) {
+        snprintf(err, errlen, "%s: cannot write (%s)", path, strerror(errno));
+        unlink(tmp);
+    }
+    free(tmp);
+    return ok ? 0 : -1;
+}
+
+static int check_corpora(const tcd_train_config *c, tcd_corpus *train, tcd_corpus *valid) {
+    char err[1024];
+    if (tcd_corpus_open(train, c->data, err, sizeof err) != 0) {
+        tcd_error("--data: %s", err);
+        return -1;
+    }
+    if (train->n_docs == 0) {
+        tcd_error("--data %s: the corpus has no documents", c->data);
+        return -1;
+    }
+    if (train->n_classes < 2) {
+        tcd_error("--data %s: %lld class(es); a classifier needs at least 2", c->data, (long long)train->n_classes);
+        return -1;
+    }
+    if (!c->valid) return 0;
+    if (tcd_corpus_open(valid, c->valid, err, sizeof err) != 0) {
+        tcd_error("--valid: %s", err);
+        return -1;
+    }
+    if (strcmp(valid->vocab_sha256, train->vocab_sha256) != 0 || valid->n_buckets != train->n_buckets ||
+        valid->n_classes != train->n_classes) {
+        tcd_error("--valid %s was not prepared with the vocabulary and labels of %s; "
+                  "prepare it with: tcdist prepare --vocab %s ...",
+                  c->valid, c->data, c->data);
+        return -1;
+    }
+    return 0;
+}
+
+static int check_writable(const char *dir) {
+    if (tcd_mkdir_p(dir) != 0) {
+        tcd_error("--run-dir %s: cannot create the folder (%s)", dir, strerror(errno));
+        return -1;
+    }
+    char *probe = tcd_sprintf("%s/.write-test.%ld", dir, (long)getpid());
+    FILE *f = fopen(probe, "w");
+    int writable = f && fputs("ok\n", f) >= 0;
+    if (f && fclose(f) != 0) writable = 0;
+    unlink(probe);
+    free(probe);
+    if (!writable) {
+        tcd_error("--run-dir %s: not writable (%s)", dir, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* A checkpoint holds the parameters and Adam's m and v (float32 each) and the vocabulary; the
+ * final model.h5 a third of that: refuse now rather than fail at the first write. */
+static int check_room(const tcd_train_config *c, const tcd_corpus *train) {
+    tcd_model m;
+    char err[512];
+    const tcd_model_shape shape = {.n_embeddings = train->n_embeddings, .n_classes = train->n_classes};
+    if (tcd_model_build(&m, c->kind, c->model_cfg, &shape, (uint64_t)c->seed, err, sizeof err) != 0) {
+        tcd_error("%s", err);
+        return -1;
+    }
+    const double need = 4.0 * 4.0 * (double)m.n_params + 64.0 * (double)train->vocab_size + (1 << 20);
+    tcd_model_free(&m);
+    struct statvfs vfs;
+    if (!c->no_checkpoint && statvfs(c->run_dir, &vfs) == 0 && (double)vfs.f_bavail * (double)vfs.f_frsize < need) {
+        tcd_error("--run-dir %s: %.1f MB free, but a checkpoint and the model need about %.1f MB "
+                  "(free some space, use another --run-dir, or --no-checkpoint)",
+                  c->run_dir, (double)vfs.f_bavail * (double)vfs.f_frsize / 1e6, need / 1e6);
+        return -1;
+    }
+    return 0;
+}
+
+int tcd_setup_check(const tcd_train_config *c, tcd_corpus *train, tcd_corpus *valid) {
+    if (check_corpora(c, train, valid) != 0 || check_writable(c->run_dir) != 0) return -1;
+    char *model_path = tcd_sprintf("%s/model.h5", c->run_dir);
+    int exists = tcd_file_exists(model_path);
+    free(model_path);
+    if (exists && !c->overwrite) {
+        tcd_error("--run-dir %s already holds a trained model.h5; use another --run-dir, or --overwrite", c->run_dir);
+        return -1;
+    }
+    if (c->overwrite && tcd_ckpt_remove_all(c->run_dir) != 0) {
+        tcd_error("--run-dir %s: cannot remove the old checkpoints (%s)", c->run_dir, strerror(errno));
+        return -1;
+    }
+    if (check_room(c, train) != 0) return -1;
+    if (c->resume && !tcd_ckpt_any(c->run_dir)) {
+        tcd_error("--resume: %s/checkpoints holds no checkpoint to resume from", c->run_dir);
+        return -1;
+    }
+    return 0;
+}
+
+/* "bow dim 16 hidden 16" from a model_config JSON (itself when it does not parse). */
+static char *describe(const char *model_config) {
+    const tcd_model_kind *k = NULL;
+    void *cfg = NULL;
+    char err[256];
+    if (tcd_model_config_parse(model_config, &k, &cfg, err, sizeof err) != 0) return tcd_strdup(model_config);
+    char *d = tcd_model_config_describe(k, cfg);
+    free(cfg);
+    return d;
+}
+
+int tcd_setup_check_resume(const tcd_train_config *c, const tcd_corpus *train, const char *path) {
+    char err[1024];
+    tcd_ckpt_info info;
+    if (tcd_ckpt_read_info(path, &info, err, sizeof err) != 0) {
+        tcd_error("%s", err);
+        return -1;
+    }
+    char *now = tcd_model_config_json(c->kind, c->model_cfg);
+    char why[1024] = "";
+    if (strcmp(info.data_sha256, train->content_sha256) != 0)
+        snprintf(why, sizeof why, "the training data differs (content_sha256 %.12s... in the checkpoint, %.12s... in %s)",
+                 info.data_sha256, train->content_sha256, c->data);
+    else if (strcmp(info.vocab_sha256, train->vocab_sha256) != 0)
+        snprintf(why, sizeof why, "the vocabulary differs");
+    else if (strcmp(info.model_config, now) != 0 || info.n_classes != train->n_classes ||
+             info.n_embeddings != train->n_embeddings) {
+        char *was = describe(info.model_config), *is = tcd_model_config_describe(c->kind, c->model_cfg);
+        snprintf(why, sizeof why,
+                 "the model's shape differs (checkpoint: %.300s, %lld classes, %lld embeddings; now: %.300s, %lld "
+                 "classes, %lld embeddings)",
+                 was, (long long)info.n_classes, (long long)info.n_embeddings, is, (long long)train->n_classes,
+                 (long long)train->n_embeddings);
+        free(was);
+        free(is);
+    }
+    free(now);
+    int rc = 0;
+    if (why[0]) {
+        if (c->force)
+            tcd_warn("resuming from %s although %s (--force)", path, why);
+        else {
+            tcd_error("refusing to resume from %s: %s. Use --overwrite to start a new run in this dir, or --force "
+                      "if you know why",
+                      path, why);
+            rc = -1;
+        }
+    }
+    tcd_ckpt_info_free(&info);
+    return rc;
+}
+
+char *tcd_setup_config_json(const tcd_train_config *c, const char *exchange, const tcd_corpus *train, int world,
+                            int threads) {
+    tcd_buf b = {0};
+    tcd_buf_printf(&b, "{\"data\": ");
+    tcd_buf_json_string(&b, c->data, strlen(c->data));
+    tcd_buf_printf(&b, ", \"valid\": ");
+    if (c->valid)
+        tcd_buf_json_string(&b, c->valid, strlen(c->valid));
+    else
+        tcd_buf_printf(&b, "null");
+    char *members = tcd_model_config_members(c->kind, c->model_cfg);
+    char *model_config = tcd_model_config_json(c->kind, c->model_cfg);
+    tcd_buf_printf(&b, ", \"data_content_sha256\": \"%s\", \"model\": \"%s\", %s%s\"n_classes\": %lld, "
+                       "\"n_embeddings\": %lld, \"epochs\": %lld, \"batch\": %lld, "
+                       "\"lr\": %.9g, \"schedule\": \"%s\", \"warmup\": %lld, \"min_lr\": %.9g, \"beta1\": %.9g, "
+                       "\"beta2\": %.9g, \"eps\": %.9g, \"weight_decay\": %.9g, \"clip_norm\": %.9g, "
+                       "\"seed\": %lld, \"shuffle\": %s, \"max_steps\": %lld, \"deterministic\": %s, "
+                       "\"exchange\": \"%s\", \"lazy_adam\": %s, \"max_memory_mb\": %g, \"world\": %d, \"threads\": %d, "
+                       "\"model_config\": %s, \"version\": \"%s\"}",
+                   train->content_sha256, c->kind->name, members, members[0] ? ", " : "", (long long)train->n_classes,
+                   (long long)train->n_embeddings, (long long)c->epochs, (long long)c->batch, c->lr, c->schedule,
+                   (long long)c->warmup, c->min_lr, c->beta1, c->beta2, c->eps, c->weight_decay, c->clip_norm,
+                   (long long)c->seed, c->no_shuffle ? "false" : "true", (long long)c->max_steps,
+                   c->deterministic ? "true" : "false", exchange, c->lazy_adam ? "true" : "false", c->max_memory_mb,
+                   world, threads, model_config, TCDIST_VERSION);
+    free(members);
+    free(model_config);
+    return b.data;
+}

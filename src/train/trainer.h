@@ -1,0 +1,40 @@
+/* A training run: open (check inputs, load data, build the model, place its buffers, resume) ->
+ * steps -> end of each epoch (validation, checkpoint) -> finish (model.h5, summary.json). Each
+ * rank takes its share of every global batch; the exchange adds the gradient sums over ranks,
+ * divided by the global batch size, and every parameter gets the same Adam step on every rank.
+ * Alone (no mpirun) it is one rank with OpenMP threads. */
+#ifndef TCD_TRAINER_H
+#define TCD_TRAINER_H
+
+#include <stdint.h>
+
+#include "models/model.h"
+#include "train/dist.h"
+
+/* Everything `tcdist train` takes (cli/train.c parses and validates the flags). */
+typedef struct {
+    const char *data, *valid, *run_dir;
+    const tcd_model_kind *kind;
+    const void *model_cfg; /* the kind's config struct */
+    const char *schedule;  /* constant | linear | cosine */
+    const char *exchange;  /* auto | shared | sparse | dense */
+    int64_t epochs, batch, seed, threads, warmup, log_every, max_steps;
+    double lr, min_lr, beta1, beta2, eps, weight_decay, clip_norm, progress_secs;
+    int no_shuffle, overwrite, quiet, save_init, deterministic, lazy_adam, resume, force, skip_nonfinite,
+        no_checkpoint;
+    int64_t check_replicas, checkpoint_every, keep;
+    double checkpoint_secs, max_memory_mb;
+} tcd_train_config;
+
+/* The defaults of every setting but the model's (kind NULL, paths NULL). */
+void tcd_train_config_default(tcd_train_config *c);
+
+/* SIGUSR1, SIGTERM and SIGINT then only ask the run to stop at the next step boundary, where all
+ * ranks agree, rank 0 writes a checkpoint and the run ends with TCD_EXIT_INTERRUPTED. A second
+ * SIGINT aborts at once. Install before loading anything, so that an early signal is a request. */
+void tcd_train_install_signals(void);
+
+/* The whole run on the ranks of d. Returns the process exit status (the same on every rank). */
+int tcd_train_run(const tcd_train_config *c, const tcd_dist *d);
+
+#endif
