@@ -8,6 +8,7 @@
 
 #include "train/adam.h"
 #include "models/model.h"
+#include "../unit/check.h"
 #include "base/util.h"
 
 static uint64_t rng_state = 77;
@@ -38,9 +39,9 @@ int main(int argc, char **argv) {
     }
     tcd_batch b = {.n = NDOC, .tokens = tokens, .offsets = offsets, .labels = labels};
     for (int nt = 1; nt <= 2; nt++) {
-        tcd_model_config cfg = {.vocab = V, .dim = 16, .hidden = 16, .n_classes = 2, .seed = 1};
+        tcd_test_bow_cfg cfg = {.vocab = V, .dim = 16, .hidden = 16, .n_classes = 2, .seed = 1};
         tcd_model m;
-        if (tcd_model_init(&m, &cfg) != 0) return 1;
+        if (tcd_test_bow_init(&m, &cfg) != 0) return 1;
         tcd_adam_config ac;
         tcd_adam_config_default(&ac);
         tcd_adam a;

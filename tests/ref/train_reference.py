@@ -1,4 +1,4 @@
-"""End-to-end reference: tcdist train (the real binary) against tests/ref_bow.py (NumPy, float64)
+"""End-to-end reference: tcdist train (the real binary) against tests/ref/ref_bow.py (NumPy, float64)
 for a few Adam steps from the same initial weights on a small corpus. Per-step losses and the final
 parameters must agree to about 1e-5 relative.
 

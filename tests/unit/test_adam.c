@@ -1,11 +1,12 @@
 /* Adam / AdamW against hand-derived values, lr schedules, norms, and thread independence. */
-#include <assert.h>
+#include "check.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "train/adam.h"
+#include "train/exchange.h"
 
 #define NEAR(a, b, tol) (fabs((double)(a) - (double)(b)) <= (tol))
 
@@ -24,23 +25,23 @@ static const double P_ADAMW[3][2] = {{0.4895003162, -0.9890001581}, {0.479833096
 static void test_hand(double wd, const double expect[3][2]) {
     tcd_adam_config c;
     tcd_adam_config_default(&c);
-    assert(c.beta1 == 0.9 && c.beta2 == 0.999 && c.eps == 1e-7 && c.weight_decay == 0.0);
+    CHECK(c.beta1 == 0.9 && c.beta2 == 0.999 && c.eps == 1e-7 && c.weight_decay == 0.0);
     c.weight_decay = wd;
     tcd_adam a;
     tcd_adam_init(&a, &c, 2);
     float p[2] = {0.5f, -1.0f};
     for (int t = 0; t < 3; t++) {
         tcd_adam_step(&a, p, G[t], 0.01, 1);
-        assert(a.t == t + 1);
+        CHECK(a.t == t + 1);
         for (int i = 0; i < 2; i++) {
             if (!NEAR(p[i], expect[t][i], 2e-7)) {
                 fprintf(stderr, "wd=%g step %d p[%d] = %.10f, expected %.10f\n", wd, t + 1, i, p[i], expect[t][i]);
-                assert(0);
+                CHECK(0);
             }
         }
     }
-    assert(NEAR(a.m[0], 0.0251, 1e-8) && NEAR(a.m[1], 0.0283, 1e-8));
-    assert(NEAR(a.v[0], 0.00010989001, 1e-10) && NEAR(a.v[1], 0.00020241754, 2e-10));
+    CHECK(NEAR(a.m[0], 0.0251, 1e-8) && NEAR(a.m[1], 0.0283, 1e-8));
+    CHECK(NEAR(a.v[0], 0.00010989001, 1e-10) && NEAR(a.v[1], 0.00020241754, 2e-10));
     tcd_adam_free(&a);
 }
 
@@ -75,9 +76,9 @@ static void test_paths_and_threads(void) {
             pr[i] = pi - lr_t * mi / (sqrtf(vi) + eps);
         }
     }
-    assert(memcmp(p1, p2, n * sizeof(float)) == 0);
-    assert(memcmp(a1.m, a2.m, n * sizeof(float)) == 0 && memcmp(a1.v, a2.v, n * sizeof(float)) == 0);
-    assert(memcmp(p1, pr, n * sizeof(float)) == 0);
+    CHECK(memcmp(p1, p2, n * sizeof(float)) == 0);
+    CHECK(memcmp(a1.m, a2.m, n * sizeof(float)) == 0 && memcmp(a1.v, a2.v, n * sizeof(float)) == 0);
+    CHECK(memcmp(p1, pr, n * sizeof(float)) == 0);
     tcd_adam_free(&a1);
     tcd_adam_free(&a2);
     free(p1), free(p2), free(g), free(pr), free(mr), free(vr);
@@ -118,16 +119,16 @@ static void test_sum_slices(void) {
             tcd_adam_step(&ref, p_ref, g_ref, 0.01, 1);
             for (int k = 0; k < 3; k++) {
                 if (fixed)
-                    tcd_adam_step_sum_fixed(&sl[k], p, fix, NS, cut[k], cut[k + 1], 0.01, 2);
+                    tcd_shared_sum_update_fixed(&sl[k], p, fix, NS, cut[k], cut[k + 1], 0.01, 2);
                 else
-                    tcd_adam_step_sum(&sl[k], p, src, NS, cut[k], cut[k + 1], 0.01, 2);
+                    tcd_shared_sum_update(&sl[k], p, src, NS, cut[k], cut[k + 1], 0.01, 2);
             }
-            assert(memcmp(p, p_ref, n * sizeof(float)) == 0);
-            assert(memcmp(sl[0].m, ref.m, n * sizeof(float)) == 0 && memcmp(sl[0].v, ref.v, n * sizeof(float)) == 0);
+            CHECK(memcmp(p, p_ref, n * sizeof(float)) == 0);
+            CHECK(memcmp(sl[0].m, ref.m, n * sizeof(float)) == 0 && memcmp(sl[0].v, ref.v, n * sizeof(float)) == 0);
             for (int r = 0; r < NS; r++)
-                for (int64_t i = 0; i < n; i++) assert(fixed ? fix[r][i] == 0 : src[r][i] == 0.0f);
+                for (int64_t i = 0; i < n; i++) CHECK(fixed ? fix[r][i] == 0 : src[r][i] == 0.0f);
         }
-    assert(sl[0].t == 4 && sl[2].t == 4);
+    CHECK(sl[0].t == 4 && sl[2].t == 4);
     for (int k = 1; k < 3; k++) sl[k].m = sl[k].v = NULL;
     for (int k = 0; k < 3; k++) tcd_adam_free(&sl[k]);
     tcd_adam_free(&ref);
@@ -137,49 +138,49 @@ static void test_sum_slices(void) {
 
 static void test_schedules(void) {
     tcd_lr_schedule s = {TCD_LR_CONSTANT, 0.5, 10, 110, 0.1};
-    assert(tcd_lr_at(&s, 0) == 0.5 && tcd_lr_at(&s, 50) == 0.5 && tcd_lr_at(&s, 1000) == 0.5);
+    CHECK(tcd_lr_at(&s, 0) == 0.5 && tcd_lr_at(&s, 50) == 0.5 && tcd_lr_at(&s, 1000) == 0.5);
     /* linear: warmup lr * step / 10, then from 1.0 at step 10 down to 0.1 at step 110 */
     s = (tcd_lr_schedule){TCD_LR_LINEAR, 1.0, 10, 110, 0.1};
-    assert(NEAR(tcd_lr_at(&s, 0), 0.0, 1e-12));
-    assert(NEAR(tcd_lr_at(&s, 5), 0.5, 1e-12));
-    assert(NEAR(tcd_lr_at(&s, 10), 1.0, 1e-12));
-    assert(NEAR(tcd_lr_at(&s, 60), 0.55, 1e-12)); /* 0.1 + 0.9 * (1 - 0.5) */
-    assert(NEAR(tcd_lr_at(&s, 35), 0.775, 1e-12)); /* 0.1 + 0.9 * 0.75 */
-    assert(NEAR(tcd_lr_at(&s, 109), 0.109, 1e-12));
-    assert(tcd_lr_at(&s, 110) == 0.1 && tcd_lr_at(&s, 5000) == 0.1);
+    CHECK(NEAR(tcd_lr_at(&s, 0), 0.0, 1e-12));
+    CHECK(NEAR(tcd_lr_at(&s, 5), 0.5, 1e-12));
+    CHECK(NEAR(tcd_lr_at(&s, 10), 1.0, 1e-12));
+    CHECK(NEAR(tcd_lr_at(&s, 60), 0.55, 1e-12)); /* 0.1 + 0.9 * (1 - 0.5) */
+    CHECK(NEAR(tcd_lr_at(&s, 35), 0.775, 1e-12)); /* 0.1 + 0.9 * 0.75 */
+    CHECK(NEAR(tcd_lr_at(&s, 109), 0.109, 1e-12));
+    CHECK(tcd_lr_at(&s, 110) == 0.1 && tcd_lr_at(&s, 5000) == 0.1);
     /* linear without warmup starts at the peak */
     s.warmup = 0;
-    assert(NEAR(tcd_lr_at(&s, 0), 1.0, 1e-12));
+    CHECK(NEAR(tcd_lr_at(&s, 0), 1.0, 1e-12));
     /* cosine: same warmup, then min + (lr - min) (1 + cos(pi progress)) / 2 */
     s = (tcd_lr_schedule){TCD_LR_COSINE, 1.0, 10, 110, 0.1};
-    assert(NEAR(tcd_lr_at(&s, 0), 0.0, 1e-12));
-    assert(NEAR(tcd_lr_at(&s, 3), 0.3, 1e-12));
-    assert(NEAR(tcd_lr_at(&s, 10), 1.0, 1e-12));
-    assert(NEAR(tcd_lr_at(&s, 35), 0.8681980515339464, 1e-12)); /* progress 1/4 */
-    assert(NEAR(tcd_lr_at(&s, 60), 0.55, 1e-12));
-    assert(tcd_lr_at(&s, 110) == 0.1 && tcd_lr_at(&s, 111) == 0.1);
+    CHECK(NEAR(tcd_lr_at(&s, 0), 0.0, 1e-12));
+    CHECK(NEAR(tcd_lr_at(&s, 3), 0.3, 1e-12));
+    CHECK(NEAR(tcd_lr_at(&s, 10), 1.0, 1e-12));
+    CHECK(NEAR(tcd_lr_at(&s, 35), 0.8681980515339464, 1e-12)); /* progress 1/4 */
+    CHECK(NEAR(tcd_lr_at(&s, 60), 0.55, 1e-12));
+    CHECK(tcd_lr_at(&s, 110) == 0.1 && tcd_lr_at(&s, 111) == 0.1);
     /* total_steps shorter than warmup: clamped, no division by zero */
     s = (tcd_lr_schedule){TCD_LR_COSINE, 1.0, 10, 5, 0.0};
-    assert(NEAR(tcd_lr_at(&s, 2), 0.2, 1e-12) && tcd_lr_at(&s, 7) == 0.0);
-    assert(tcd_lr_kind_parse("constant") == TCD_LR_CONSTANT && tcd_lr_kind_parse("linear") == TCD_LR_LINEAR &&
+    CHECK(NEAR(tcd_lr_at(&s, 2), 0.2, 1e-12) && tcd_lr_at(&s, 7) == 0.0);
+    CHECK(tcd_lr_kind_parse("constant") == TCD_LR_CONSTANT && tcd_lr_kind_parse("linear") == TCD_LR_LINEAR &&
            tcd_lr_kind_parse("cosine") == TCD_LR_COSINE && tcd_lr_kind_parse("Cosine") == -1 &&
            tcd_lr_kind_parse("") == -1);
 }
 
 static void test_norms(void) {
     float a[2] = {3.0f, 4.0f};
-    assert(tcd_l2_norm(a, 2) == 5.0);
-    assert(tcd_l2_norm(a, 0) == 0.0);
+    CHECK(tcd_l2_norm(a, 2) == 5.0);
+    CHECK(tcd_l2_norm(a, 0) == 0.0);
     float *x = malloc(1000 * sizeof(float));
     for (int i = 0; i < 1000; i++) x[i] = (float)(i * 0.001);
     /* python: sqrt(sum(float32(i * 0.001)^2)) */
-    assert(NEAR(tcd_l2_norm(x, 1000), 18.243724948602, 1e-9));
+    CHECK(NEAR(tcd_l2_norm(x, 1000), 18.243724948602, 1e-9));
     /* a length that leaves a tail after the 8-wide body */
     double ref = 0;
     for (int i = 0; i < 13; i++) ref += (double)x[i] * x[i];
-    assert(NEAR(tcd_l2_norm(x, 13), sqrt(ref), 1e-15));
+    CHECK(NEAR(tcd_l2_norm(x, 13), sqrt(ref), 1e-15));
     tcd_scale(x, 1000, 0.5f);
-    assert(x[999] == (float)(0.999) * 0.5f && x[1] == (float)0.001 * 0.5f);
+    CHECK(x[999] == (float)(0.999) * 0.5f && x[1] == (float)0.001 * 0.5f);
     free(x);
 }
 

@@ -3,7 +3,18 @@
  * it agrees with the float gradient; deterministic per-document probabilities do not depend on
  * the batch; out-of-range gradients stop the program; the rounding helper equals llrint.
  * Ends by printing the time of backward_fixed against the float backward (no assertion). */
-#include <assert.h>
+#include "check.h"
+
+/* The fixed-point backward of deterministic mode, into acc (asked for even when the model's last
+ * forward was not deterministic: the model must refuse that). */
+static void backward_fixed(tcd_model *m, const tcd_batch *b, float scale, int nt, int64_t *acc) {
+    const int was = m->deterministic;
+    m->acc = acc;
+    m->deterministic = 1;
+    tcd_model_backward(m, b, scale, nt);
+    m->deterministic = was;
+    m->acc = NULL;
+}
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -91,44 +102,44 @@ static void shuffle(int64_t *a, int64_t n) {
 static void test_conversions(void) {
     const double ties[] = {0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 0x1p52 - 0.5, -(0x1p52 - 0.5), 0x1p52 + 2, 0x1p61 + 4096,
                            -0x1p61, 0.49999999999999994, 4503599627370495.5, 0.0, -0.0};
-    for (size_t i = 0; i < sizeof ties / sizeof ties[0]; i++) assert(tcd_fix_round(ties[i]) == llrint(ties[i]));
+    for (size_t i = 0; i < sizeof ties / sizeof ties[0]; i++) CHECK(tcd_fix_round(ties[i]) == llrint(ties[i]));
     for (int i = 0; i < 200000; i++) {
         const double x = (next_unif() - 0.5) * ldexp(1.0, (int)(next_u64() % 62));
-        assert(tcd_fix_round(x) == llrint(x));
+        CHECK(tcd_fix_round(x) == llrint(x));
     }
     int64_t out[4], bad = -1;
     const float ok[4] = {1.0f, -4194303.75f, 0x1p-41f, 0x1.8p-40f};
-    assert(tcd_float_to_fixed(out, ok, 4, &bad) == 0);
-    assert(out[0] == (int64_t)1 << 40 && out[1] == -(int64_t)(4194303.75 * 0x1p40) && out[2] == 0 && out[3] == 2);
+    CHECK(tcd_float_to_fixed(out, ok, 4, &bad) == 0);
+    CHECK(out[0] == (int64_t)1 << 40 && out[1] == -(int64_t)(4194303.75 * 0x1p40) && out[2] == 0 && out[3] == 2);
     const float too_big[3] = {0.0f, 1.0f, 4194304.0f};
-    assert(tcd_float_to_fixed(out, too_big, 3, &bad) == -1 && bad == 2);
+    CHECK(tcd_float_to_fixed(out, too_big, 3, &bad) == -1 && bad == 2);
     const float not_finite[2] = {NAN, 1.0f};
-    assert(tcd_float_to_fixed(out, not_finite, 2, &bad) == -1 && bad == 0);
+    CHECK(tcd_float_to_fixed(out, not_finite, 2, &bad) == -1 && bad == 0);
     const float inf[1] = {-INFINITY};
-    assert(tcd_float_to_fixed(out, inf, 1, NULL) == -1);
+    CHECK(tcd_float_to_fixed(out, inf, 1, NULL) == -1);
     /* floats whose ulp is at least 2^-40 round-trip exactly */
     enum { NR = 1000 };
     float x[NR], back[NR];
     int64_t fx[NR];
     for (int i = 0; i < NR; i++) x[i] = (float)((next_u64() & 1 ? -1.0 : 1.0) * (1.0 + next_unif()) * ldexp(1.0, (int)(next_u64() % 37) - 16));
-    assert(tcd_float_to_fixed(fx, x, NR, NULL) == 0);
+    CHECK(tcd_float_to_fixed(fx, x, NR, NULL) == 0);
     tcd_fixed_to_float(back, fx, NR, 2);
-    assert(memcmp(x, back, sizeof x) == 0);
+    CHECK(memcmp(x, back, sizeof x) == 0);
     memset(back, 0, sizeof back);
     tcd_fixed_to_float_zero(back, fx, NR, 2);
-    assert(memcmp(x, back, sizeof x) == 0);
-    for (int i = 0; i < NR; i++) assert(fx[i] == 0);
-    assert(tcd_float_to_fixed(fx, x, NR, NULL) == 0);
+    CHECK(memcmp(x, back, sizeof x) == 0);
+    for (int i = 0; i < NR; i++) CHECK(fx[i] == 0);
+    CHECK(tcd_float_to_fixed(fx, x, NR, NULL) == 0);
     tcd_fixed_zero(fx, NR, 2);
-    for (int i = 0; i < NR; i++) assert(fx[i] == 0);
+    for (int i = 0; i < NR; i++) CHECK(fx[i] == 0);
 }
 
 /* One document's probabilities by plain loops in the one order deterministic mode promises:
  * token-order sums, 1/len, then bias + inputs in index order per unit (no FMA: ISO C mode). */
 static void ref_probs(float *p, const tcd_model *m, const int32_t *tok, int64_t len) {
-    const int64_t D = m->cfg.dim, H = m->cfg.hidden, O = m->n_out;
+    const int64_t D = tcd_test_dim(m), H = tcd_test_hidden(m), O = m->n_out;
     float e[64], h[64], z[64];
-    assert(D <= 64 && H <= 64 && O <= 64);
+    CHECK(D <= 64 && H <= 64 && O <= 64);
     for (int64_t j = 0; j < D; j++) {
         float s = 0.0f;
         for (int64_t t = 0; t < len; t++) s += m->params[(int64_t)tok[t] * D + j];
@@ -172,16 +183,16 @@ static void add_fixed(tcd_model *m, const owned_batch *src, const int64_t *idx, 
     owned_batch sb = sub_batch(src, idx, k, (int64_t)(next_u64() % 5000));
     tcd_batch b = view(&sb);
     const double loss = tcd_model_forward(m, &b, probs, nt);
-    assert(isfinite(loss));
-    tcd_model_backward_fixed(m, &b, scale, nt, acc);
+    CHECK(isfinite(loss));
+    backward_fixed(m, &b, scale, nt, acc);
     batch_free(&sb);
 }
 
 static void run_config(int64_t C, int64_t H, int64_t D) {
     enum { NDOC = 150, V = 300 };
-    tcd_model_config cfg = {.vocab = V, .dim = D, .hidden = H, .n_classes = C, .seed = 9};
+    tcd_test_bow_cfg cfg = {.vocab = V, .dim = D, .hidden = H, .n_classes = C, .seed = 9};
     tcd_model m;
-    assert(tcd_model_init(&m, &cfg) == 0);
+    CHECK(tcd_test_bow_init(&m, &cfg) == 0);
     /* non-zero biases and larger weights, so that every term matters and ReLUs are mixed */
     for (int k = 1; k < m.n_tensors; k++) {
         const tcd_tensor *t = &m.tensors[k];
@@ -202,19 +213,19 @@ static void run_config(int64_t C, int64_t H, int64_t D) {
     for (int64_t d = 0; d < NDOC; d++) {
         float p[64];
         ref_probs(p, &m, full.tokens + (full.offsets[d] - full.offsets[0]), full.offsets[d + 1] - full.offsets[d]);
-        assert(memcmp(p, probs_ref + d * C, (size_t)C * sizeof(float)) == 0);
+        CHECK(memcmp(p, probs_ref + d * C, (size_t)C * sizeof(float)) == 0);
     }
     int64_t nonzero = 0;
     for (int64_t i = 0; i < m.n_params; i++) nonzero += acc_ref[i] != 0;
-    assert(nonzero > m.n_params / 4);
+    CHECK(nonzero > m.n_params / 4);
 
     /* threads */
     const int threads[] = {2, 4, 3};
     for (int k = 0; k < 3; k++) {
         memset(acc, 0, abytes);
         add_fixed(&m, &full, idx, NDOC, scale, threads[k], acc, probs);
-        assert(memcmp(acc, acc_ref, abytes) == 0);
-        assert(memcmp(probs, probs_ref, NDOC * C * sizeof(float)) == 0);
+        CHECK(memcmp(acc, acc_ref, abytes) == 0);
+        CHECK(memcmp(probs, probs_ref, NDOC * C * sizeof(float)) == 0);
     }
 
     /* partitions into 1, 2, 3, 5, 17 uneven parts of a scrambled order, each part with its own
@@ -239,12 +250,12 @@ static void run_config(int64_t C, int64_t H, int64_t D) {
             const int64_t k = cuts[j + 1] - cuts[j];
             add_fixed(&m, &full, perm + cuts[j], k, scale, 1 + (j % 4), acc, probs);
             for (int64_t l = 0; l < k; l++)
-                assert(memcmp(probs + l * C, probs_ref + perm[cuts[j] + l] * C, (size_t)C * sizeof(float)) == 0);
+                CHECK(memcmp(probs + l * C, probs_ref + perm[cuts[j] + l] * C, (size_t)C * sizeof(float)) == 0);
         }
         if (memcmp(acc, acc_ref, abytes) != 0) {
             fprintf(stderr, "C=%lld H=%lld: fixed gradient of a %d-part partition differs\n", (long long)C,
                     (long long)H, p);
-            assert(0);
+            CHECK(0);
         }
     }
 
@@ -256,7 +267,7 @@ static void run_config(int64_t C, int64_t H, int64_t D) {
     tcd_batch bf = view(&full);
     tcd_model_forward(&m, &bf, p_float, 2);
     tcd_model_backward(&m, &bf, scale, 2);
-    for (int64_t i = 0; i < NDOC * C; i++) assert(fabsf(p_float[i] - probs_ref[i]) <= 1e-6f);
+    for (int64_t i = 0; i < NDOC * C; i++) CHECK(fabsf(p_float[i] - probs_ref[i]) <= 1e-6f);
     for (int k = 0; k < m.n_tensors; k++) {
         const tcd_tensor *t = &m.tensors[k];
         const int64_t nk = t->rows * t->cols;
@@ -269,7 +280,7 @@ static void run_config(int64_t C, int64_t H, int64_t D) {
             if (!(e <= 2e-6 * fabs(b) + 1e-6 * mx + 1e-11)) {
                 fprintf(stderr, "C=%lld H=%lld %s[%lld]: fixed %.9g float %.9g\n", (long long)C, (long long)H,
                         t->name, (long long)i, a, b);
-                assert(0);
+                CHECK(0);
             }
         }
         printf("C=%lld H=%lld D=%lld %-13s max|g| %.3e  max|fixed-float| %.2e  max rel %.2e\n", (long long)C,
@@ -292,14 +303,14 @@ static void run_config(int64_t C, int64_t H, int64_t D) {
  * would: the final parameters are bit-identical for R = 1, 2, 3, 7. */
 static void train_ranks(void) {
     enum { NDOC = 96, V = 400, GB = 32, STEPS = NDOC / GB };
-    tcd_model_config cfg = {.vocab = V, .dim = 8, .hidden = 6, .n_classes = 3, .seed = 5};
+    tcd_test_bow_cfg cfg = {.vocab = V, .dim = 8, .hidden = 6, .n_classes = 3, .seed = 5};
     owned_batch data = make_batch(NDOC, V, 30, 3);
     float *ref = NULL;
     const int ranks[] = {1, 2, 3, 7};
     for (int ri = 0; ri < 4; ri++) {
         const int R = ranks[ri];
         tcd_model m;
-        assert(tcd_model_init(&m, &cfg) == 0);
+        CHECK(tcd_test_bow_init(&m, &cfg) == 0);
         tcd_model_set_deterministic(&m, 1);
         tcd_adam_config ac;
         tcd_adam_config_default(&ac);
@@ -325,7 +336,7 @@ static void train_ranks(void) {
             memcpy(ref, m.params, (size_t)m.n_params * sizeof(float));
         } else if (memcmp(ref, m.params, (size_t)m.n_params * sizeof(float)) != 0) {
             fprintf(stderr, "parameters after %d steps differ between 1 and %d ranks\n", STEPS, R);
-            assert(0);
+            CHECK(0);
         }
         free(acc);
         tcd_adam_free(&opt);
@@ -341,11 +352,11 @@ static void expect_child_dies(int what) {
     fflush(stdout);
     fflush(stderr);
     const pid_t pid = fork();
-    assert(pid >= 0);
+    CHECK(pid >= 0);
     if (pid == 0) {
-        tcd_model_config cfg = {.vocab = 50, .dim = 4, .hidden = 0, .n_classes = 2, .seed = 1};
+        tcd_test_bow_cfg cfg = {.vocab = 50, .dim = 4, .hidden = 0, .n_classes = 2, .seed = 1};
         tcd_model m;
-        if (tcd_model_init(&m, &cfg) != 0) _exit(0);
+        if (tcd_test_bow_init(&m, &cfg) != 0) _exit(0);
         owned_batch o = make_batch(20, 50, 10, 2);
         tcd_batch b = view(&o);
         int64_t *acc = calloc((size_t)m.n_params, sizeof(int64_t));
@@ -355,20 +366,20 @@ static void expect_child_dies(int what) {
             for (int64_t i = 0; i < m.n_params; i++) m.params[i] = i < 50 * 4 ? 1e9f : 0.0f;
         }
         tcd_model_forward(&m, &b, NULL, 2);
-        tcd_model_backward_fixed(&m, &b, 1.0f / 20, 2, acc);
+        backward_fixed(&m, &b, 1.0f / 20, 2, acc);
         _exit(0); /* not reached when the check works */
     }
     int status = 0;
-    assert(waitpid(pid, &status, 0) == pid);
-    assert(WIFEXITED(status) && WEXITSTATUS(status) != 0);
+    CHECK(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) != 0);
 }
 
 /* The same batch, large enough to matter, through the float and the fixed-point backward. */
 static void bench(void) {
     enum { NDOC = 512, LEN = 230 };
-    tcd_model_config cfg = {.vocab = 100000, .dim = 16, .hidden = 16, .n_classes = 2, .seed = 3};
+    tcd_test_bow_cfg cfg = {.vocab = 100000, .dim = 16, .hidden = 16, .n_classes = 2, .seed = 3};
     tcd_model m;
-    assert(tcd_model_init(&m, &cfg) == 0);
+    CHECK(tcd_test_bow_init(&m, &cfg) == 0);
     owned_batch o = {.n = NDOC};
     o.offsets = malloc((NDOC + 1) * sizeof(int64_t));
     o.tokens = malloc((size_t)NDOC * LEN * sizeof(int32_t));
@@ -394,7 +405,7 @@ static void bench(void) {
             tcd_model_set_deterministic(&m, 1);
             tcd_model_forward(&m, &b, NULL, nt);
             double t3 = tcd_now();
-            tcd_model_backward_fixed(&m, &b, 1.0f / NDOC, nt, acc);
+            backward_fixed(&m, &b, 1.0f / NDOC, nt, acc);
             double t4 = tcd_now();
             if (r > 0) {
                 t_ff += t1 - t0;

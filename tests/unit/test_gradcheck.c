@@ -1,6 +1,6 @@
 /* Finite-difference gradient checks for every layer alone and for the whole model, a double
  * precision reference of the model's forward pass, and the model's lifecycle checks. */
-#include <assert.h>
+#include "check.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,16 +58,16 @@ static int test_embedding_bag(void) {
             double s = 0;
             for (int64_t i = lo; i < hi; i++) s += emb[e_tok[i] * ED + d];
             double mean = hi > lo ? s / (double)(hi - lo) : 0.0;
-            assert(fabs(out[b * ED + d] - mean) <= 1e-6);
+            CHECK(fabs(out[b * ED + d] - mean) <= 1e-6);
         }
     }
-    for (int d = 0; d < ED; d++) assert(out[1 * ED + d] == 0.0f); /* empty doc: zero row */
+    for (int d = 0; d < ED; d++) CHECK(out[1 * ED + d] == 0.0f); /* empty doc: zero row */
     embedding_bag_backward(demb, R, e_tok, e_off, EB, ED, 0, EV);
     /* rows split across "threads" give the same bits */
     embedding_bag_backward(demb2, R, e_tok, e_off, EB, ED, 0, 4);
     embedding_bag_backward(demb2, R, e_tok, e_off, EB, ED, 4, 9);
     embedding_bag_backward(demb2, R, e_tok, e_off, EB, ED, 9, EV);
-    assert(memcmp(demb, demb2, sizeof demb) == 0);
+    CHECK(memcmp(demb, demb2, sizeof demb) == 0);
     int bad = 0, printed = 0;
     const float eps = 1e-2f;
     for (int k = 0; k < EV * ED; k++) {
@@ -80,10 +80,10 @@ static int test_embedding_bag(void) {
         bad += mismatch("embedding_bag demb", k, (lp - lm) / (2.0 * eps), demb[k], &printed);
     }
     /* rows of unused tokens (4, 6, 8, 10) get no gradient */
-    for (int d = 0; d < ED; d++) assert(demb[4 * ED + d] == 0.0f && demb[10 * ED + d] == 0.0f);
+    for (int d = 0; d < ED; d++) CHECK(demb[4 * ED + d] == 0.0f && demb[10 * ED + d] == 0.0f);
     /* backward accumulates */
     embedding_bag_backward(demb2, R, e_tok, e_off, EB, ED, 0, EV);
-    for (int k = 0; k < EV * ED; k++) assert(fabsf(demb2[k] - 2.0f * demb[k]) <= 1e-6f);
+    for (int k = 0; k < EV * ED; k++) CHECK(fabsf(demb2[k] - 2.0f * demb[k]) <= 1e-6f);
     printf("embedding_bag: %d mismatches\n", bad);
     return bad;
 }
@@ -101,7 +101,7 @@ static void test_embedding_bag_widths(void) {
             for (int64_t d = 0; d < D; d++) {
                 double s = 0;
                 for (int64_t i = lo; i < hi; i++) s += emb[e_tok[i] * D + d];
-                assert(fabs(out[b * D + d] - (hi > lo ? s / (double)(hi - lo) : 0.0)) <= 1e-6);
+                CHECK(fabs(out[b * D + d] - (hi > lo ? s / (double)(hi - lo) : 0.0)) <= 1e-6);
             }
         }
         free(emb);
@@ -183,7 +183,7 @@ static int test_relu(void) {
     relu_backward(dx, R, out, RN);
     relu_ctx c = {x, R};
     int bad = check_param("relu dx", x, RN, dx, relu_loss, &c, 1e-3f);
-    for (int i = 0; i < RN; i++) assert(out[i] == (x[i] > 0 ? x[i] : 0.0f));
+    for (int i = 0; i < RN; i++) CHECK(out[i] == (x[i] > 0 ? x[i] : 0.0f));
     printf("relu: %d mismatches\n", bad);
     return bad;
 }
@@ -208,20 +208,20 @@ static int test_losses(void) {
     double ref = 0;
     for (int i = 0; i < SB; i++) {
         double p = 1.0 / (1.0 + exp(-(double)z[i]));
-        assert(fabs(probs[i] - p) < 1e-6);
+        CHECK(fabs(probs[i] - p) < 1e-6);
         ref += bin_y[i] ? -log(p) : -log(1 - p);
     }
-    assert(fabs(L - ref) < 1e-9 * fmax(1.0, ref));
+    CHECK(fabs(L - ref) < 1e-9 * fmax(1.0, ref));
     sigmoid_bce_backward(dz, probs, bin_y, SB, 1.0f);
     sigmoid_bce_backward(dz4, probs, bin_y, SB, 0.25f);
-    for (int i = 0; i < SB; i++) assert(fabs(dz4[i] - 0.25f * dz[i]) <= 1e-7f);
+    for (int i = 0; i < SB; i++) CHECK(fabs(dz4[i] - 0.25f * dz[i]) <= 1e-7f);
     int bad = check_param("sigmoid_bce dz", z, SB, dz, bce_loss, z, 1e-3f);
     /* stability: huge logits stay finite */
     float zz[2] = {100.0f, -100.0f}, pp[2];
     int32_t yy[2] = {0, 1};
     double big = sigmoid_bce_forward(pp, zz, yy, 2);
-    assert(isfinite(big) && fabs(big - 200.0) < 1e-6);
-    assert(sigmoid_bce_forward(pp, zz, NULL, 2) == 0.0);
+    CHECK(isfinite(big) && fabs(big - 200.0) < 1e-6);
+    CHECK(sigmoid_bce_forward(pp, zz, NULL, 2) == 0.0);
 
     float w[SB * SC], pw[SB * SC], dw[SB * SC];
     for (int i = 0; i < SB * SC; i++) w[i] = frand(-3, 3);
@@ -231,20 +231,20 @@ static int test_losses(void) {
         double s = 0, ps = 0;
         for (int c = 0; c < SC; c++) s += exp((double)w[b * SC + c]);
         for (int c = 0; c < SC; c++) {
-            assert(fabs(pw[b * SC + c] - exp((double)w[b * SC + c]) / s) < 1e-6);
+            CHECK(fabs(pw[b * SC + c] - exp((double)w[b * SC + c]) / s) < 1e-6);
             ps += pw[b * SC + c];
         }
-        assert(fabs(ps - 1.0) < 1e-6);
+        CHECK(fabs(ps - 1.0) < 1e-6);
         ref += log(s) - (double)w[b * SC + mc_y[b]];
     }
-    assert(fabs(L - ref) < 1e-9 * fmax(1.0, ref));
+    CHECK(fabs(L - ref) < 1e-9 * fmax(1.0, ref));
     softmax_xent_backward(dw, pw, mc_y, SB, SC, 1.0f);
     bad += check_param("softmax_xent dz", w, SB * SC, dw, xent_loss, w, 1e-3f);
     float zbig[3] = {1000.0f, 0.0f, -1000.0f}, pbig[3];
     int32_t ybig = 1;
     double lbig = softmax_xent_forward(pbig, zbig, &ybig, 1, 3);
-    assert(isfinite(lbig) && fabs(lbig - 1000.0) < 1e-6);
-    assert(softmax_xent_forward(pbig, zbig, NULL, 1, 3) == 0.0);
+    CHECK(isfinite(lbig) && fabs(lbig - 1000.0) < 1e-6);
+    CHECK(softmax_xent_forward(pbig, zbig, NULL, 1, 3) == 0.0);
     printf("losses: %d mismatches\n", bad);
     return bad;
 }
@@ -262,7 +262,7 @@ static double model_loss(void *p) {
 
 /* Double precision forward of the same model, independent of the kernels. */
 static double ref_forward(const tcd_model *m, const tcd_batch *b, double *probs) {
-    const int64_t D = m->cfg.dim, H = m->cfg.hidden, O = m->n_out, C = m->cfg.n_classes;
+    const int64_t D = tcd_test_dim(m), H = tcd_test_hidden(m), O = m->n_out, C = m->shape.n_classes;
     const float *E = m->params;
     const float *Wh = H ? m->params + tcd_model_tensor(m, "hidden.weight")->offset : NULL;
     const float *bh = H ? m->params + tcd_model_tensor(m, "hidden.bias")->offset : NULL;
@@ -309,7 +309,7 @@ static double ref_forward(const tcd_model *m, const tcd_batch *b, double *probs)
 
 /* Smallest |hidden pre-activation| over the batch: finite differences must not cross a ReLU kink. */
 static double relu_margin(const tcd_model *m, const tcd_batch *b) {
-    const int64_t D = m->cfg.dim, H = m->cfg.hidden;
+    const int64_t D = tcd_test_dim(m), H = tcd_test_hidden(m);
     if (H == 0) return INFINITY;
     const float *E = m->params, *Wh = m->params + tcd_model_tensor(m, "hidden.weight")->offset;
     const float *bh = m->params + tcd_model_tensor(m, "hidden.bias")->offset;
@@ -330,10 +330,10 @@ static double relu_margin(const tcd_model *m, const tcd_batch *b) {
 
 /* Returns mismatches; with `sabotage`, perturbs one analytic gradient first (the check must see it). */
 static int test_model(int64_t C, int64_t H, int sabotage) {
-    tcd_model_config cfg = {.vocab = MV, .dim = MD, .hidden = H, .n_classes = C, .seed = 7};
+    tcd_test_bow_cfg cfg = {.vocab = MV, .dim = MD, .hidden = H, .n_classes = C, .seed = 7};
     tcd_model m;
-    assert(tcd_model_init(&m, &cfg) == 0);
-    assert(m.n_out == (C == 2 ? 1 : C));
+    CHECK(tcd_test_bow_init(&m, &cfg) == 0);
+    CHECK(m.n_out == (C == 2 ? 1 : C));
     /* larger random values than the init (nonzero biases, active ReLUs, non-trivial logits) */
     int32_t tokens[200], labels[MB];
     int64_t offsets[MB + 1];
@@ -350,15 +350,15 @@ static int test_model(int64_t C, int64_t H, int sabotage) {
     int tries = 0;
     do {
         for (int64_t k = 0; k < m.n_params; k++) m.params[k] = frand(-0.8f, 0.8f);
-        assert(++tries < 1000);
+        CHECK(++tries < 1000);
     } while (relu_margin(&m, &b) < 0.03);
 
     float probs[MB * 8];
     double rprobs[MB * 8];
     double L = tcd_model_forward(&m, &b, probs, 1);
     double Lref = ref_forward(&m, &b, rprobs);
-    assert(fabs(L - Lref) <= 1e-5 * fmax(1.0, fabs(Lref)));
-    for (int i = 0; i < MB * C; i++) assert(fabs(probs[i] - rprobs[i]) < 1e-5);
+    CHECK(fabs(L - Lref) <= 1e-5 * fmax(1.0, fabs(Lref)));
+    for (int i = 0; i < MB * C; i++) CHECK(fabs(probs[i] - rprobs[i]) < 1e-5);
 
     tcd_model_zero_grad(&m);
     tcd_model_forward(&m, &b, NULL, 1);
@@ -383,7 +383,7 @@ static int test_model(int64_t C, int64_t H, int sabotage) {
     tcd_model_zero_grad(&m);
     tcd_model_forward(&m, &b, NULL, 1);
     tcd_model_backward(&m, &b, 0.5f, 1);
-    for (int64_t k = 0; k < m.n_params; k++) assert(fabs(m.grads[k] - 0.5f * ana[k]) <= 1e-6f || sabotage);
+    for (int64_t k = 0; k < m.n_params; k++) CHECK(fabs(m.grads[k] - 0.5f * ana[k]) <= 1e-6f || sabotage);
     free(ana);
     tcd_model_free(&m);
     if (!sabotage) printf("model C=%lld H=%lld: %d mismatches\n", (long long)C, (long long)H, bad);
@@ -391,46 +391,46 @@ static int test_model(int64_t C, int64_t H, int sabotage) {
 }
 
 static void test_init(void) {
-    tcd_model_config cfg = {.vocab = 1000, .dim = 16, .hidden = 8, .n_classes = 4, .seed = 1};
+    tcd_test_bow_cfg cfg = {.vocab = 1000, .dim = 16, .hidden = 8, .n_classes = 4, .seed = 1};
     tcd_model m, m2;
-    assert(tcd_model_init(&m, &cfg) == 0);
-    assert(m.n_tensors == 5);
-    assert(m.n_params == 1000 * 16 + 8 * 16 + 8 + 4 * 8 + 4);
+    CHECK(tcd_test_bow_init(&m, &cfg) == 0);
+    CHECK(m.n_tensors == 5);
+    CHECK(m.n_params == 1000 * 16 + 8 * 16 + 8 + 4 * 8 + 4);
     const tcd_tensor *e = tcd_model_tensor(&m, "embedding"), *hw = tcd_model_tensor(&m, "hidden.weight"),
                      *hb = tcd_model_tensor(&m, "hidden.bias"), *ow = tcd_model_tensor(&m, "out.weight");
-    assert(e && hw && hb && ow && tcd_model_tensor(&m, "nope") == NULL);
+    CHECK(e && hw && hb && ow && tcd_model_tensor(&m, "nope") == NULL);
     double s = 0, mx = 0;
     for (int64_t i = 0; i < 16000; i++) {
         float v = m.params[e->offset + i];
-        assert(v >= -0.05f && v <= 0.05f);
+        CHECK(v >= -0.05f && v <= 0.05f);
         s += v;
         mx = fmax(mx, fabs(v));
     }
-    assert(fabs(s / 16000) < 0.002 && mx > 0.049); /* centred, fills the range */
+    CHECK(fabs(s / 16000) < 0.002 && mx > 0.049); /* centred, fills the range */
     const double lim_h = sqrt(6.0 / (16 + 8)), lim_o = sqrt(6.0 / (8 + 4));
     mx = 0;
     for (int64_t i = 0; i < 128; i++) {
-        assert(fabs(m.params[hw->offset + i]) <= lim_h);
+        CHECK(fabs(m.params[hw->offset + i]) <= lim_h);
         mx = fmax(mx, fabs(m.params[hw->offset + i]));
     }
-    assert(mx > 0.8 * lim_h);
-    for (int64_t i = 0; i < 32; i++) assert(fabs(m.params[ow->offset + i]) <= lim_o);
-    for (int64_t i = 0; i < 8; i++) assert(m.params[hb->offset + i] == 0.0f);
+    CHECK(mx > 0.8 * lim_h);
+    for (int64_t i = 0; i < 32; i++) CHECK(fabs(m.params[ow->offset + i]) <= lim_o);
+    for (int64_t i = 0; i < 8; i++) CHECK(m.params[hb->offset + i] == 0.0f);
     /* the same seed gives the same values, another seed others */
-    assert(tcd_model_init(&m2, &cfg) == 0);
-    assert(memcmp(m.params, m2.params, (size_t)m.n_params * sizeof(float)) == 0);
+    CHECK(tcd_test_bow_init(&m2, &cfg) == 0);
+    CHECK(memcmp(m.params, m2.params, (size_t)m.n_params * sizeof(float)) == 0);
     tcd_model_free(&m2);
     cfg.seed = 2;
-    assert(tcd_model_init(&m2, &cfg) == 0);
-    assert(memcmp(m.params, m2.params, 64) != 0);
+    CHECK(tcd_test_bow_init(&m2, &cfg) == 0);
+    CHECK(memcmp(m.params, m2.params, 64) != 0);
     tcd_model_free(&m2);
     tcd_model_free(&m);
     /* bad configurations are refused with a message */
-    tcd_model_config badc = {.vocab = 10, .dim = 4, .hidden = 0, .n_classes = 1, .seed = 0};
-    assert(tcd_model_init(&m, &badc) == -1);
+    tcd_test_bow_cfg badc = {.vocab = 10, .dim = 4, .hidden = 0, .n_classes = 1, .seed = 0};
+    CHECK(tcd_test_bow_init(&m, &badc) == -1);
     badc.n_classes = 2;
     badc.dim = 0;
-    assert(tcd_model_init(&m, &badc) == -1);
+    CHECK(tcd_test_bow_init(&m, &badc) == -1);
     printf("init: ok\n");
 }
 
@@ -438,13 +438,13 @@ static void test_init(void) {
 static int child_status(void (*fn)(void)) {
     fflush(NULL);
     pid_t pid = fork();
-    assert(pid >= 0);
+    CHECK(pid >= 0);
     if (pid == 0) {
         fn();
         _exit(0);
     }
     int st = 0;
-    assert(waitpid(pid, &st, 0) == pid);
+    CHECK(waitpid(pid, &st, 0) == pid);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 }
 
@@ -479,13 +479,13 @@ static void forward_backward_ok(void) {
 }
 
 static void test_lifecycle(void) {
-    tcd_model_config cfg = {.vocab = 10, .dim = 4, .hidden = 3, .n_classes = 2, .seed = 3};
-    assert(tcd_model_init(&lm, &cfg) == 0);
-    assert(child_status(forward_backward_ok) == 0);
-    assert(child_status(backward_without_forward) == 1);
-    assert(child_status(backward_after_unlabelled_forward) == 1);
-    assert(child_status(backward_twice) == 1);
-    assert(child_status(token_out_of_range) == 1);
+    tcd_test_bow_cfg cfg = {.vocab = 10, .dim = 4, .hidden = 3, .n_classes = 2, .seed = 3};
+    CHECK(tcd_test_bow_init(&lm, &cfg) == 0);
+    CHECK(child_status(forward_backward_ok) == 0);
+    CHECK(child_status(backward_without_forward) == 1);
+    CHECK(child_status(backward_after_unlabelled_forward) == 1);
+    CHECK(child_status(backward_twice) == 1);
+    CHECK(child_status(token_out_of_range) == 1);
     tcd_model_free(&lm);
     printf("lifecycle: ok (the errors above are expected)\n");
 }
@@ -504,7 +504,7 @@ int main(void) {
     fflush(stdout);
     int caught = test_model(4, 4, 1);
     printf("sabotaged gradient: %d mismatch(es) caught\n", caught);
-    assert(caught >= 1);
+    CHECK(caught >= 1);
     test_init();
     test_lifecycle();
     printf("%d derivatives checked, %d mismatches\n", n_checked, bad);

@@ -1,6 +1,6 @@
 /* hash64: streaming equals one-shot for every split, every single-bit flip and every truncation of
  * a buffer changes the hash, and it is fast. */
-#include <assert.h>
+#include "check.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,21 +31,21 @@ int main(void) {
             tcd_hash64_update(&h, buf, a);
             tcd_hash64_update(&h, buf + a, b - a);
             tcd_hash64_update(&h, buf + b, N - b);
-            assert(tcd_hash64_final(&h) == ref);
+            CHECK(tcd_hash64_final(&h) == ref);
         }
     for (int i = 0; i < N * 8; i++) {
         buf[i / 8] ^= (uint8_t)(1u << (i % 8));
-        assert(one_shot(buf, N) != ref);
+        CHECK(one_shot(buf, N) != ref);
         buf[i / 8] ^= (uint8_t)(1u << (i % 8));
     }
-    for (size_t n = 0; n < N; n++) assert(one_shot(buf, n) != ref);
+    for (size_t n = 0; n < N; n++) CHECK(one_shot(buf, n) != ref);
     tcd_hash64 h;
     tcd_hash64_init(&h, 2);
     tcd_hash64_update(&h, buf, N);
-    assert(tcd_hash64_final(&h) != ref); /* the seed matters */
+    CHECK(tcd_hash64_final(&h) != ref); /* the seed matters */
     size_t big = (size_t)64 << 20;
     char *mem = calloc(big, 1);
-    assert(mem);
+    CHECK(mem);
     double t0 = tcd_now();
     volatile uint64_t x = one_shot(mem, big);
     (void)x;

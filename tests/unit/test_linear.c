@@ -1,5 +1,5 @@
 /* linear_forward/backward (OpenBLAS) against the plain-loop references on random shapes. */
-#include <assert.h>
+#include "check.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

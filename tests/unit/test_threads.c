@@ -1,7 +1,7 @@
 /* Thread independence: the same batch with 1, 2 and 4 threads gives bit-identical losses,
  * probabilities and gradients; initialisation does not depend on the OpenMP thread count; a batch's
  * gradient equals the sum of its sub-batches' gradients (chunks and batch offsets are handled). */
-#include <assert.h>
+#include "check.h"
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -22,14 +22,14 @@ static uint64_t next_u64(void) {
 enum { NDOC = 333, V = 5000 };
 
 static void run_config(int64_t C, int64_t H) {
-    tcd_model_config cfg = {.vocab = V, .dim = 16, .hidden = H, .n_classes = C, .seed = 42};
+    tcd_test_bow_cfg cfg = {.vocab = V, .dim = 16, .hidden = H, .n_classes = C, .seed = 42};
     /* init under different OpenMP defaults */
     tcd_model m1, m4;
     omp_set_num_threads(1);
-    assert(tcd_model_init(&m1, &cfg) == 0);
+    CHECK(tcd_test_bow_init(&m1, &cfg) == 0);
     omp_set_num_threads(4);
-    assert(tcd_model_init(&m4, &cfg) == 0);
-    assert(memcmp(m1.params, m4.params, (size_t)m1.n_params * sizeof(float)) == 0);
+    CHECK(tcd_test_bow_init(&m4, &cfg) == 0);
+    CHECK(memcmp(m1.params, m4.params, (size_t)m1.n_params * sizeof(float)) == 0);
     tcd_model_free(&m4);
 
     /* a batch of NDOC documents of 0..60 tokens, Zipf-like ids (many repeats), with offsets that
@@ -62,22 +62,22 @@ static void run_config(int64_t C, int64_t H) {
             memcpy(g_ref, m1.grads, gbytes);
             memcpy(p_ref, probs, NDOC * C * sizeof(float));
             double gn = tcd_l2_norm(m1.grads, m1.n_params);
-            assert(isfinite(loss) && loss > 0 && gn > 0 && isfinite(gn));
+            CHECK(isfinite(loss) && loss > 0 && gn > 0 && isfinite(gn));
         } else {
-            assert(loss == loss_ref);
-            assert(memcmp(p_ref, probs, NDOC * C * sizeof(float)) == 0);
+            CHECK(loss == loss_ref);
+            CHECK(memcmp(p_ref, probs, NDOC * C * sizeof(float)) == 0);
             if (memcmp(g_ref, m1.grads, gbytes) != 0) {
                 fprintf(stderr, "C=%lld H=%lld: gradients differ between 1 and %d threads\n", (long long)C,
                         (long long)H, threads[k]);
-                assert(0);
+                CHECK(0);
             }
         }
     }
     /* prediction-only forward gives the same probabilities */
     tcd_batch bp = b;
     bp.labels = NULL;
-    assert(tcd_model_forward(&m1, &bp, probs, 2) == 0.0);
-    assert(memcmp(p_ref, probs, NDOC * C * sizeof(float)) == 0);
+    CHECK(tcd_model_forward(&m1, &bp, probs, 2) == 0.0);
+    CHECK(memcmp(p_ref, probs, NDOC * C * sizeof(float)) == 0);
 
     /* the batch's gradient = sum of its two sub-batches' gradients (up to rounding) */
     tcd_model_zero_grad(&m1);
@@ -89,14 +89,14 @@ static void run_config(int64_t C, int64_t H) {
     tcd_model_backward(&m1, &b1, 1.0f / NDOC, 2);
     double l2 = tcd_model_forward(&m1, &b2, probs, 2);
     tcd_model_backward(&m1, &b2, 1.0f / NDOC, 2);
-    assert(fabs(l1 + l2 - loss_ref) <= 1e-9 * loss_ref);
-    assert(memcmp(probs, p_ref + cut * C, (NDOC - cut) * C * sizeof(float)) == 0);
+    CHECK(fabs(l1 + l2 - loss_ref) <= 1e-9 * loss_ref);
+    CHECK(memcmp(probs, p_ref + cut * C, (NDOC - cut) * C * sizeof(float)) == 0);
     double max_err = 0, max_g = 0;
     for (int64_t i = 0; i < m1.n_params; i++) {
         max_err = fmax(max_err, fabs((double)m1.grads[i] - g_ref[i]));
         max_g = fmax(max_g, fabs(g_ref[i]));
     }
-    assert(max_err <= 1e-5 * max_g);
+    CHECK(max_err <= 1e-5 * max_g);
 
     /* Adam on these gradients: identical for 1 and 2 threads */
     tcd_adam_config ac;
@@ -108,7 +108,7 @@ static void run_config(int64_t C, int64_t H) {
     memcpy(p2, m1.params, gbytes);
     tcd_adam_step(&a1, m1.params, g_ref, 1e-3, 1);
     tcd_adam_step(&a2, p2, g_ref, 1e-3, 2);
-    assert(memcmp(m1.params, p2, gbytes) == 0);
+    CHECK(memcmp(m1.params, p2, gbytes) == 0);
     tcd_adam_free(&a1);
     tcd_adam_free(&a2);
     free(p2);

@@ -8,15 +8,8 @@
 
 #include "text/tokenize.h"
 #include "base/util.h"
+#include "check.h"
 
-static int n_fail = 0;
-#define EXPECT(cond)                                                                \
-    do {                                                                            \
-        if (!(cond)) {                                                              \
-            fprintf(stderr, "%s:%d: FAILED: %s\n", __FILE__, __LINE__, #cond);      \
-            n_fail++;                                                               \
-        }                                                                           \
-    } while (0)
 
 static tcd_tokens tk;
 
@@ -40,7 +33,7 @@ static void expect_tokens(const tcd_tok_opts *o, const char *in, const char *wan
     const char *got = join(o, in, strlen(in));
     if (strcmp(got, want) != 0) {
         fprintf(stderr, "%s:%d: tokens of \"%s\": got \"%s\", want \"%s\"\n", __FILE__, line, in, got, want);
-        n_fail++;
+        tcd_test_failures++;
     }
 }
 #define TOK(o, in, want) expect_tokens(o, in, want, __LINE__)
@@ -78,7 +71,7 @@ static void test_ascii(void) {
             snprintf(want, sizeof want, "a|%c|b", c);
         if (strcmp(got, want) != 0) {
             fprintf(stderr, "byte 0x%02x: got \"%s\", want \"%s\"\n", c, got, want);
-            n_fail++;
+            tcd_test_failures++;
         }
     }
 }
@@ -126,13 +119,13 @@ static void check_invalid(const char *in, size_t n, const char *want_repl, size_
     if (rc != -1 || !err || !strstr(err, want_off) || !strstr(err, "invalid UTF-8") || tk.n_words != 0) {
         fprintf(stderr, "%s:%d: ERROR policy: rc=%d err=%s (want offset %zu)\n", __FILE__, line, rc,
                 err ? err : "(null)", off);
-        n_fail++;
+        tcd_test_failures++;
     }
     o.invalid_utf8 = TCD_UTF8_REPLACE;
     const char *got = join(&o, in, n);
     if (strcmp(got, want_repl) != 0) {
         fprintf(stderr, "%s:%d: REPLACE policy: got \"%s\", want \"%s\"\n", __FILE__, line, got, want_repl);
-        n_fail++;
+        tcd_test_failures++;
     }
 }
 #define INVALID(in, want, off) check_invalid(in, sizeof(in) - 1, want, off, __LINE__)
@@ -449,7 +442,7 @@ static void test_random_vs_reference(void) {
         int frc = tcd_tokenize(&o, (const char *)in, n, &tk, &err);
         if (rrc != frc) {
             fprintf(stderr, "random %d: reference rc %d, fast rc %d (%s)\n", iter, rrc, frc, err ? err : "");
-            n_fail++;
+            tcd_test_failures++;
             continue;
         }
         if (frc != 0) {
@@ -466,8 +459,8 @@ static void test_random_vs_reference(void) {
         if (rn != tk.n_words || rtr != tk.n_truncated || strcmp(refbuf, fastbuf) != 0) {
             fprintf(stderr, "random %d: mismatch (ref %lld tokens, %lld truncated; fast %lld, %lld)\n", iter,
                     (long long)rn, (long long)rtr, (long long)tk.n_words, (long long)tk.n_truncated);
-            n_fail++;
-            if (n_fail > 5) return;
+            tcd_test_failures++;
+            if (tcd_test_failures > 5) return;
         }
         n_cmp++;
     }
@@ -529,8 +522,8 @@ int main(void) {
     test_random_vs_reference();
     test_throughput();
     tcd_tokens_free(&tk);
-    if (n_fail) {
-        fprintf(stderr, "test_tokenize: %d failure(s)\n", n_fail);
+    if (tcd_test_failures) {
+        fprintf(stderr, "test_tokenize: %d failure(s)\n", tcd_test_failures);
         return 1;
     }
     printf("test_tokenize: all passed\n");

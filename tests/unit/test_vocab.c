@@ -8,16 +8,9 @@
 
 #include "text/tokenize.h"
 #include "base/util.h"
+#include "check.h"
 #include "text/vocab.h"
 
-static int n_fail = 0;
-#define EXPECT(cond)                                                                \
-    do {                                                                            \
-        if (!(cond)) {                                                              \
-            fprintf(stderr, "%s:%d: FAILED: %s\n", __FILE__, __LINE__, #cond);      \
-            n_fail++;                                                               \
-        }                                                                           \
-    } while (0)
 
 static int32_t add(tcd_vocab *v, const char *w, int64_t c) {
     return tcd_vocab_add(v, w, strlen(w), tcd_word_hash(w, strlen(w)), c);
@@ -65,7 +58,7 @@ static void test_growth(void) {
     for (int i = 0; i < n; i++) {
         int l = snprintf(w, sizeof w, "w%d", i);
         if (tcd_vocab_add(v, w, (size_t)l, tcd_word_hash(w, (size_t)l), i % 7) != i) {
-            n_fail++;
+            tcd_test_failures++;
             fprintf(stderr, "growth: wrong id for word %d\n", i);
             break;
         }
@@ -100,7 +93,7 @@ static void test_growth(void) {
         size_t a, b;
         const char *wa = tcd_vocab_word(v, i, &a), *wb = tcd_vocab_word(f, remap[i], &b);
         if (a != b || memcmp(wa, wb, a) != 0 || tcd_vocab_count(f, remap[i]) != tcd_vocab_count(v, i)) {
-            n_fail++;
+            tcd_test_failures++;
             break;
         }
     }
@@ -139,7 +132,7 @@ static void test_finalize(void) {
     for (int i = 0; i < 11 && i < tcd_vocab_size(f); i++) {
         if (!word_is(f, i, want[i])) {
             fprintf(stderr, "finalize order: id %d is \"%s\", want \"%s\"\n", i, tcd_vocab_word(f, i, NULL), want[i]);
-            n_fail++;
+            tcd_test_failures++;
         }
     }
     EXPECT(tcd_vocab_count(f, TCD_PAD_ID) == 0 && tcd_vocab_count(f, TCD_UNK_ID) == 0);
@@ -271,8 +264,8 @@ int main(void) {
     test_finalize();
     test_from_words();
     test_concurrent_find();
-    if (n_fail) {
-        fprintf(stderr, "test_vocab: %d failure(s)\n", n_fail);
+    if (tcd_test_failures) {
+        fprintf(stderr, "test_vocab: %d failure(s)\n", tcd_test_failures);
         return 1;
     }
     printf("test_vocab: all passed\n");

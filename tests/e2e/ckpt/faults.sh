@@ -4,7 +4,7 @@
 # older one; resuming on changed data or a changed model is refused unless --force; NaN stops the
 # run naming the step and tensor (or skips the batch); a real SIGUSR1 from outside stops within a
 # step with a checkpoint; a second SIGINT aborts at once.
-source "$(dirname "$0")/mpi_lib.sh"
+source "$(dirname "$0")/../lib/mpi.sh"
 "$TCDIST" synth --docs 1200 --classes 2 --seed 31 -o "$T/a.tsv" >/dev/null
 "$TCDIST" synth --docs 1200 --classes 2 --seed 32 -o "$T/b.tsv" >/dev/null
 "$TCDIST" prepare -o "$T/a.h5" "$T/a.tsv" >/dev/null

@@ -2,7 +2,7 @@
 # Bit-exact resume: runs stopped at random steps, by SIGUSR1 (fault injection sends it to the rank
 # itself) and by SIGKILL (then resumed from the last checkpoint), finish with the parameters of an
 # uninterrupted run, byte for byte: single node, -np 2, and across rank counts with --deterministic.
-source "$(dirname "$0")/mpi_lib.sh"
+source "$(dirname "$0")/../lib/mpi.sh"
 "$TCDIST" synth --docs 1500 --classes 3 --seed 21 -o "$T/a.tsv" >/dev/null
 "$TCDIST" prepare -o "$T/a.h5" "$T/a.tsv" >/dev/null
 common=(--data "$T/a.h5" --epochs 3 --batch 40 --hidden 8 --quiet --threads 1 --checkpoint-every 5)

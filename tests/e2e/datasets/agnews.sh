@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # AG News: test.csv (train.csv where present) -> tsv -> prepare -> inspect (7,600 in 4 classes).
-source "$(dirname "$0")/datasets_common.sh"
+source "$(dirname "$0")/lib.sh"
 need_data agnews/test.csv agnews/classes.txt
 mkdir src && cp "$TCDIST_DATA_DIR"/agnews/{test.csv,classes.txt} src/
 "$PYTHON" "$TCDIST_SRC/datasets/agnews.py" src out > conv.txt

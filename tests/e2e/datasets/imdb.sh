@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # IMDB: the streamed tarball -> jsonl -> prepare -> inspect (25,000 + 25,000, neg/pos).
-source "$(dirname "$0")/datasets_common.sh"
+source "$(dirname "$0")/lib.sh"
 need_data imdb/aclImdb_v1_nofeat.tar.gz
 "$PYTHON" "$TCDIST_SRC/datasets/imdb.py" "$TCDIST_DATA_DIR/imdb/aclImdb_v1_nofeat.tar.gz" out > /dev/null
 if grep -qi "<br" out/train.jsonl out/test.jsonl; then echo "FAIL: <br> left in the text"; exit 1; fi

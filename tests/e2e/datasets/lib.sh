@@ -1,4 +1,4 @@
-# Sourced by tests/datasets_*.sh: a temporary folder, a skip when the real corpora are absent,
+# Sourced by tests/e2e/datasets/*.sh: a temporary folder, a skip when the real corpora are absent,
 # and a checker for `tcdist inspect --json`.
 set -euo pipefail
 : "${TCDIST:?}" "${TCDIST_SRC:?}" "${PYTHON:=python3}"

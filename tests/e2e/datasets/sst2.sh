@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # GLUE SST-2: converter (from the folder, and from a zip made here) -> prepare -> inspect.
-source "$(dirname "$0")/datasets_common.sh"
+source "$(dirname "$0")/lib.sh"
 need_data sst2/train.tsv sst2/dev.tsv
 "$PYTHON" "$TCDIST_SRC/datasets/sst2.py" "$TCDIST_DATA_DIR/sst2" out > conv.txt
 grep -q "test.tsv skipped" conv.txt

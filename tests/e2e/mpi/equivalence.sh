@@ -3,7 +3,7 @@
 # mode. Default mode: parameters within 1e-5; --deterministic: byte-identical parameters for every
 # rank count and thread count. The batch (50) is not divided by 3, 4 or 8, and the corpus (1003
 # documents) does not divide into batches. Distributed validation counts every document once.
-source "$(dirname "$0")/mpi_lib.sh"
+source "$(dirname "$0")/../lib/mpi.sh"
 "$TCDIST" synth --docs 1003 --classes 3 --seed 11 -o "$T/a.tsv" >/dev/null
 "$TCDIST" synth --docs 301 --classes 3 --seed 11 --part 1 -o "$T/v.tsv" >/dev/null
 "$TCDIST" prepare --ngrams 2 --buckets 3000 -o "$T/a.h5" "$T/a.tsv" >/dev/null

@@ -2,7 +2,7 @@
 # Sparse gradient exchange (touched rows only) gives the result of a dense allreduce, and its bytes
 # per step follow the tokens per batch, not the vocabulary size; lazy Adam runs and differs from
 # dense Adam only in the rows it skips.
-source "$(dirname "$0")/mpi_lib.sh"
+source "$(dirname "$0")/../lib/mpi.sh"
 # the same documents and tokens per batch; the embedding table differs 100x (bigram buckets)
 "$TCDIST" synth --docs 800 --classes 2 --seed 4 -o "$T/a.tsv" >/dev/null
 "$TCDIST" prepare --ngrams 2 --buckets 1000 -o "$T/small.h5" "$T/a.tsv" >/dev/null

@@ -4,7 +4,7 @@
 # the sparse exchange's results (bit-identical with --deterministic, for any -np, also when slices
 # are empty or uneven), resume exactly, handle a NaN on one rank, and fall back to the sparse
 # exchange, saying why, when the shared-memory folder has no room.
-source "$(dirname "$0")/mpi_lib.sh"
+source "$(dirname "$0")/../lib/mpi.sh"
 "$TCDIST" synth --docs 900 --classes 2 --seed 7 -o "$T/a.tsv" >/dev/null
 "$TCDIST" prepare --ngrams 2 --buckets 3001 -o "$T/a.h5" "$T/a.tsv" >/dev/null
 common=(--data "$T/a.h5" --epochs 2 --batch 50 --quiet --threads 1 --no-checkpoint)

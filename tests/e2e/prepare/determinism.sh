@@ -1,6 +1,6 @@
 # Same input and settings -> byte-identical vocabulary and the same content_sha256, whatever the
 # thread count and read block size; the hashes match an independent re-computation (Python).
-source "$(dirname "$0")/prepare_lib.sh"
+source "$(dirname "$0")/lib.sh"
 
 # ~1.5 MB of CSV with quoted commas, "" and newlines inside quotes (records straddle the 4 KiB blocks)
 "$PYTHON" - <<'PY'

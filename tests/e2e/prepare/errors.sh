@@ -1,6 +1,6 @@
 # Bad input: per-record errors name file:line and stop the run (exit 1) without leaving or
 # touching the output; --skip-bad counts them; bad files, columns and flags are clear errors.
-source "$(dirname "$0")/prepare_lib.sh"
+source "$(dirname "$0")/lib.sh"
 
 no_output() { if [ -e "$1" ]; then fail "$2: $1 exists after a failed run"; else ok "$2: no output"; fi
               if ls -a | grep -q '\.tmp\.'; then fail "$2: a temporary file was left: $(ls -a)"; fi; }

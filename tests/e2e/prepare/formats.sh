@@ -1,6 +1,6 @@
 # Each input format through the binary: TSV/CSV header and no-header, names and indices, CSV
 # quoting edge cases, fastText, JSONL escapes, Unicode passthrough, stdin, format detection.
-source "$(dirname "$0")/prepare_lib.sh"
+source "$(dirname "$0")/lib.sh"
 
 # ---- TSV with a header, fields by name; literal quotes are plain text; CRLF stripped
 printf 'id\tsentence\tlabel\r\n1\tHe said "hi" there\tpos\r\n2\tbad movie\tneg\r\n' > a.tsv

@@ -1,5 +1,5 @@
 # The real GLUE SST-2 files: train gives 67,349 documents, dev with --vocab gives 872.
-source "$(dirname "$0")/prepare_lib.sh"
+source "$(dirname "$0")/lib.sh"
 D=${TCDIST_DATA_DIR:-}/sst2
 if [ -z "${TCDIST_DATA_DIR:-}" ] || [ ! -f "$D/train.tsv" ] || [ ! -f "$D/dev.tsv" ]; then
   echo "SST-2 not found under TCDIST_DATA_DIR (${TCDIST_DATA_DIR:-unset}); skipping"; exit 77

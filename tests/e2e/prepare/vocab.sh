@@ -1,6 +1,6 @@
 # Vocabulary and ids: OOV via --vocab, --min-count / --max-vocab (sizes and order), n-gram ids
 # (range and count), --max-len truncation (offsets), label orders.
-source "$(dirname "$0")/prepare_lib.sh"
+source "$(dirname "$0")/lib.sh"
 
 # counts: a=5 b=4 c=3 d=2 e=2 f=1 ; ties by byte order
 printf 'text\tlabel\na a a b b\t1\na a b c c\t0\nb c d d e\t1\ne f\t0\n' > tr.tsv

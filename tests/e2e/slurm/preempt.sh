@@ -5,7 +5,7 @@
 # second run (SLURM_RESTART_COUNT=1) resumes from the checkpoint and finishes. Its parameters are
 # bit-identical (params_sha256) to an uninterrupted run with the same settings and 2 ranks, run
 # directly with mpirun (--deterministic makes this independent of srun vs mpirun placement).
-source "$(dirname "$0")/slurm_harness.sh"
+source "$(dirname "$0")/harness.sh"
 W=$T/work
 "$TCDIST" synth --docs 60000 --classes 2 --seed 4 -o "$W/c.tsv" >/dev/null
 "$TCDIST" prepare -o "$W/c.h5" "$W/c.tsv" >/dev/null

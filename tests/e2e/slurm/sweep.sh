@@ -3,7 +3,7 @@
 # and blank lines skipped) trains each task into RUN_ROOT/task-<i> with its own line's flags and
 # seed (BASE_SEED + i unless the line sets --seed); merge-sweep.py then prints one table with a
 # header and 3 rows, best valid_accuracy first (TSV and Markdown).
-source "$(dirname "$0")/slurm_harness.sh"
+source "$(dirname "$0")/harness.sh"
 W=$T/work
 "$TCDIST" synth --docs 3000 --classes 3 --seed 8 -o "$W/a.tsv" >/dev/null
 "$TCDIST" synth --docs 600 --classes 3 --seed 8 --part 1 -o "$W/b.tsv" >/dev/null

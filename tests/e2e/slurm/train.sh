@@ -3,7 +3,7 @@
 # corpus finishes, writes model.h5, learns (valid accuracy > 0.8) and is not requeued
 # (SLURM_RESTART_COUNT stays 0), through each launcher: srun --mpi=pmix (the default), mpirun and
 # launch/tcdist-launch, with the same parameters (--deterministic).
-source "$(dirname "$0")/slurm_harness.sh"
+source "$(dirname "$0")/harness.sh"
 W=$T/work
 "$TCDIST" synth --docs 4000 --classes 2 --seed 3 -o "$W/a.tsv" >/dev/null
 "$TCDIST" synth --docs 1000 --classes 2 --seed 3 --part 1 -o "$W/b.tsv" >/dev/null

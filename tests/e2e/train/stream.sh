@@ -3,7 +3,7 @@
 # in-memory loader does (bit-identical parameters); shuffled, every document comes once per epoch,
 # the same for any -np (--deterministic: byte-identical), a resume is bit-exact, and the peak memory
 # stays well below holding the corpus.
-source "$(dirname "$0")/mpi_lib.sh"
+source "$(dirname "$0")/../lib/mpi.sh"
 "$TCDIST" synth --docs 9000 --classes 3 --seed 51 --mean-len 60 -o "$T/a.tsv" >/dev/null
 "$TCDIST" prepare -o "$T/a.h5" "$T/a.tsv" >/dev/null
 common=(--data "$T/a.h5" --epochs 2 --batch 100 --hidden 8 --quiet --threads 1 --no-checkpoint --log-every 1)
