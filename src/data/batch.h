@@ -9,6 +9,8 @@ typedef struct {
     const int32_t *tokens;  /* ids */
     const int64_t *offsets; /* [n+1]; document i is tokens[offsets[i] - offsets[0] ...] */
     const int32_t *labels;  /* [n], or NULL when predicting */
+    const int64_t *doc_ids; /* [n]: each document's index in its corpus (dropout masks are a function
+                             * of it, never of the rank or thread that holds it), or NULL */
 } tcd_batch;
 
 #endif

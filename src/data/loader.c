@@ -122,6 +122,7 @@ void tcd_loader_free(tcd_loader *l) {
     free(l->btok);
     free(l->boff);
     free(l->blab);
+    free(l->bids);
     memset(l, 0, sizeof *l);
 }
 
@@ -136,6 +137,7 @@ static void assemble(tcd_loader *l, const int64_t *docs, int64_t n, int64_t cont
         l->bdoc_cap = n * 2;
         l->boff = tcd_realloc(l->boff, sizeof(int64_t) * (size_t)(l->bdoc_cap + 1));
         l->blab = tcd_realloc(l->blab, sizeof(int32_t) * (size_t)l->bdoc_cap);
+        l->bids = tcd_realloc(l->bids, sizeof(int64_t) * (size_t)l->bdoc_cap);
     }
     int64_t n_tok = 0;
     for (int64_t i = 0; i < n; i++) {
@@ -156,11 +158,13 @@ static void assemble(tcd_loader *l, const int64_t *docs, int64_t n, int64_t cont
         pos += len;
         l->boff[i + 1] = pos;
         l->blab[i] = l->labels[d];
+        l->bids[i] = l->doc_lo + d;
     }
     out->n = n;
     out->tokens = l->btok;
     out->offsets = l->boff;
     out->labels = l->blab;
+    out->doc_ids = l->bids;
 }
 
 static void stream_batch(tcd_loader *l, int64_t epoch, int64_t start, int64_t end, tcd_batch *out);
@@ -186,6 +190,7 @@ void tcd_loader_batch(tcd_loader *l, int64_t epoch, int64_t step, int64_t batch,
         l->boff = tcd_realloc(l->boff, sizeof(int64_t) * (size_t)(l->bdoc_cap + 1));
         l->blab = tcd_realloc(l->blab, sizeof(int32_t) * (size_t)l->bdoc_cap);
         l->bdocs = tcd_realloc(l->bdocs, sizeof(int64_t) * (size_t)l->bdoc_cap);
+        l->bids = tcd_realloc(l->bids, sizeof(int64_t) * (size_t)l->bdoc_cap);
     }
     int64_t n = 0;
     for (int64_t i = start; i < end; i++) {
@@ -361,6 +366,7 @@ static void stream_batch(tcd_loader *l, int64_t epoch, int64_t start, int64_t en
         l->boff = tcd_realloc(l->boff, sizeof(int64_t) * (size_t)(l->bdoc_cap + 1));
         l->blab = tcd_realloc(l->blab, sizeof(int32_t) * (size_t)l->bdoc_cap);
         l->bdocs = tcd_realloc(l->bdocs, sizeof(int64_t) * (size_t)l->bdoc_cap);
+        l->bids = tcd_realloc(l->bids, sizeof(int64_t) * (size_t)l->bdoc_cap);
     }
     int64_t n = 0, pos = 0;
     l->boff[0] = 0;
@@ -378,10 +384,12 @@ static void stream_batch(tcd_loader *l, int64_t epoch, int64_t start, int64_t en
         memcpy(l->btok + pos, x->tokens + x->offsets[k], sizeof(int32_t) * (size_t)len);
         pos += len;
         l->blab[n] = x->labels[k];
+        l->bids[n] = d;
         l->boff[++n] = pos;
     }
     out->n = n;
     out->tokens = l->btok;
     out->offsets = l->boff;
     out->labels = l->blab;
+    out->doc_ids = l->bids;
 }

@@ -63,6 +63,7 @@ typedef struct {
     int64_t btok_cap;
     int64_t *boff;
     int32_t *blab;
+    int64_t *bids; /* the batch's documents' indices in the corpus */
     int64_t bdoc_cap;
     /* streaming mode: window_blocks > 0 */
     const tcd_corpus *corpus;

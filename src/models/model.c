@@ -304,6 +304,11 @@ void tcd_model_zero_grad(tcd_model *m) {
 
 void tcd_model_set_deterministic(tcd_model *m, int on) { m->deterministic = on ? 1 : 0; }
 
+void tcd_model_set_training(tcd_model *m, int on, int64_t step) {
+    m->training = on ? 1 : 0;
+    m->step = on ? step : 0;
+}
+
 const char *tcd_model_nonfinite_grad(const tcd_model *m) {
     for (int i = 0; i < m->n_tensors; i++) {
         const tcd_tensor *t = &m->tensors[i];

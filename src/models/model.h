@@ -115,6 +115,8 @@ struct tcd_model {
     int64_t *acc;          /* deterministic mode: the fixed-point gradient accumulator, else NULL */
     int owns_buffers;      /* tcd_model_alloc made them */
     int deterministic;     /* tcd_model_set_deterministic */
+    int training;          /* tcd_model_set_training: a training forward (dropout on) ... */
+    int64_t step;          /* ... of this global step (dropout masks depend on it) */
     void *ws;              /* the kind's workspace */
     struct tcd_head_ws *head; /* output head: probabilities and dlogits of the last forward */
     int have_forward;      /* a forward with labels, not yet consumed by backward */
@@ -185,6 +187,10 @@ double tcd_model_forward(tcd_model *m, const tcd_batch *b, float *probs, int n_t
  * documents of the global batch, in (0, 1]. */
 void tcd_model_backward(tcd_model *m, const tcd_batch *b, float scale, int n_threads);
 void tcd_model_zero_grad(tcd_model *m);
+/* A training forward of global step `step` (kinds with dropout draw their masks from the seed, the
+ * step, the document's index in its corpus and the position: never from threads or ranks), or,
+ * with on = 0, an inference forward (no dropout). The default is inference. */
+void tcd_model_set_training(tcd_model *m, int on, int64_t step);
 /* on = 1: forward uses the plain-loop kernels (each row summed in one fixed order, no BLAS), so a
  * document's activations do not depend on the rest of its batch, and backward goes to m->acc. */
 void tcd_model_set_deterministic(tcd_model *m, int on);

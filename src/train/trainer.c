@@ -354,6 +354,7 @@ static int train_step(trainer *t) {
     const double lr = tcd_lr_at(&t->sched, t->step);
     double stats[ST_N] = {0, b.n ? (double)(b.offsets[b.n] - b.offsets[0]) : 0.0, 0, 0};
     if (b.n > 0) {
+        tcd_model_set_training(&t->model, 1, t->step);
         stats[ST_LOSS] = tcd_model_forward(&t->model, &b, NULL, t->threads);
         tcd_metrics_phase(t->mt, TCD_PH_FORWARD);
         tcd_model_backward(&t->model, &b, (float)(1.0 / (double)n_global), t->threads);
@@ -379,6 +380,7 @@ static int train_step(trainer *t) {
 /* Each rank evaluates its shard of the validation set; the counts are summed, so every document
  * is counted exactly once. */
 static void validate(trainer *t) {
+    tcd_model_set_training(&t->model, 0, 0);
     tcd_eval_counts ec;
     tcd_eval_counts_init(&ec, t->train.n_classes);
     tcd_evaluate_range(&t->model, &t->vloader, 0, t->vhi - t->vlo, 1024, t->threads, &ec);
