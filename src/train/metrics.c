@@ -24,6 +24,7 @@ struct tcd_metrics {
     double interval_loss;
     int64_t interval_docs, interval_tokens, samples_total, steps_done;
     double *ph_all; /* rank 0: [world x (TCD_PH_N + 3)] */
+    double stopped; /* tcd_metrics_stop_clock: the training time, frozen (0: still running) */
 };
 
 static void mlog(tcd_metrics *mt, const char *fmt, ...) TCD_PRINTF(2, 3);
@@ -216,7 +217,11 @@ const char *tcd_metrics_text(tcd_metrics *mt) {
     return mt->text.data;
 }
 
-double tcd_metrics_elapsed(const tcd_metrics *mt) { return mt->o.elapsed0 + tcd_now() - mt->t0; }
+double tcd_metrics_elapsed(const tcd_metrics *mt) {
+    return mt->stopped > 0 ? mt->stopped : mt->o.elapsed0 + tcd_now() - mt->t0;
+}
+
+void tcd_metrics_stop_clock(tcd_metrics *mt) { mt->stopped = mt->o.elapsed0 + tcd_now() - mt->t0; }
 
 char *tcd_metrics_summary(tcd_metrics *mt, const tcd_run_summary *s) {
     const double train_seconds = tcd_metrics_elapsed(mt), own = train_seconds - mt->o.elapsed0;

@@ -52,8 +52,10 @@ void tcd_metrics_valid(tcd_metrics *mt, int64_t step, int64_t epoch, double loss
 
 /* metrics.jsonl so far (rank 0; "" elsewhere), written out first. */
 const char *tcd_metrics_text(tcd_metrics *mt);
-/* Seconds since the process started training, plus elapsed0. */
+/* Seconds since the process started training, plus elapsed0 (frozen by tcd_metrics_stop_clock). */
 double tcd_metrics_elapsed(const tcd_metrics *mt);
+/* The training time ends here: writing the model and the summary is not training. */
+void tcd_metrics_stop_clock(tcd_metrics *mt);
 
 typedef struct {
     int64_t steps, epochs, tokens_total;

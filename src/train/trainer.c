@@ -500,6 +500,7 @@ int tcd_train_run(const tcd_train_config *c, const tcd_dist *d) {
         if (stop) break; /* stopped inside the epoch: its checkpoint is written */
         end_epoch(&t);
     }
+    tcd_metrics_stop_clock(t.mt);
     finish(&t);
     rc = tcd_dist_agree(d, t.rc);
     close_run(&t);
