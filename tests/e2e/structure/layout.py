@@ -1,0 +1,87 @@
+"""The source keeps its shape (docs/hacking.md, "Layout"):
+  - HDF5 is included only in src/io/, MPI only in src/train/dist.c, BLAS only in src/layers/;
+  - the includes between files form no cycle;
+  - no function in src/ is longer than 120 lines.
+A failure names the file and line."""
+import os, re, sys
+
+SRC = os.path.join(os.environ.get("TCDIST_SRC", os.path.join(os.path.dirname(__file__), "../../..")), "src")
+MAX_LINES = 120
+problems = []
+
+files = []
+for root, _, names in os.walk(SRC):
+    for n in names:
+        if n.endswith((".c", ".h")):
+            files.append(os.path.relpath(os.path.join(root, n), SRC))
+files.sort()
+if len(files) < 20:
+    sys.exit(f"FAIL: only {len(files)} source files under {SRC}")
+
+# 1. where the heavy libraries may be included
+allowed = {"hdf5.h": lambda f: f.startswith("io/"),
+           "mpi.h": lambda f: f == "train/dist.c",
+           "cblas.h": lambda f: f.startswith("layers/")}
+includes = {}
+for f in files:
+    text = open(os.path.join(SRC, f), encoding="utf-8").read()
+    for i, line in enumerate(text.splitlines(), 1):
+        m = re.match(r'\s*#\s*include\s*[<"]([^>"]+)[>"]', line)
+        if not m:
+            continue
+        inc = m.group(1)
+        if inc in allowed and not allowed[inc](f):
+            problems.append(f"src/{f}:{i}: includes <{inc}> (only {'src/io/' if inc == 'hdf5.h' else 'src/train/dist.c' if inc == 'mpi.h' else 'src/layers/'} may)")
+        if line.lstrip().startswith('#include "'):
+            includes.setdefault(f, []).append(inc)
+
+# 2. no include cycles (a header including, through others, itself)
+known = set(files)
+state = {}
+def visit(f, stack):
+    state[f] = 1
+    for inc in includes.get(f, []):
+        if inc not in known:
+            continue
+        if state.get(inc) == 1:
+            cyc = stack[stack.index(inc):] + [inc] if inc in stack else stack + [inc]
+            problems.append("include cycle: " + " -> ".join("src/" + x for x in cyc))
+        elif not state.get(inc):
+            visit(inc, stack + [inc])
+    state[f] = 2
+for f in files:
+    if not state.get(f):
+        visit(f, [f])
+
+# 3. function length: a body opens with '{' at the end of a line that starts at column 0 and
+#    closes with the next '}' at column 0
+longest = (0, "")
+for f in files:
+    if not f.endswith(".c"):
+        continue
+    lines = open(os.path.join(SRC, f), encoding="utf-8").read().splitlines()
+    start = None
+    for i, line in enumerate(lines):
+        if start is None and line and not line[0].isspace() and line.rstrip().endswith("{") \
+                and "(" in line and not re.match(r"(typedef|struct|enum|union)\b", line) and "=" not in line:
+            start = i
+            # the signature may have begun on earlier lines
+            name = re.search(r"(\w+)\s*\(", line)
+            j = i
+            while not name and j > 0:
+                j -= 1
+                name = re.search(r"(\w+)\s*\(", lines[j])
+            fname = name.group(1) if name else "?"
+        elif start is not None and line.startswith("}"):
+            n = i - start - 1
+            if n > longest[0]:
+                longest = (n, f"src/{f}:{start + 1} {fname}")
+            if n > MAX_LINES:
+                problems.append(f"src/{f}:{start + 1}: {fname}() has {n} lines (at most {MAX_LINES})")
+            start = None
+
+if problems:
+    print("\n".join("FAIL: " + p for p in problems))
+    sys.exit(1)
+print(f"ok: {len(files)} files; HDF5, MPI and BLAS only in their places; no include cycle; "
+      f"longest function {longest[0]} lines ({longest[1]})")
