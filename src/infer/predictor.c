@@ -80,15 +80,17 @@ void tcd_predictor_forward(tcd_predictor *p, const tcd_batch *b, float *probs, i
 }
 
 void tcd_top_k(const float *probs, int64_t C, int64_t k, int64_t *order) {
-    /* partial selection: each pick is the best class not yet taken; ties to the lower id */
+    /* one pass keeping the k best, sorted; a class replaces a kept one only when strictly more
+     * probable, so ties go to the lower id (seen first) */
     if (k > C) k = C;
-    for (int64_t j = 0; j < k; j++) {
-        int64_t best = -1;
-        for (int64_t c = 0; c < C; c++) {
-            int taken = 0;
-            for (int64_t i = 0; i < j && !taken; i++) taken = order[i] == c;
-            if (!taken && (best < 0 || probs[c] > probs[best])) best = c;
+    int64_t n = 0;
+    for (int64_t c = 0; c < C; c++) {
+        if (n == k && !(probs[c] > probs[order[n - 1]])) continue;
+        int64_t i = n < k ? n++ : n - 1;
+        while (i > 0 && probs[c] > probs[order[i - 1]]) {
+            order[i] = order[i - 1];
+            i--;
         }
-        order[j] = best;
+        order[i] = c;
     }
 }

@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "io/h5util.h"
+#include "io/h5.h"
 #include "io/model_file.h"
 #include "base/hash64.h"
 #include "base/sha256.h"

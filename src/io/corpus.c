@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/h5util.h"
+#include "io/h5.h"
 #include "base/util.h"
 
 int tcd_tok_opts_write_attrs(hid_t loc, const tcd_tok_opts *o) {

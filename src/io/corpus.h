@@ -16,7 +16,6 @@
 #ifndef TCD_CORPUS_H
 #define TCD_CORPUS_H
 
-#include <hdf5.h>
 #include <stdint.h>
 
 #include "text/tokenize.h"
@@ -24,8 +23,8 @@
 #define TCD_CORPUS_FORMAT "tcdist-corpus"
 #define TCD_CORPUS_VERSION 1
 
-typedef struct {
-    hid_t file;
+typedef struct tcd_corpus {
+    int64_t file; /* the open HDF5 file (a hid_t; only src/io uses it), < 0 when closed */
     char *path;
     int64_t version;
     int64_t n_docs, n_tokens, vocab_size, n_buckets, n_embeddings, n_classes;
@@ -53,8 +52,5 @@ int tcd_corpus_read_labels(const tcd_corpus *c, int64_t doc0, int64_t n_docs, in
 char **tcd_corpus_read_vocab(const tcd_corpus *c, int64_t *n, int64_t **counts /* may be NULL */);
 char **tcd_corpus_read_label_names(const tcd_corpus *c, int64_t *n);
 
-/* Tokenizer settings as HDF5 attributes on loc (shared by corpus and model files). */
-int tcd_tok_opts_write_attrs(hid_t loc, const tcd_tok_opts *o);
-int tcd_tok_opts_read_attrs(hid_t loc, tcd_tok_opts *o, char *err, size_t errlen);
 
 #endif

@@ -1,6 +1,8 @@
 /* Corpus file, write side; see corpus_write.h and the layout in corpus.h. */
 #include "io/corpus_write.h"
 
+#include "io/h5.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -8,7 +8,6 @@
 #ifndef TCD_CORPUS_WRITE_H
 #define TCD_CORPUS_WRITE_H
 
-#include <hdf5.h>
 #include <stdint.h>
 
 #include "io/h5util.h"
@@ -16,7 +15,7 @@
 #include "text/tokenize.h"
 
 typedef struct {
-    hid_t file;
+    int64_t file; /* hid_t */
     tcd_h5_appender tokens, offsets, labels;
     int32_t *tok_buf;
     int64_t tok_n, tok_cap;

@@ -1,5 +1,5 @@
 /* HDF5 helpers; see h5util.h. */
-#include "io/h5util.h"
+#include "io/h5.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -10,7 +10,7 @@
 
 #include "base/sha256.h"
 #include "base/util.h"
-#include "io/h5util.h"
+#include "io/h5.h"
 
 void tcd_params_sha256(const tcd_model *m, char out[65]) {
     tcd_sha256 s;

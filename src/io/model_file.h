@@ -15,8 +15,6 @@
 #ifndef TCD_MODEL_FILE_H
 #define TCD_MODEL_FILE_H
 
-#include <hdf5.h>
-
 #include "io/corpus.h"
 #include "models/model.h"
 #include "text/tokenize.h"
@@ -48,15 +46,6 @@ void tcd_params_sha256(const tcd_model *m, char out[65]);
  * Returns 0, or -1 with a message. */
 int tcd_model_save(const char *path, const tcd_model *m, int64_t step, const tcd_corpus *train,
                    const char *config_json, char *err, size_t errlen);
-/* Writes the datasets and attributes of a model into an open file (shared with checkpoints, which
- * carry their own checksum and pass with_params_sha = 0 to skip the sha256 pass). */
-int tcd_model_write_into(hid_t f, const tcd_model *m, int64_t step, const tcd_corpus *train,
-                         const char *config_json, int with_params_sha);
-/* The model kind and configuration stored in an open model or checkpoint file of the given
- * version (version 1: from the bag model's dim/hidden attributes). *cfg is malloc'd. */
-int tcd_model_read_kind(hid_t f, int64_t version, const tcd_model_kind **kind, void **cfg, char *err,
-                        size_t errlen);
-
 /* Loads MODEL.h5, or RUN_DIR/model.h5 when given a folder. Everything is checked before use: the
  * format and version, the shapes, and the parameters against their stored sha256. */
 int tcd_model_load(tcd_model_file *mf, const char *path, char *err, size_t errlen);

@@ -1,5 +1,6 @@
 """The source keeps its shape (docs/hacking.md, "Layout"):
-  - HDF5 is included only in src/io/, MPI only in src/train/dist.c, BLAS only in src/layers/;
+  - HDF5 is included only in src/io/, MPI only in src/train/dist.c, BLAS only in src/layers/, and
+    not even through a header: no file elsewhere includes a header that brings them in;
   - the includes between files form no cycle;
   - no function in src/ is longer than 120 lines.
 A failure names the file and line."""
@@ -23,6 +24,7 @@ allowed = {"hdf5.h": lambda f: f.startswith("io/"),
            "mpi.h": lambda f: f == "train/dist.c",
            "cblas.h": lambda f: f.startswith("layers/")}
 includes = {}
+system = {}
 for f in files:
     text = open(os.path.join(SRC, f), encoding="utf-8").read()
     for i, line in enumerate(text.splitlines(), 1):
@@ -34,6 +36,21 @@ for f in files:
             problems.append(f"src/{f}:{i}: includes <{inc}> (only {'src/io/' if inc == 'hdf5.h' else 'src/train/dist.c' if inc == 'mpi.h' else 'src/layers/'} may)")
         if line.lstrip().startswith('#include "'):
             includes.setdefault(f, []).append(inc)
+        else:
+            system.setdefault(f, set()).add(inc)
+
+# ... and not through the project's headers either
+def closure(f, seen):
+    for inc in includes.get(f, []):
+        if inc in set(files) and inc not in seen:
+            seen.add(inc)
+            closure(inc, seen)
+    return seen
+for f in files:
+    for h in sorted(closure(f, set())):
+        for lib in system.get(h, ()):
+            if lib in allowed and not allowed[lib](f):
+                problems.append(f"src/{f}: includes <{lib}> through src/{h}")
 
 # 2. no include cycles (a header including, through others, itself)
 known = set(files)
