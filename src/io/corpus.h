@@ -1,6 +1,6 @@
 /* The tokenized corpus file (HDF5): the only module that reads and writes corpus files.
  *
- * Layout (documented for h5py/h5dump users in README.md, "Corpus file"):
+ * Layout (documented for h5py/h5dump users in docs/formats.md, "Corpus file"):
  *   /tokens        int32 [n_tokens]     chunked (1Mi elements); ids of all documents, back to back
  *   /offsets       int64 [n_docs + 1]   chunked (64Ki); document i is tokens[offsets[i]:offsets[i+1]]
  *   /labels        int32 [n_docs]       chunked (64Ki); 0 .. n_classes-1

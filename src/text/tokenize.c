@@ -1,4 +1,4 @@
-/* Raw text -> normalized word tokens (rule "tcdist-v1", documented in README.md, "Tokenizer").
+/* Raw text -> normalized word tokens (rule "tcdist-v1", documented in docs/formats.md, "Tokenizer tcdist-v1").
  *
  * Summary of the rule:
  *  - Strict UTF-8 decoding (no overlongs, no surrogates, nothing above U+10FFFF, no truncated

@@ -1,4 +1,4 @@
-/* Raw text -> word tokens -> ids. The exact rule is documented in README.md ("Tokenizer").
+/* Raw text -> word tokens -> ids. The exact rule is documented in docs/formats.md ("Tokenizer tcdist-v1").
  * Thread-safe: all state is in the caller's tcd_tokens. */
 #ifndef TCD_TOKENIZE_H
 #define TCD_TOKENIZE_H

@@ -1,6 +1,6 @@
 """An independent NumPy re-implementation of tcdist's bag-of-embeddings classifier and its Adam
-step, in float64, for the end-to-end reference test. Written from the model's definition (README,
-'The model'), not from the C code.
+step, in float64, for the end-to-end reference test. Written from the model's definition (docs/training.md,
+'Models'), not from the C code.
 
     mean embedding of the document's ids -> [Dense(H) -> ReLU] -> Dense(O)
     O = 1: sigmoid + binary cross-entropy; O = C: softmax + cross-entropy

@@ -44,7 +44,7 @@ static int ckpt_save(const char *run, int64_t keep, const tcd_model *m, const tc
 #define BUCKETS 7
 #define N_CLASSES 3
 
-int tcd_cmd_inspect(int argc, char **argv); /* cli_inspect.c (in the core library) */
+int tcd_cmd_inspect(int argc, char **argv); /* cli/inspect.c (in the core library) */
 
 static char tmpdir[256];
 

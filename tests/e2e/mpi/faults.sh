@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A rank that dies ends the whole job quickly, non-zero, naming the rank; replicas that diverge are
-# caught by --check-replicas. Faults come from TCDIST_FAULT (see README, 'Faults').
+# caught by --check-replicas. Faults come from TCDIST_FAULT (see docs/training.md, 'Faults and non-finite values').
 source "$(dirname "$0")/../lib/mpi.sh"
 "$TCDIST" synth --docs 2000 --classes 2 --seed 2 -o "$T/a.tsv" >/dev/null
 "$TCDIST" prepare -o "$T/a.h5" "$T/a.tsv" >/dev/null
