@@ -18,8 +18,8 @@ static const char *USAGE =
     "tcdist train --data TRAIN.h5 [--valid VALID.h5] --run-dir DIR [--model KIND] [model options]\n"
     "                    [--epochs N] [--batch N] [--lr X] [--seed N] [--threads N] [options]";
 static const char *DESCRIPTION =
-    "Trains a text classifier with Adam: the model (--model; see 'model options' below) ends in Dense(1, sigmoid)\n"
-    "for 2 classes or Dense(C, softmax). --batch is the GLOBAL batch: under mpirun each rank takes its share of\n"
+    "Trains a text classifier with Adam: the model (--model KIND; the kinds are listed below, their own options\n"
+    "last) ends in Dense(1, sigmoid) for 2 classes or Dense(C, softmax). --batch is the GLOBAL batch: under mpirun each rank takes its share of\n"
     "every batch and the gradients are averaged over all ranks before each step. Writes DIR/config.json,\n"
     "DIR/metrics.jsonl, DIR/summary.json and DIR/model.h5 (what eval and predict read).";
 
@@ -171,9 +171,16 @@ int tcd_cmd_train(int argc, char **argv) {
         opts[n_common + i] = (tcd_opt){mf.flag[i], TCD_OPT_STR, &mf.value[i], "V", mf.help[i], 0, 0, NULL};
     memset(&opts[n_common + mf.n], 0, sizeof opts[0]);
 
+    /* the description lists the model kinds of the registry */
+    tcd_buf desc = {0};
+    tcd_buf_printf(&desc, "%s\n\nmodels (--model KIND; a kind's options apply to it only, defaults by kind in brackets):",
+                   DESCRIPTION);
+    for (int k = 0; k < tcd_model_n_kinds(); k++)
+        tcd_buf_printf(&desc, "\n  %-12s %s", tcd_model_kind_at(k)->name, tcd_model_kind_at(k)->summary);
     char **pos = NULL;
     int n_pos = 0;
-    int prc = tcd_args_parse(USAGE, DESCRIPTION, opts, argc, argv, &pos, &n_pos);
+    int prc = tcd_args_parse(USAGE, desc.data, opts, argc, argv, &pos, &n_pos);
+    tcd_buf_free(&desc);
     if (prc == 1) return TCD_EXIT_OK;
     if (prc == 2) return TCD_EXIT_USAGE;
     if (n_pos) {

@@ -275,8 +275,9 @@ static int read_model(hid_t f, const char *path, ck_meta *k, char *err, size_t e
         snprintf(err, errlen, "%s: damaged checkpoint: %s", path, tcd_h5_errmsg());
         return -1;
     }
-    if (tcd_model_read_kind(f, k->version, &k->kind, &k->cfg, why, sizeof why) != 0) {
-        snprintf(err, errlen, "%s: damaged checkpoint: %s", path, why);
+    const int krc = tcd_model_read_kind(f, k->version, &k->kind, &k->cfg, why, sizeof why);
+    if (krc != 0) {
+        snprintf(err, errlen, "%s: %s%s", path, krc == -2 ? "" : "damaged checkpoint: ", why);
         return -1;
     }
     if (!k->model_config) k->model_config = tcd_model_config_json(k->kind, k->cfg);

@@ -84,7 +84,8 @@ struct tcd_corpus;
 int tcd_model_write_into(hid_t f, const tcd_model *m, int64_t step, const struct tcd_corpus *train,
                          const char *config_json, int with_params_sha);
 /* The model kind and configuration stored in an open model or checkpoint file of the given version
- * (version 1: from the bag model's dim/hidden attributes). *cfg is malloc'd. (model_file.c) */
+ * (version 1: from the bag model's dim/hidden attributes). *cfg is malloc'd. Returns 0, -1 (damaged)
+ * or -2 (a kind or parameter of a newer tcdist), as tcd_model_config_parse. (model_file.c) */
 int tcd_model_read_kind(hid_t f, int64_t version, const tcd_model_kind **kind, void **cfg, char *err,
                         size_t errlen);
 

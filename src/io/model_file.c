@@ -19,14 +19,27 @@ void tcd_params_sha256(const tcd_model *m, char out[65]) {
     tcd_sha256_hex(&s, out);
 }
 
-/* The kind's scalar parameters as attributes of their own (dim, hidden, ...), for h5py users. */
+/* The kind's scalar parameters as attributes of their own, for h5py users: on the /params group
+ * always, and at the root (where version 1 kept the bag model's dim and hidden) unless the root
+ * already has an attribute of that name (a tokenizer setting such as max_len, say): written after
+ * every other root attribute, they can never replace one. Readers use model_config only. */
 static int write_param_attrs(hid_t f, const tcd_model *m) {
     int rc = 0;
+    hid_t g = tcd_h5_group(f, "params");
+    if (g < 0) return -1;
     for (const tcd_model_param *p = m->kind->params; p->name; p++) {
         const void *v = (const char *)m->cfg + p->offset;
-        if (p->type == TCD_MP_I64) rc |= tcd_h5_attr_set_i64(f, p->name, *(const int64_t *)v);
-        if (p->type == TCD_MP_F64) rc |= tcd_h5_attr_set_f64(f, p->name, *(const double *)v);
+        const int root = !tcd_h5_attr_exists(f, p->name);
+        if (p->type == TCD_MP_I64) {
+            rc |= tcd_h5_attr_set_i64(g, p->name, *(const int64_t *)v);
+            if (root) rc |= tcd_h5_attr_set_i64(f, p->name, *(const int64_t *)v);
+        }
+        if (p->type == TCD_MP_F64) {
+            rc |= tcd_h5_attr_set_f64(g, p->name, *(const double *)v);
+            if (root) rc |= tcd_h5_attr_set_f64(f, p->name, *(const double *)v);
+        }
     }
+    H5Gclose(g);
     return rc;
 }
 
@@ -56,7 +69,6 @@ int tcd_model_write_into(hid_t f, const tcd_model *m, int64_t step, const tcd_co
     rc |= tcd_h5_attr_set_i64(f, "version", TCD_MODEL_VERSION);
     rc |= tcd_h5_attr_set_str(f, "model", m->kind->name);
     rc |= tcd_h5_attr_set_str(f, "model_config", mc);
-    rc |= write_param_attrs(f, m);
     rc |= tcd_h5_attr_set_i64(f, "n_classes", m->shape.n_classes);
     rc |= tcd_h5_attr_set_i64(f, "n_embeddings", m->shape.n_embeddings);
     rc |= tcd_h5_attr_set_i64(f, "vocab_size", train->vocab_size);
@@ -73,6 +85,7 @@ int tcd_model_write_into(hid_t f, const tcd_model *m, int64_t step, const tcd_co
     }
     rc |= tcd_h5_attr_set_str(f, "config", config_json ? config_json : "{}");
     rc |= tcd_h5_attr_set_str(f, "created_by", "tcdist " TCDIST_VERSION);
+    rc |= write_param_attrs(f, m);
     free(mc);
     return rc ? -1 : 0;
 }
@@ -166,8 +179,9 @@ static int read_header(hid_t f, tcd_model_file *mf, char *err, size_t errlen) {
     }
     const tcd_model_kind *kind = NULL;
     void *cfg = NULL;
-    if (tcd_model_read_kind(f, mf->version, &kind, &cfg, why, sizeof why) != 0) {
-        snprintf(err, errlen, "%s: damaged model: %s", mf->path, why);
+    const int krc = tcd_model_read_kind(f, mf->version, &kind, &cfg, why, sizeof why);
+    if (krc != 0) {
+        snprintf(err, errlen, "%s: %s%s", mf->path, krc == -2 ? "" : "damaged model: ", why);
         return -1;
     }
     mf->model_config = tcd_model_config_json(kind, cfg);

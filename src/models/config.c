@@ -198,8 +198,10 @@ int tcd_model_config_parse(const char *json, const tcd_model_kind **kind, void *
     }
     k = tcd_model_kind_find(json_string_value(jk));
     if (!k) {
-        snprintf(err, errlen, "model config: unknown model kind '%.64s' (this tcdist knows %s; a newer tcdist wrote "
-                 "this file?)", json_string_value(jk), tcd_model_kind_names());
+        snprintf(err, errlen, "model kind '%.64s' is unknown to this tcdist %s, which knows %s: a newer tcdist "
+                 "wrote this file; upgrade tcdist to read it", json_string_value(jk), TCDIST_VERSION,
+                 tcd_model_kind_names());
+        rc = -2;
         goto out;
     }
     void *c = tcd_model_config_new(k);
@@ -210,8 +212,10 @@ int tcd_model_config_parse(const char *json, const tcd_model_kind **kind, void *
         const tcd_model_param *p = tcd_model_param_find(k, key);
         char why[128];
         if (!p) {
-            snprintf(err, errlen, "model config: model %s has no parameter '%.64s'", k->name, key);
+            snprintf(err, errlen, "model %s has no parameter '%.64s' in this tcdist %s: a newer tcdist wrote this "
+                     "file; upgrade tcdist to read it", k->name, key, TCDIST_VERSION);
             free(c);
+            rc = -2;
             goto out;
         }
         if (json_value(value, p, field(c, p), why, sizeof why) != 0) {

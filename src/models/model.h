@@ -148,9 +148,10 @@ int tcd_model_config_check(const tcd_model_kind *k, const void *cfg, const tcd_m
 char *tcd_model_config_json(const tcd_model_kind *k, const void *cfg);
 /* The parameters as JSON members without braces ("\"dim\": 16, \"hidden\": 16"), for config.json. */
 char *tcd_model_config_members(const tcd_model_kind *k, const void *cfg);
-/* Parses what tcd_model_config_json wrote: the kind and a config struct (malloc'd). Unknown
- * kinds or keys, values out of range or of the wrong type are errors naming them. Missing keys
- * take the kind's defaults (a later version may add parameters). */
+/* Parses what tcd_model_config_json wrote: the kind and a config struct (malloc'd). Returns 0; -1
+ * for malformed JSON or a value of the wrong type (a damaged file); -2 for a kind or a parameter
+ * this tcdist does not know (a newer tcdist wrote it); each with a message naming it. Missing
+ * keys take the kind's defaults. Ranges are checked by tcd_model_config_check. */
 int tcd_model_config_parse(const char *json, const tcd_model_kind **kind, void **cfg, char *err, size_t errlen);
 /* A readable one-line description: "bow dim 16 hidden 16" (malloc'd). */
 char *tcd_model_config_describe(const tcd_model_kind *k, const void *cfg);
