@@ -204,8 +204,135 @@ static size_t emit(tcd_tokens *t, int64_t max_len, size_t start, size_t pos) {
     return pos;
 }
 
+/* ---- tcd_tokenize's steps: static inline, so that the loop compiles as one function ---- */
+
+/* Where the tokenizer writes: the state of one tcd_tokenize call, kept in registers. */
+typedef struct {
+    size_t pos;    /* next free byte of out->bytes */
+    size_t wstart; /* first byte of the open word in out->bytes */
+    int in_word;   /* a word is open (a run of word characters) */
+    int cut;       /* the open word reached TCD_MAX_WORD_BYTES: the rest of its run is dropped */
+} tok_state;
+
+/* One decoded non-ASCII character, normalized. */
+typedef struct {
+    unsigned char enc[4]; /* its UTF-8 bytes after lowercasing or U+FFFD replacement */
+    size_t len;
+    int cls; /* C_WORD, C_SEP or C_PUNCT */
+} tok_char;
+
+/* Empties out and returns -1: a failed call leaves no tokens. */
+static int tok_fail(tcd_tokens *out, const char **err) {
+    if (err) *err = tok_err;
+    out->n_bytes = 0;
+    out->n_words = 0;
+    out->n_truncated = 0;
+    return -1;
+}
+
+static inline void word_open(tok_state *st) {
+    if (!st->in_word) {
+        st->in_word = 1;
+        st->cut = 0;
+        st->wstart = st->pos;
+    }
+}
+
+/* Closes the open word, if any, as a token. */
+static inline void word_close(tcd_tokens *out, int64_t max_len, tok_state *st) {
+    if (st->in_word) {
+        st->pos = emit(out, max_len, st->wstart, st->pos);
+        st->in_word = 0;
+    }
+}
+
+/* Appends the run of ASCII word bytes that starts at s[i] to the open word (lowercased when
+ * lower), dropping the bytes past TCD_MAX_WORD_BYTES; returns the index just past the run. The
+ * two copies of the loop keep the lowercase test out of it. */
+static inline size_t ascii_word_run(const unsigned char *s, size_t i, size_t n, int lower, tcd_tokens *out,
+                                    tok_state *st) {
+    unsigned char *d = (unsigned char *)out->bytes + st->pos;
+    size_t room = st->cut ? 0 : TCD_MAX_WORD_BYTES - (st->pos - st->wstart);
+    size_t j = i;
+    if (lower) {
+        while (j < n) {
+            unsigned b = s[j];
+            if (b >= 0x80 || ascii_class[b] != 'w') break;
+            if (room) {
+                *d++ = (unsigned char)(b + (((unsigned)(b - 'A') < 26u) << 5));
+                room--;
+            }
+            j++;
+        }
+    } else {
+        while (j < n) {
+            unsigned b = s[j];
+            if (b >= 0x80 || ascii_class[b] != 'w') break;
+            if (room) {
+                *d++ = (unsigned char)b;
+                room--;
+            }
+            j++;
+        }
+    }
+    st->pos = (size_t)(d - (unsigned char *)out->bytes);
+    return j;
+}
+
+/* Decodes the sequence at s[i] (>= 0x80) into ch: classified, lowercased when lower and a word
+ * character, U+FFFD when invalid and replace (reserving room for the growth). Returns the number of
+ * input bytes consumed, or 0 for invalid UTF-8 without replace (the reason is in tok_err). */
+static inline size_t decode_char(const unsigned char *s, size_t i, size_t n, int lower, int replace,
+                                 tcd_tokens *out, size_t pos, tok_char *ch) {
+    uint32_t cp;
+    const char *why = NULL;
+    size_t L = utf8_decode(s + i, n - i, &cp, &why);
+    if (cp == UINT32_MAX) {
+        if (!replace) {
+            snprintf(tok_err, sizeof tok_err, "invalid UTF-8 (byte 0x%02X, %s) at byte %zu of the text", s[i],
+                     why, i);
+            return 0;
+        }
+        ch->len = utf8_put(ch->enc, 0xFFFD);
+        ch->cls = C_WORD;
+        reserve_bytes(out, pos + ch->len + (n - i - L) + 8);
+        return L;
+    }
+    ch->cls = cp_class(cp);
+    uint32_t lc = lower && ch->cls == C_WORD ? cp_lower(cp) : cp;
+    if (lc != cp) {
+        ch->len = utf8_put(ch->enc, lc);
+    } else {
+        memcpy(ch->enc, s + i, L);
+        ch->len = L;
+    }
+    return L;
+}
+
+/* Adds a decoded character: to the open word (unless it is cut), or as a punctuation token. */
+static inline void put_char(tcd_tokens *out, int64_t max_len, int keep_punct, tok_state *st, const tok_char *ch) {
+    if (ch->cls == C_WORD) {
+        word_open(st);
+        if (!st->cut) {
+            if (st->pos - st->wstart + ch->len <= TCD_MAX_WORD_BYTES) {
+                memcpy(out->bytes + st->pos, ch->enc, ch->len);
+                st->pos += ch->len;
+            } else {
+                st->cut = 1;
+            }
+        }
+        return;
+    }
+    word_close(out, max_len, st);
+    if (ch->cls == C_PUNCT && keep_punct) {
+        memcpy(out->bytes + st->pos, ch->enc, ch->len);
+        st->pos = emit(out, max_len, st->pos, st->pos + ch->len);
+    }
+}
+
 int tcd_tokenize(const tcd_tok_opts *o, const char *text, size_t n, tcd_tokens *out, const char **err) {
     const unsigned char *s = (const unsigned char *)text;
+    /* copied once: stores through out->bytes may alias *o, so the loop must not read it */
     const int lower = o->lowercase, keep_punct = o->keep_punct;
     const int replace = o->invalid_utf8 == TCD_UTF8_REPLACE;
     const int64_t max_len = o->max_len;
@@ -215,131 +342,39 @@ int tcd_tokenize(const tcd_tok_opts *o, const char *text, size_t n, tcd_tokens *
     if (n > ((size_t)1 << 30)) {
         /* starts are 32-bit and U+FFFD replacement can triple the size: 1 GiB keeps them exact */
         snprintf(tok_err, sizeof tok_err, "document of %zu bytes is larger than the 1 GiB limit", n);
-        if (err) *err = tok_err;
-        return -1;
+        return tok_fail(out, err);
     }
     /* Invariant: cap_bytes - pos >= n - i (output never outgrows the input consumed, except for
      * U+FFFD replacements, which reserve more where they happen). */
     reserve_bytes(out, n + 8);
 
-    size_t i = 0, pos = 0;
-    size_t wstart = 0; /* start of the current word in out->bytes */
-    int in_word = 0, cut = 0;
+    tok_state st = {0, 0, 0, 0};
+    size_t i = 0;
     while (i < n) {
         unsigned c = s[i];
         if (c < 0x80) {
             char k = ascii_class[c];
             if (k == 'w') {
-                if (!in_word) {
-                    in_word = 1;
-                    cut = 0;
-                    wstart = pos;
-                }
-                /* tight loop over a run of ASCII word bytes */
-                unsigned char *d = (unsigned char *)out->bytes + pos;
-                size_t room = cut ? 0 : TCD_MAX_WORD_BYTES - (pos - wstart);
-                size_t j = i;
-                if (lower) {
-                    while (j < n) {
-                        unsigned b = s[j];
-                        if (b >= 0x80 || ascii_class[b] != 'w') break;
-                        if (room) {
-                            *d++ = (unsigned char)(b + (((unsigned)(b - 'A') < 26u) << 5));
-                            room--;
-                        }
-                        j++;
-                    }
-                } else {
-                    while (j < n) {
-                        unsigned b = s[j];
-                        if (b >= 0x80 || ascii_class[b] != 'w') break;
-                        if (room) {
-                            *d++ = (unsigned char)b;
-                            room--;
-                        }
-                        j++;
-                    }
-                }
-                pos = (size_t)(d - (unsigned char *)out->bytes);
-                i = j;
+                word_open(&st);
+                i = ascii_word_run(s, i, n, lower, out, &st);
                 continue;
             }
-            if (in_word) {
-                pos = emit(out, max_len, wstart, pos);
-                in_word = 0;
-            }
+            word_close(out, max_len, &st);
             if (k == 'p' && keep_punct) {
-                out->bytes[pos] = (char)c;
-                pos = emit(out, max_len, pos, pos + 1);
+                out->bytes[st.pos] = (char)c;
+                st.pos = emit(out, max_len, st.pos, st.pos + 1);
             }
             i++;
             continue;
         }
-
-        /* non-ASCII: decode one sequence */
-        uint32_t cp;
-        const char *why = NULL;
-        size_t L = utf8_decode(s + i, n - i, &cp, &why);
-        unsigned char enc[4];
-        size_t enc_len;
-        int cls;
-        if (cp == UINT32_MAX) {
-            if (!replace) {
-                snprintf(tok_err, sizeof tok_err, "invalid UTF-8 (byte 0x%02X, %s) at byte %zu of the text", c,
-                         why, i);
-                if (err) *err = tok_err;
-                out->n_bytes = 0;
-                out->n_words = 0;
-                out->n_truncated = 0;
-                return -1;
-            }
-            cp = 0xFFFD;
-            enc_len = utf8_put(enc, cp);
-            cls = C_WORD;
-            reserve_bytes(out, pos + enc_len + (n - i - L) + 8);
-        } else {
-            cls = cp_class(cp);
-            if (lower && cls == C_WORD) {
-                uint32_t lc = cp_lower(cp);
-                if (lc != cp) {
-                    enc_len = utf8_put(enc, lc);
-                } else {
-                    memcpy(enc, s + i, L);
-                    enc_len = L;
-                }
-            } else {
-                memcpy(enc, s + i, L);
-                enc_len = L;
-            }
-        }
+        tok_char ch;
+        size_t L = decode_char(s, i, n, lower, replace, out, st.pos, &ch);
+        if (L == 0) return tok_fail(out, err);
         i += L;
-        if (cls == C_WORD) {
-            if (!in_word) {
-                in_word = 1;
-                cut = 0;
-                wstart = pos;
-            }
-            if (!cut) {
-                if (pos - wstart + enc_len <= TCD_MAX_WORD_BYTES) {
-                    memcpy(out->bytes + pos, enc, enc_len);
-                    pos += enc_len;
-                } else {
-                    cut = 1;
-                }
-            }
-            continue;
-        }
-        if (in_word) {
-            pos = emit(out, max_len, wstart, pos);
-            in_word = 0;
-        }
-        if (cls == C_PUNCT && keep_punct) {
-            memcpy(out->bytes + pos, enc, enc_len);
-            pos = emit(out, max_len, pos, pos + enc_len);
-        }
+        put_char(out, max_len, keep_punct, &st, &ch);
     }
-    if (in_word) pos = emit(out, max_len, wstart, pos);
-    out->n_bytes = pos;
+    word_close(out, max_len, &st);
+    out->n_bytes = st.pos;
     return 0;
 }
 
