@@ -473,6 +473,91 @@ static int inspect_file(const char *path, int json) {
     return TCD_EXIT_ERROR;
 }
 
+/* ---- --verify: read everything and recompute every content hash ---- */
+
+static void verified(int json, const char *path, const char *kind, int64_t version, const char *what) {
+    if (json) {
+        tcd_buf b = {0};
+        tcd_buf_append(&b, "{\"file\":", 8);
+        tcd_buf_json_string(&b, path, strlen(path));
+        tcd_buf_printf(&b, ",\"format\":\"%s\",\"version\":%lld,\"verified\":\"%s\"}\n", kind, (long long)version,
+                       what);
+        fwrite(b.data, 1, b.len, stdout);
+        tcd_buf_free(&b);
+    } else {
+        printf("%s: %s version %lld: %s\n", path, kind, (long long)version, what);
+    }
+}
+
+static int verify_file(const char *path, int json) {
+    int is_hdf5 = 0;
+    char *format = tcd_h5_file_format(path, &is_hdf5);
+    char err[2048];
+    int rc = -1;
+    if (!is_hdf5) {
+        snprintf(err, sizeof err, "%s", tcd_h5_errmsg());
+    } else if (format && !strcmp(format, TCD_CORPUS_FORMAT)) {
+        tcd_corpus c;
+        if (tcd_corpus_open(&c, path, err, sizeof err) == 0) {
+            rc = tcd_corpus_verify(&c, err, sizeof err);
+            if (rc == 0) {
+                char what[256];
+                snprintf(what, sizeof what, "content_sha256 ok, vocab_sha256 ok (%lld documents, %lld tokens read)",
+                         (long long)c.n_docs, (long long)c.n_tokens);
+                verified(json, path, TCD_CORPUS_FORMAT, c.version, what);
+            }
+            tcd_corpus_close(&c);
+        }
+    } else if (format && !strcmp(format, TCD_MODEL_FORMAT)) {
+        tcd_model_file mf;
+        rc = tcd_model_load(&mf, path, err, sizeof err); /* checks params_sha256 and vocab_sha256 */
+        if (rc == 0) {
+            verified(json, path, TCD_MODEL_FORMAT, mf.version, "params_sha256 ok, vocab_sha256 ok");
+            tcd_model_file_free(&mf);
+        }
+    } else if (format && !strcmp(format, TCD_CKPT_FORMAT)) {
+        tcd_ckpt_info info;
+        rc = tcd_ckpt_read_info(path, &info, err, sizeof err); /* reads everything through the checksum */
+        if (rc == 0) {
+            verified(json, path, TCD_CKPT_FORMAT, info.version, "checksum ok (params, optimizer state, counters, "
+                                                                "metrics, vocabulary, labels, config)");
+            tcd_ckpt_info_free(&info);
+        }
+    } else {
+        snprintf(err, sizeof err, "%s: not a tcdist corpus, model or checkpoint", path);
+    }
+    free(format);
+    if (rc != 0) tcd_error("inspect --verify: %s", err);
+    return rc == 0 ? TCD_EXIT_OK : TCD_EXIT_ERROR;
+}
+
+/* A file, or every file of a run dir (model.h5 and each checkpoint); all are checked, and any
+ * failure makes the exit status 1. */
+static int verify_path(const char *arg, int json) {
+    struct stat st;
+    if (stat(arg, &st) != 0 || !S_ISDIR(st.st_mode)) return verify_file(arg, json);
+    int rc = TCD_EXIT_OK, n = 0;
+    char *model = tcd_sprintf("%s/model.h5", arg);
+    if (tcd_file_exists(model)) {
+        n++;
+        if (verify_file(model, json) != TCD_EXIT_OK) rc = TCD_EXIT_ERROR;
+    }
+    free(model);
+    char **ckpts = NULL;
+    int64_t n_ckpts = tcd_ckpt_list(arg, &ckpts);
+    for (int64_t i = 0; i < n_ckpts; i++) {
+        n++;
+        if (verify_file(ckpts[i], json) != TCD_EXIT_OK) rc = TCD_EXIT_ERROR;
+        free(ckpts[i]);
+    }
+    free(ckpts);
+    if (n == 0) {
+        tcd_error("inspect --verify: %s is a folder with neither a model.h5 nor checkpoints", arg);
+        return TCD_EXIT_ERROR;
+    }
+    return rc;
+}
+
 /* A run dir stands for its model.h5, or, before training has finished, its newest checkpoint
  * that verifies (as eval, predict and a resume would pick them). NULL: printed why. */
 static char *resolve_path(const char *arg) {
@@ -500,23 +585,33 @@ static char *resolve_path(const char *arg) {
 }
 
 int tcd_cmd_inspect(int argc, char **argv) {
-    int json = 0;
+    int json = 0, verify = 0;
     const tcd_opt opts[] = {
         {"--json", TCD_OPT_FLAG, &json, NULL, "print one JSON object instead of a table", 0, 0, NULL},
+        {"--verify", TCD_OPT_FLAG, &verify, NULL,
+         "read everything and recompute every content hash (corpus: content_sha256, vocab_sha256; model: "
+         "params_sha256, vocab_sha256; checkpoint: checksum); a run dir: model.h5 and every checkpoint",
+         0, 0, NULL},
         {NULL, 0, NULL, NULL, NULL, 0, 0, NULL},
     };
     char **pos = NULL;
     int n_pos = 0;
-    int rc = tcd_args_parse("tcdist inspect FILE.h5|RUN_DIR [--json]",
+    int rc = tcd_args_parse("tcdist inspect FILE.h5|RUN_DIR [--json] [--verify]",
                             "Summarises a tcdist file (corpus, model or checkpoint). A run dir stands for its model.h5, or\n"
                             "its newest checkpoint before training has finished. Length quantiles are nearest-rank.",
                             opts, argc, argv, &pos, &n_pos);
     if (rc == 1) return TCD_EXIT_OK;
     if (rc) return TCD_EXIT_USAGE;
     if (n_pos != 1) {
-        tcd_error("inspect: expected exactly one FILE, got %d (usage: tcdist inspect FILE.h5|RUN_DIR [--json])", n_pos);
+        tcd_error("inspect: expected exactly one FILE, got %d (usage: tcdist inspect FILE.h5|RUN_DIR [--json] [--verify])",
+                  n_pos);
         free(pos);
         return TCD_EXIT_USAGE;
+    }
+    if (verify) {
+        rc = verify_path(pos[0], json);
+        free(pos);
+        return rc;
     }
     char *path = resolve_path(pos[0]);
     free(pos);

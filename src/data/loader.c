@@ -76,28 +76,8 @@ int tcd_loader_open(tcd_loader *l, const tcd_corpus *c, int64_t doc_lo, int64_t 
         tcd_loader_free(l);
         return -1;
     }
+    /* the corpus reads checked the offsets (in order, within the tokens), the token ids and the labels */
     for (int64_t i = 0; i <= n; i++) l->offsets[i] -= tok0;
-    /* A damaged or hand-edited file must not index outside the model. */
-    for (int64_t i = 0; i < n; i++) {
-        if (l->offsets[i + 1] < l->offsets[i] || l->labels[i] < 0 || l->labels[i] >= c->n_classes) {
-            snprintf(err, errlen, "%s: damaged corpus at document %lld (offsets or label out of range)", c->path,
-                     (long long)(doc_lo + i));
-            tcd_loader_free(l);
-            return -1;
-        }
-    }
-    int64_t bad = -1;
-    const int32_t *tok = l->tokens;
-    const int64_t n_emb = c->n_embeddings, n_tok = l->n_tokens;
-#pragma omp parallel for reduction(max : bad) schedule(static)
-    for (int64_t t = 0; t < n_tok; t++)
-        if (tok[t] < 0 || tok[t] >= n_emb) bad = t > bad ? t : bad;
-    if (bad >= 0) {
-        snprintf(err, errlen, "%s: damaged corpus: token %lld has id %d outside [0, %lld)", c->path,
-                 (long long)(tok0 + bad), l->tokens[bad], (long long)n_emb);
-        tcd_loader_free(l);
-        return -1;
-    }
     return 0;
 }
 
@@ -328,20 +308,14 @@ static void load_window(tcd_loader *l, tcd_window *x, int64_t w) {
         if (tcd_corpus_read_offsets(c, d0, n, off) != 0 || tcd_corpus_read_labels(c, d0, n, x->labels + x->n_docs) != 0)
             tcd_die("%s: %s", c->path, tcd_h5_errmsg());
         const int64_t tok0 = off[0], n_tok = off[n] - tok0;
-        if (tok0 < 0 || n_tok < 0 || off[n] > c->n_tokens) tcd_die("%s: damaged corpus near document %lld", c->path, (long long)d0);
         if (x->n_tokens + n_tok > x->cap_tokens) {
             x->cap_tokens = (x->n_tokens + n_tok) * 2 + 1024;
             x->tokens = tcd_realloc(x->tokens, sizeof(int32_t) * (size_t)x->cap_tokens);
         }
         if (n_tok && tcd_corpus_read_tokens(c, tok0, n_tok, x->tokens + x->n_tokens) != 0)
             tcd_die("%s: %s", c->path, tcd_h5_errmsg());
+        /* the corpus reads checked offsets, token ids and labels */
         for (int64_t k = n; k >= 0; k--) off[k] = off[k] - tok0 + x->n_tokens; /* local, continuing */
-        for (int64_t k = 0; k < n; k++)
-            if (off[k + 1] < off[k] || x->labels[x->n_docs + k] < 0 || x->labels[x->n_docs + k] >= c->n_classes)
-                tcd_die("%s: damaged corpus at document %lld (offsets or label out of range)", c->path, (long long)(d0 + k));
-        for (int64_t k = x->n_tokens; k < x->n_tokens + n_tok; k++)
-            if (x->tokens[k] < 0 || x->tokens[k] >= c->n_embeddings)
-                tcd_die("%s: damaged corpus: a token id %d outside [0, %lld)", c->path, x->tokens[k], (long long)c->n_embeddings);
         x->block_doc0[a] = d0;
         x->block_local[a] = x->n_docs;
         x->n_docs += n;

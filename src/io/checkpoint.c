@@ -207,7 +207,7 @@ int tcd_ckpt_write(const char *path, const tcd_model *m, const tcd_ckpt_optim *o
     stage = "write the parameters";
     if (tcd_model_write_into(f, m, k.step, train, k.config, 0) != 0) goto fail;
     stage = "write the optimizer state";
-    if (tcd_h5_write_contiguous(f, "optimizer/m", H5T_NATIVE_FLOAT, n, o->m) != 0) goto fail;
+    if (tcd_h5_write(f, "optimizer/m", H5T_NATIVE_FLOAT, 1, &n, o->m) != 0) goto fail;
     if (kill_at && n_calls == kill_at) {
         /* a crash halfway: params and m are (partly) on disk, v and the attributes are not */
         H5Fflush(f, H5F_SCOPE_GLOBAL);
@@ -216,9 +216,9 @@ int tcd_ckpt_write(const char *path, const tcd_model *m, const tcd_ckpt_optim *o
         fflush(stderr);
         kill(getpid(), SIGKILL);
     }
-    if (tcd_h5_write_contiguous(f, "optimizer/v", H5T_NATIVE_FLOAT, n, o->v) != 0) goto fail;
+    if (tcd_h5_write(f, "optimizer/v", H5T_NATIVE_FLOAT, 1, &n, o->v) != 0) goto fail;
     stage = "write the metrics";
-    if (tcd_h5_write_string(f, "metrics", metrics) != 0) goto fail;
+    if (tcd_h5_write_text(f, "metrics", metrics) != 0) goto fail;
     stage = "write the attributes";
     arc |= tcd_h5_attr_set_str(f, "format", TCD_CKPT_FORMAT);
     arc |= tcd_h5_attr_set_i64(f, "version", TCD_CKPT_VERSION);
@@ -371,8 +371,7 @@ static int stream_floats(hid_t f, const char *path, const char *name, int64_t ro
         int64_t nr = rows - r0 < rows_per ? rows - r0 : rows_per;
         float *out = dst ? dst + r0 * cols : slice;
         if (tcd_h5_read_rows(f, name, H5T_NATIVE_FLOAT, r0, nr, out) < 0) {
-            snprintf(err, errlen, "%s: damaged checkpoint: reading '%s' failed (truncated or corrupted file)", path,
-                     name);
+            snprintf(err, errlen, "%s: damaged checkpoint: %s", path, tcd_h5_errmsg());
             free(slice);
             return -1;
         }
@@ -418,13 +417,21 @@ static int verify_data(hid_t f, const char *path, ck_meta *k, float *params, flo
         goto out;
     field_i64(&state, k->adam_t);
 
-    metrics = tcd_h5_read_string(f, "metrics");
+    /* the texts: checked string tables (version 2), or variable-length strings (version 1), read
+     * only now that everything else was read and checked */
+    if (k->version >= 2) {
+        metrics = tcd_h5_read_text(f, "metrics");
+        words = metrics ? tcd_h5_read_strtable(f, "vocab/words", k->vocab_size, &n_words) : NULL;
+        labels = words ? tcd_h5_read_strtable(f, "label_names", k->n_classes, &n_labels) : NULL;
+    } else {
+        metrics = tcd_h5_read_vlen_string(f, "metrics");
+        words = metrics ? tcd_h5_read_vlen_strings(f, "vocab/words", &n_words) : NULL;
+        labels = words ? tcd_h5_read_vlen_strings(f, "label_names", &n_labels) : NULL;
+    }
     if (!metrics) {
         snprintf(err, errlen, "%s: damaged checkpoint: %s", path, tcd_h5_errmsg());
         goto out;
     }
-    words = tcd_h5_read_strings(f, "vocab/words", &n_words);
-    labels = words ? tcd_h5_read_strings(f, "label_names", &n_labels) : NULL;
     if (!words || !labels) {
         snprintf(err, errlen, "%s: damaged checkpoint: %s", path, tcd_h5_errmsg());
         goto out;
@@ -761,6 +768,17 @@ char *tcd_ckpt_find(const char *run_dir, int *found_bad, char *err, size_t errle
     free(latest_path);
     free(dir);
     return result;
+}
+
+int64_t tcd_ckpt_list(const char *run_dir, char ***paths) {
+    char *dir = tcd_sprintf("%s/%s", run_dir, CKPT_DIR);
+    ck_entry *v;
+    int64_t n = list_ckpts(dir, &v);
+    *paths = tcd_calloc((size_t)n + 1, sizeof(char *));
+    for (int64_t i = 0; i < n; i++) (*paths)[i] = tcd_sprintf("%s/%s", dir, v[i].name);
+    free_entries(v, n);
+    free(dir);
+    return n;
 }
 
 int tcd_ckpt_any(const char *run_dir) {

@@ -2,9 +2,10 @@
  *
  * Layout: the model file's groups and attributes (io/model_file.h: /params, /vocab, /label_names,
  * model, model_config, tokenizer settings, data_content_sha256, vocab_sha256, config, ...) with
- * format "tcdist-checkpoint" (version 2; version 1, from tcdist 0.1, is read too), plus
- *   /optimizer/m, /optimizer/v   float32 [n_params]  Adam's moments, flat, in tensor order; contiguous
- *   /metrics                     vlen UTF-8 scalar   metrics.jsonl as it was at this step
+ * format "tcdist-checkpoint" (version 2: the HDF5 1.10 file format with checksummed metadata,
+ * Fletcher32 on every dataset, string tables; version 1, from tcdist 0.1, is read too), plus
+ *   /optimizer/m, /optimizer/v   float32 [n_params]  Adam's moments, flat, in tensor order
+ *   /metrics                     uint8 [bytes]       metrics.jsonl as it was at this step (UTF-8)
  *   root attributes: step (steps done), epoch and step_in_epoch (where the next step is),
  *     adam_t, seed, epoch_loss, epoch_docs, tokens_total, elapsed_s (training time so far),
  *     checksum: a hash64 (16 hex digits) over params, m, v, the state attributes, the metrics
@@ -88,6 +89,9 @@ int tcd_ckpt_save(const char *run_dir, int64_t keep, const tcd_model *m, const t
                   const tcd_ckpt_state *st, const tcd_corpus *train, const char *config_json, char *err,
                   size_t errlen);
 char *tcd_ckpt_find(const char *run_dir, int *found_bad, char *err, size_t errlen);
+/* Every checkpoint file of the run dir (valid or not), newest step first: malloc'd paths, returns
+ * how many (free each and the array). */
+int64_t tcd_ckpt_list(const char *run_dir, char ***paths);
 /* Does the run dir hold any checkpoint file (valid or not)? */
 int tcd_ckpt_any(const char *run_dir);
 /* Removes every checkpoint and `latest` from the run dir (train --overwrite). */

@@ -1,10 +1,12 @@
 /* Corpus file, read side, and the tokenizer settings stored as attributes (see corpus.h). */
 #include "io/corpus.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/corpus_write.h"
 #include "io/h5.h"
 #include "base/util.h"
 
@@ -135,9 +137,21 @@ int tcd_corpus_open(tcd_corpus *c, const char *path, char *err, size_t errlen) {
     if (tcd_h5_dims(c->file, "tokens", d) != 1 || d[0] != c->n_tokens) bad = "tokens";
     else if (tcd_h5_dims(c->file, "offsets", d) != 1 || d[0] != c->n_docs + 1) bad = "offsets";
     else if (tcd_h5_dims(c->file, "labels", d) != 1 || d[0] != c->n_docs) bad = "labels";
-    else if (tcd_h5_dims(c->file, "vocab/words", d) != 1 || d[0] != c->vocab_size) bad = "vocab/words";
-    else if (tcd_h5_dims(c->file, "label_names", d) != 1 || d[0] != c->n_classes) bad = "label_names";
-    else if (c->n_embeddings != c->vocab_size + c->n_buckets || c->vocab_size < 2 || c->n_classes < 1) bad = "sizes";
+    else if (c->version == 1 && (tcd_h5_dims(c->file, "vocab/words", d) != 1 || d[0] != c->vocab_size))
+        bad = "vocab/words";
+    else if (c->version == 1 && (tcd_h5_dims(c->file, "label_names", d) != 1 || d[0] != c->n_classes))
+        bad = "label_names";
+    else if (c->version >= 2 && (tcd_h5_dims(c->file, "vocab/words/offsets", d) != 1 || d[0] != c->vocab_size + 1))
+        bad = "vocab/words/offsets";
+    else if (c->version >= 2 && (tcd_h5_dims(c->file, "label_names/offsets", d) != 1 || d[0] != c->n_classes + 1))
+        bad = "label_names/offsets";
+    else if (tcd_h5_dims(c->file, "vocab/counts", d) != 1 || d[0] != c->vocab_size) bad = "vocab/counts";
+    else if (c->n_embeddings != c->vocab_size + c->n_buckets || c->vocab_size < 2 || c->n_classes < 1 ||
+             c->n_embeddings > INT32_MAX || c->n_classes > INT32_MAX || c->n_docs < 0 || c->n_tokens < 0 ||
+             c->n_buckets < 0)
+        bad = "sizes";
+    else if ((double)c->n_tokens * 4.0 + (double)c->n_docs * 12.0 > (double)tcd_h5_file_size(c->file))
+        bad = "file size (truncated?)";
     if (bad) {
         snprintf(err, errlen, "%s: damaged corpus: '%s' does not match the stored counts", path, bad);
         tcd_corpus_close(c);
@@ -152,35 +166,80 @@ static struct tcd_corpus_cache *cache_of(const tcd_corpus *c) {
 }
 
 /* A slab of one of the three big datasets, bounds checked against the counts tcd_corpus_open
- * verified, through a dataset handle kept open. */
+ * verified, through a dataset handle kept open (with a chunk cache that holds two chunks, so that
+ * small reads do not verify and copy the same checksummed chunk again and again). */
 static int read_slab(const tcd_corpus *c, hid_t *ds, const char *name, hid_t type, int64_t len, int64_t start,
                      int64_t n, void *out) {
     if (start < 0 || n < 0 || start + n > len) return tcd_h5_read_rows(c->file, name, type, start, n, out); /* reports it */
     if (*ds <= 0) {
-        *ds = H5Dopen2(c->file, name, H5P_DEFAULT);
+        hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
+        H5Pset_chunk_cache(dapl, 521, (size_t)16 << 20, 0.75);
+        *ds = H5Dopen2(c->file, name, dapl);
+        H5Pclose(dapl);
         if (*ds < 0) return tcd_h5_read_rows(c->file, name, type, start, n, out);
     }
     return tcd_h5_read_slab(*ds, type, start, n, out);
 }
 
 int tcd_corpus_read_offsets(const tcd_corpus *c, int64_t doc0, int64_t n_docs, int64_t *out) {
-    return read_slab(c, &cache_of(c)->ds_offsets, "offsets", H5T_NATIVE_INT64, c->n_docs + 1, doc0, n_docs + 1, out);
+    if (read_slab(c, &cache_of(c)->ds_offsets, "offsets", H5T_NATIVE_INT64, c->n_docs + 1, doc0, n_docs + 1, out) != 0)
+        return -1;
+    /* in order, within the tokens, and the whole corpus spans exactly [0, n_tokens) */
+    for (int64_t i = 0; i <= n_docs; i++) {
+        const int64_t at = doc0 + i;
+        const int ok = out[i] >= 0 && out[i] <= c->n_tokens && (i == 0 || out[i] >= out[i - 1]) &&
+                       (at != 0 || out[i] == 0) && (at != c->n_docs || out[i] == c->n_tokens);
+        if (!ok) {
+            tcd_h5_seterr("damaged corpus: dataset 'offsets': offsets[%lld] = %lld is out of order or outside [0, %lld]",
+                          (long long)at, (long long)out[i], (long long)c->n_tokens);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 int tcd_corpus_read_tokens(const tcd_corpus *c, int64_t tok0, int64_t n, int32_t *out) {
-    return read_slab(c, &cache_of(c)->ds_tokens, "tokens", H5T_NATIVE_INT32, c->n_tokens, tok0, n, out);
+    if (read_slab(c, &cache_of(c)->ds_tokens, "tokens", H5T_NATIVE_INT32, c->n_tokens, tok0, n, out) != 0) return -1;
+    const uint32_t limit = (uint32_t)c->n_embeddings; /* checked to fit int32 at open */
+    for (int64_t i = 0; i < n; i++)
+        if ((uint32_t)out[i] >= limit) {
+            tcd_h5_seterr("damaged corpus: dataset 'tokens': token %lld has id %d, outside the embedding table [0, %lld)",
+                          (long long)(tok0 + i), out[i], (long long)c->n_embeddings);
+            return -1;
+        }
+    return 0;
 }
 
 int tcd_corpus_read_labels(const tcd_corpus *c, int64_t doc0, int64_t n_docs, int32_t *out) {
-    return read_slab(c, &cache_of(c)->ds_labels, "labels", H5T_NATIVE_INT32, c->n_docs, doc0, n_docs, out);
+    if (read_slab(c, &cache_of(c)->ds_labels, "labels", H5T_NATIVE_INT32, c->n_docs, doc0, n_docs, out) != 0) return -1;
+    for (int64_t i = 0; i < n_docs; i++)
+        if (out[i] < 0 || out[i] >= c->n_classes) {
+            tcd_h5_seterr("damaged corpus: dataset 'labels': document %lld has label %d, outside [0, %lld)",
+                          (long long)(doc0 + i), out[i], (long long)c->n_classes);
+            return -1;
+        }
+    return 0;
 }
 
+/* The vocabulary or label names: string tables (version 2) or variable-length strings (version 1,
+ * read only now, after the attributes and sizes were checked at open). */
+static char **read_names(const tcd_corpus *c, const char *name, int64_t expect, int64_t *n) {
+    char **out = c->version >= 2 ? tcd_h5_read_strtable(c->file, name, expect, n)
+                                 : tcd_h5_read_vlen_strings(c->file, name, n);
+    if (out && *n != expect) {
+        tcd_h5_seterr("damaged corpus: '%s' holds %lld names, the attributes say %lld", name, (long long)*n,
+                      (long long)expect);
+        tcd_h5_free_strings(out, *n);
+        return NULL;
+    }
+    return out;
+}
 
 char **tcd_corpus_read_vocab(const tcd_corpus *c, int64_t *n, int64_t **counts) {
     struct tcd_corpus_cache *k = cache_of(c);
     if (!k->words) {
         int64_t nw = 0;
-        char **words = tcd_h5_read_strings(c->file, "vocab/words", &nw);
+        char **words = read_names(c, "vocab/words", c->vocab_size, &nw);
         if (!words) return NULL;
         int64_t *cnt = tcd_malloc(sizeof(int64_t) * (size_t)(nw ? nw : 1));
         if (tcd_h5_read_rows(c->file, "vocab/counts", H5T_NATIVE_INT64, 0, nw, cnt) < 0) {
@@ -203,9 +262,63 @@ char **tcd_corpus_read_vocab(const tcd_corpus *c, int64_t *n, int64_t **counts) 
 char **tcd_corpus_read_label_names(const tcd_corpus *c, int64_t *n) {
     struct tcd_corpus_cache *k = cache_of(c);
     if (!k->labels) {
-        k->labels = tcd_h5_read_strings(c->file, "label_names", &k->n_labels);
+        k->labels = read_names(c, "label_names", c->n_classes, &k->n_labels);
         if (!k->labels) return NULL;
     }
     *n = k->n_labels;
     return copy_strings(k->labels, k->n_labels);
+}
+
+/* sha256 of one whole dataset, read in checked slices (tokens, offsets or labels). */
+static int sha_dataset(const tcd_corpus *c, int which, char hex[65]) {
+    const int64_t slice = (int64_t)1 << 20;
+    const int64_t total = which == 0 ? c->n_tokens : which == 1 ? c->n_docs + 1 : c->n_docs;
+    const size_t size = which == 1 ? sizeof(int64_t) : sizeof(int32_t);
+    void *buf = tcd_malloc(size * (size_t)(slice + 1));
+    tcd_sha256 s;
+    tcd_sha256_init(&s);
+    int rc = 0;
+    for (int64_t at = 0; rc == 0 && at < total; at += slice) {
+        int64_t n = total - at < slice ? total - at : slice;
+        if (which == 0) rc = tcd_corpus_read_tokens(c, at, n, buf);
+        else if (which == 1) rc = tcd_corpus_read_offsets(c, at, n - 1, buf); /* n values: n - 1 documents */
+        else rc = tcd_corpus_read_labels(c, at, n, buf);
+        tcd_sha256_le(&s, buf, n, size);
+    }
+    tcd_sha256_hex(&s, hex);
+    free(buf);
+    return rc;
+}
+
+int tcd_corpus_verify(const tcd_corpus *c, char *err, size_t errlen) {
+    char hex[3][65];
+    for (int i = 0; i < 3; i++)
+        if (sha_dataset(c, i, hex[i]) != 0) {
+            snprintf(err, errlen, "%s: %s", c->path, tcd_h5_errmsg());
+            return -1;
+        }
+    int64_t n_words = 0, n_labels = 0;
+    char **words = tcd_corpus_read_vocab(c, &n_words, NULL);
+    char **labels = words ? tcd_corpus_read_label_names(c, &n_labels) : NULL;
+    if (!words || !labels) {
+        snprintf(err, errlen, "%s: %s", c->path, tcd_h5_errmsg());
+        tcd_h5_free_strings(words, n_words);
+        return -1;
+    }
+    char vocab[65], content[65];
+    tcd_corpus_vocab_sha256((const char *const *)words, n_words, vocab);
+    tcd_corpus_content_sha256(&c->tok, vocab, (const char *const *)labels, n_labels, hex[0], hex[1], hex[2], content);
+    tcd_h5_free_strings(words, n_words);
+    tcd_h5_free_strings(labels, n_labels);
+    if (strcmp(vocab, c->vocab_sha256) != 0) {
+        snprintf(err, errlen, "%s: damaged corpus: the vocabulary's sha256 is %s, the file says %s", c->path, vocab,
+                 c->vocab_sha256);
+        return -1;
+    }
+    if (strcmp(content, c->content_sha256) != 0) {
+        snprintf(err, errlen, "%s: damaged corpus: the content's sha256 is %s, the file says %s", c->path, content,
+                 c->content_sha256);
+        return -1;
+    }
+    return 0;
 }

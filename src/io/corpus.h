@@ -1,18 +1,23 @@
 /* The tokenized corpus file (HDF5): the only module that reads and writes corpus files.
  *
- * Layout (documented for h5py/h5dump users in docs/formats.md, "Corpus file"):
- *   /tokens        int32 [n_tokens]     chunked (1Mi elements); ids of all documents, back to back
- *   /offsets       int64 [n_docs + 1]   chunked (64Ki); document i is tokens[offsets[i]:offsets[i+1]]
- *   /labels        int32 [n_docs]       chunked (64Ki); 0 .. n_classes-1
- *   /vocab/words   vlen UTF-8 [vocab_size]  id -> word; 0 "<pad>", 1 "<unk>"
+ * Layout (documented for h5py/h5dump users in docs/formats.md, "Corpus file"), version 2: the HDF5
+ * 1.10 file format (checksummed metadata), every dataset chunked with a Fletcher32 checksum:
+ *   /tokens        int32 [n_tokens]     chunks of 1Mi elements; ids of all documents, back to back
+ *   /offsets       int64 [n_docs + 1]   chunks of 64Ki; document i is tokens[offsets[i]:offsets[i+1]]
+ *   /labels        int32 [n_docs]       chunks of 64Ki; 0 .. n_classes-1
+ *   /vocab/words   string table [vocab_size] (io/h5.h: words/bytes + words/offsets); id -> word;
+ *                  0 "<pad>", 1 "<unk>"
  *   /vocab/counts  int64 [vocab_size]   occurrences in the training input
- *   /label_names   vlen UTF-8 [n_classes]   id -> label as written in the input
- *   root attributes: format "tcdist-corpus", version 1, n_docs, n_tokens, vocab_size, n_buckets,
+ *   /label_names   string table [n_classes]  id -> label as written in the input
+ *   root attributes (fixed-length strings): format "tcdist-corpus", version, n_docs, n_tokens, vocab_size, n_buckets,
  *     n_embeddings (vocab_size + n_buckets: rows of an embedding table), n_classes,
  *     tokenizer "tcdist-v1", lowercase, punct ("keep"|"drop"), invalid_utf8 ("error"|"replace"),
  *     ngrams, max_len, min_count, max_vocab, input_format, sources, n_skipped,
  *     vocab_sha256, content_sha256, created_by.
- * Hashed n-gram ids are vocab_size + bucket. */
+ * Hashed n-gram ids are vocab_size + bucket. Version 1 (tcdist 0.1) stored the two string lists as
+ * variable-length strings, in the HDF5 1.8 format without checksums; it is still read.
+ * Every read checks what it hands out: offsets in order and within the tokens, token ids within
+ * [0, n_embeddings), labels within [0, n_classes); an error names the file, dataset and position. */
 #ifndef TCD_CORPUS_H
 #define TCD_CORPUS_H
 
@@ -21,7 +26,7 @@
 #include "text/tokenize.h"
 
 #define TCD_CORPUS_FORMAT "tcdist-corpus"
-#define TCD_CORPUS_VERSION 1
+#define TCD_CORPUS_VERSION 2
 
 typedef struct tcd_corpus {
     int64_t file; /* the open HDF5 file (a hid_t; only src/io uses it), < 0 when closed */
@@ -43,7 +48,8 @@ typedef struct tcd_corpus {
 int tcd_corpus_open(tcd_corpus *c, const char *path, char *err, size_t errlen);
 void tcd_corpus_close(tcd_corpus *c);
 
-/* Hyperslab reads of a slice; each returns 0 or -1 (message via tcd_h5_errmsg). */
+/* Hyperslab reads of a slice, checked (see above); each returns 0 or -1 (message via
+ * tcd_h5_errmsg, naming the dataset and position; the caller adds the file). */
 int tcd_corpus_read_offsets(const tcd_corpus *c, int64_t doc0, int64_t n_docs, int64_t *out); /* n_docs+1 values */
 int tcd_corpus_read_tokens(const tcd_corpus *c, int64_t tok0, int64_t n, int32_t *out);
 int tcd_corpus_read_labels(const tcd_corpus *c, int64_t doc0, int64_t n_docs, int32_t *out);
@@ -51,6 +57,11 @@ int tcd_corpus_read_labels(const tcd_corpus *c, int64_t doc0, int64_t n_docs, in
  * read once; later calls copy from memory (checkpoints ask for them every time). */
 char **tcd_corpus_read_vocab(const tcd_corpus *c, int64_t *n, int64_t **counts /* may be NULL */);
 char **tcd_corpus_read_label_names(const tcd_corpus *c, int64_t *n);
+
+/* Reads the whole corpus (every read checked as above) and recomputes vocab_sha256 and
+ * content_sha256 against the stored ones (`inspect --verify`). 0, or -1 with a message in err
+ * naming the file and what differs. */
+int tcd_corpus_verify(const tcd_corpus *c, char *err, size_t errlen);
 
 
 #endif

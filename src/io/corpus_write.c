@@ -146,41 +146,50 @@ void tcd_corpus_vocab_sha256(const char *const *words, int64_t n, char hex[65]) 
     tcd_sha256_hex(&s, hex);
 }
 
+void tcd_corpus_content_sha256(const tcd_tok_opts *tok, const char vocab_hex[65], const char *const *label_names,
+                               int64_t n_classes, const char tok_hex[65], const char off_hex[65],
+                               const char lab_hex[65], char out[65]) {
+    char settings[512];
+    tcd_corpus_settings_string(tok, settings, sizeof settings);
+    tcd_buf names = {0};
+    for (int64_t i = 0; i < n_classes; i++) {
+        if (i) tcd_buf_putc(&names, '\n');
+        tcd_buf_append(&names, label_names[i], strlen(label_names[i]));
+    }
+    tcd_sha256 s;
+    tcd_sha256_init(&s);
+    const char *magic = "tcdist-corpus-v1";
+    tcd_sha256_field(&s, magic, strlen(magic));
+    tcd_sha256_field(&s, settings, strlen(settings));
+    tcd_sha256_field(&s, vocab_hex, 64);
+    tcd_sha256_field(&s, names.data ? names.data : "", names.len);
+    tcd_sha256_field(&s, tok_hex, 64);
+    tcd_sha256_field(&s, off_hex, 64);
+    tcd_sha256_field(&s, lab_hex, 64);
+    tcd_sha256_hex(&s, out);
+    tcd_buf_free(&names);
+}
+
+void tcd_sha256_le(tcd_sha256 *s, const void *data, int64_t n, size_t size) { sha_le(s, data, n, size); }
+
 int tcd_cw_finish(tcd_corpus_writer *w, const tcd_corpus_meta *m, char content_sha256[65],
                   char vocab_sha256[65]) {
     if (tcd_cw_flush(w) < 0) return -1;
     TCD_CHECK(w->final_ids);
     tcd_corpus_vocab_sha256(m->words, m->vocab_size, vocab_sha256);
 
-    char settings[512];
-    tcd_corpus_settings_string(m->tok, settings, sizeof settings);
-    tcd_buf names = {0};
-    for (int64_t i = 0; i < m->n_classes; i++) {
-        if (i) tcd_buf_putc(&names, '\n');
-        tcd_buf_append(&names, m->label_names[i], strlen(m->label_names[i]));
-    }
     char tok_hex[65], off_hex[65], lab_hex[65];
     tcd_sha256_hex(&w->sha_tokens, tok_hex);
     tcd_sha256_hex(&w->sha_offsets, off_hex);
     tcd_sha256_hex(&w->sha_labels, lab_hex);
-    tcd_sha256 s;
-    tcd_sha256_init(&s);
-    const char *magic = "tcdist-corpus-v1";
-    tcd_sha256_field(&s, magic, strlen(magic));
-    tcd_sha256_field(&s, settings, strlen(settings));
-    tcd_sha256_field(&s, vocab_sha256, 64);
-    tcd_sha256_field(&s, names.data ? names.data : "", names.len);
-    tcd_sha256_field(&s, tok_hex, 64);
-    tcd_sha256_field(&s, off_hex, 64);
-    tcd_sha256_field(&s, lab_hex, 64);
-    tcd_sha256_hex(&s, content_sha256);
-    tcd_buf_free(&names);
+    tcd_corpus_content_sha256(m->tok, vocab_sha256, m->label_names, m->n_classes, tok_hex, off_hex, lab_hex,
+                              content_sha256);
 
     int rc = 0;
     int64_t vdims[1] = {m->vocab_size};
-    rc |= tcd_h5_write_strings(w->file, "vocab/words", m->words, m->vocab_size);
+    rc |= tcd_h5_write_strtable(w->file, "vocab/words", m->words, m->vocab_size);
     rc |= tcd_h5_write(w->file, "vocab/counts", H5T_NATIVE_INT64, 1, vdims, m->counts);
-    rc |= tcd_h5_write_strings(w->file, "label_names", m->label_names, m->n_classes);
+    rc |= tcd_h5_write_strtable(w->file, "label_names", m->label_names, m->n_classes);
     if (rc) return -1;
 
     hid_t f = w->file;

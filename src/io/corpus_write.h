@@ -60,6 +60,14 @@ void tcd_cw_abort(tcd_corpus_writer *w);
 /* The canonical tokenizer settings string hashed into content_sha256:
  * "tokenizer=tcdist-v1;lowercase=%d;punct=%s;invalid_utf8=%s;ngrams=%d;buckets=%lld;max_len=%lld". */
 void tcd_corpus_settings_string(const tcd_tok_opts *o, char *out, size_t n);
+/* content_sha256: over the magic "tcdist-corpus-v1", the settings string, the vocabulary's sha256,
+ * the label names joined by '\n', and the sha256s of the little-endian bytes of /tokens, /offsets
+ * and /labels, each a length-prefixed field. */
+void tcd_corpus_content_sha256(const tcd_tok_opts *tok, const char vocab_hex[65], const char *const *label_names,
+                               int64_t n_classes, const char tok_hex[65], const char off_hex[65],
+                               const char lab_hex[65], char out[65]);
+/* Adds the little-endian bytes of n values of `size` bytes each to s. */
+void tcd_sha256_le(tcd_sha256 *s, const void *data, int64_t n, size_t size);
 /* sha256 over the words in id order, each a length-prefixed field. */
 void tcd_corpus_vocab_sha256(const char *const *words, int64_t n, char hex[65]);
 

@@ -16,7 +16,8 @@
 _Static_assert(sizeof(hid_t) == sizeof(int64_t), "hid_t is int64_t since HDF5 1.10: the public io headers rely on it");
 
 
-hid_t tcd_h5_create(const char *path);      /* truncate/create; <0 on failure */
+/* truncate/create, in the HDF5 1.10 file format (checksummed metadata); <0 on failure */
+hid_t tcd_h5_create(const char *path);
 hid_t tcd_h5_open_ro(const char *path);     /* read-only; <0 (message names the file) */
 int tcd_h5_close(hid_t file);               /* flush + close; <0 on failure */
 
@@ -27,7 +28,9 @@ int tcd_h5_close(hid_t file);               /* flush + close; <0 on failure */
 int tcd_h5_check_format(hid_t f, const char *path, const char *want, int64_t max_version, const char *hint,
                         int64_t *version, char *err, size_t errlen);
 
-/* Attributes on a file/group/dataset (loc). */
+/* Attributes on a file/group/dataset (loc). Strings are written with a fixed length (inside the
+ * checksummed object header; h5py reads them as bytes); a variable-length string attribute is
+ * read only from a version 1 file (one that tcd_h5_check_format or tcd_h5_file_format saw). */
 int tcd_h5_attr_set_str(hid_t loc, const char *name, const char *value);
 int tcd_h5_attr_set_i64(hid_t loc, const char *name, int64_t value);
 int tcd_h5_attr_set_f64(hid_t loc, const char *name, double value);
@@ -42,7 +45,10 @@ int tcd_h5_attr_get_f64(hid_t loc, const char *name, double *out);
 hid_t tcd_h5_group(hid_t file, const char *path);
 
 /* A 1-D dataset of type `type` (H5T_NATIVE_INT32, _INT64, _FLOAT, _UINT8, ...) that grows by
- * appending, chunked with `chunk` elements per chunk (tcd_h5_appender is in io/h5util.h). */
+ * appending, chunked with `chunk` elements per chunk, Fletcher32 on each (tcd_h5_appender is in
+ * io/h5util.h). The dataset is created at the first append (or at close when nothing was
+ * appended), with chunks no larger than that first append: a writer whose first append is also
+ * its last (a small corpus) stores one chunk of exactly its data, not a mostly empty 4 MiB one. */
 int tcd_h5_appender_create(tcd_h5_appender *a, hid_t loc, const char *name, hid_t type, int64_t chunk);
 int tcd_h5_append(tcd_h5_appender *a, const void *data, int64_t n);
 /* Overwrite elements [start, start+n) of an appender's dataset (e.g. to remap ids in place). */
@@ -50,12 +56,10 @@ int tcd_h5_appender_write_at(tcd_h5_appender *a, int64_t start, const void *data
 int tcd_h5_appender_read_at(tcd_h5_appender *a, int64_t start, void *data, int64_t n);
 int tcd_h5_appender_close(tcd_h5_appender *a);
 
-/* Whole dataset of rank 1 or 2 written at once (dims[1] ignored when rank 1); chunk rows > 0
- * makes it chunked by that many rows. */
+/* Whole dataset of rank 1 or 2 written at once (dims[1] ignored when rank 1). Every non-empty
+ * dataset is chunked (rows of at most 1 Mi elements) with HDF5's Fletcher32 checksum, as are the
+ * appenders' datasets: a damaged chunk is a read error naming the dataset. */
 int tcd_h5_write(hid_t loc, const char *name, hid_t type, int rank, const int64_t *dims, const void *data);
-/* A 1-D dataset of n elements in one contiguous block (never chunked): read whole, and its file
- * offset (H5Dget_offset) is defined, e.g. for tests that damage it on purpose. */
-int tcd_h5_write_contiguous(hid_t loc, const char *name, hid_t type, int64_t n, const void *data);
 /* Dimensions of a dataset: returns the rank (1 or 2) or <0; dims must hold 2. */
 int tcd_h5_dims(hid_t loc, const char *name, int64_t *dims);
 /* Read rows [start, start+count) of a dataset (1-D: elements; 2-D: whole rows). */
@@ -65,14 +69,27 @@ int tcd_h5_exists(hid_t loc, const char *path);
  * reads; the caller checks the bounds). */
 int tcd_h5_read_slab(hid_t ds, hid_t type, int64_t start, int64_t count, void *out);
 
-/* Variable-length UTF-8 string datasets (h5py reads them as str/bytes). */
-int tcd_h5_write_strings(hid_t loc, const char *name, const char *const *strs, int64_t n);
-/* Returns a malloc'd array of n malloc'd NUL-terminated strings (free with tcd_h5_free_strings). */
-char **tcd_h5_read_strings(hid_t loc, const char *name, int64_t *n);
+/* String tables (version 2 files): NAME/bytes, uint8, the UTF-8 texts back to back, and
+ * NAME/offsets, int64 [n + 1]: text i is bytes[offsets[i]:offsets[i+1]]. h5py:
+ *   b, o = f["NAME/bytes"][()].tobytes(), f["NAME/offsets"][()]
+ *   texts = [b[o[i]:o[i + 1]].decode() for i in range(len(o) - 1)] */
+int tcd_h5_write_strtable(hid_t loc, const char *name, const char *const *strs, int64_t n);
+/* Reads a table of expect_n texts (-1: any number), checked before use: sizes within the file,
+ * offsets from 0 to the byte count in order, each text valid UTF-8 without NUL. Returns a malloc'd
+ * array of n malloc'd strings (free with tcd_h5_free_strings), or NULL with a message. */
+char **tcd_h5_read_strtable(hid_t loc, const char *name, int64_t expect_n, int64_t *n);
+/* One text as a uint8 dataset (e.g. a whole JSONL log), checked like a table's texts. */
+int tcd_h5_write_text(hid_t loc, const char *name, const char *text);
+char *tcd_h5_read_text(hid_t loc, const char *name); /* malloc'd; NULL with a message */
 
-/* A scalar variable-length UTF-8 string dataset (one text, e.g. a whole JSONL log). */
-int tcd_h5_write_string(hid_t loc, const char *name, const char *value);
-char *tcd_h5_read_string(hid_t loc, const char *name); /* malloc'd; NULL if missing/bad */
+/* Version 1 files: variable-length UTF-8 strings in HDF5's global heap, which has no checksum: a
+ * damaged heap can make HDF5 itself read out of bounds. Read only after everything else in such a
+ * file has been checked. Variable-length string attributes are refused in files of later versions. */
+char **tcd_h5_read_vlen_strings(hid_t loc, const char *name, int64_t *n);
+char *tcd_h5_read_vlen_string(hid_t loc, const char *name); /* scalar; malloc'd; NULL if missing/bad */
+
+/* Size of the file that holds loc, in bytes (-1 on error). */
+int64_t tcd_h5_file_size(hid_t loc);
 
 /* Shared between the file modules. */
 /* Tokenizer settings as attributes on loc (corpus and model files; corpus.c). */

@@ -10,6 +10,7 @@
 
 #include "base/sha256.h"
 #include "base/util.h"
+#include "io/corpus_write.h"
 #include "io/h5.h"
 
 void tcd_params_sha256(const tcd_model *m, char out[65]) {
@@ -57,9 +58,9 @@ int tcd_model_write_into(hid_t f, const tcd_model *m, int64_t step, const tcd_co
     char **words = rc == 0 ? tcd_corpus_read_vocab(train, &n_words, &counts) : NULL;
     char **labels = words ? tcd_corpus_read_label_names(train, &n_labels) : NULL;
     if (!words || !labels) rc = -1;
-    if (rc == 0) rc = tcd_h5_write_strings(f, "vocab/words", (const char *const *)words, n_words);
+    if (rc == 0) rc = tcd_h5_write_strtable(f, "vocab/words", (const char *const *)words, n_words);
     if (rc == 0) rc = tcd_h5_write(f, "vocab/counts", H5T_NATIVE_INT64, 1, &n_words, counts);
-    if (rc == 0) rc = tcd_h5_write_strings(f, "label_names", (const char *const *)labels, n_labels);
+    if (rc == 0) rc = tcd_h5_write_strtable(f, "label_names", (const char *const *)labels, n_labels);
     tcd_h5_free_strings(words, n_words);
     tcd_h5_free_strings(labels, n_labels);
     free(counts);
@@ -191,7 +192,46 @@ static int read_header(hid_t f, tcd_model_file *mf, char *err, size_t errlen) {
         snprintf(err, errlen, "%s: damaged model: %s", mf->path, why);
         return -1;
     }
+    /* the parameters are stored uncompressed: a damaged shape must not make us allocate more */
+    if ((double)mf->model.n_params * 4.0 > (double)tcd_h5_file_size(f)) {
+        snprintf(err, errlen, "%s: damaged model: %lld parameters cannot fit in a file of %lld bytes (truncated?)",
+                 mf->path, (long long)mf->model.n_params, (long long)tcd_h5_file_size(f));
+        return -1;
+    }
+    if (mf->n_buckets < 0 || mf->n_buckets > shape.n_embeddings) {
+        snprintf(err, errlen, "%s: damaged model: n_buckets %lld does not fit %lld embeddings", mf->path,
+                 (long long)mf->n_buckets, (long long)shape.n_embeddings);
+        return -1;
+    }
     tcd_model_alloc(&mf->model);
+    return 0;
+}
+
+/* The vocabulary and label names, checked against the shapes and the vocabulary's sha256. In a
+ * version 1 file they are variable-length strings, read only now that everything else verified. */
+static int read_names(hid_t f, tcd_model_file *mf, char *err, size_t errlen) {
+    const int64_t want_words = mf->model.shape.n_embeddings - mf->n_buckets, want_labels = mf->model.shape.n_classes;
+    if (mf->version >= 2) {
+        mf->vocab = tcd_h5_read_strtable(f, "vocab/words", want_words, &mf->vocab_size);
+        mf->labels = mf->vocab ? tcd_h5_read_strtable(f, "label_names", want_labels, &mf->n_classes) : NULL;
+    } else {
+        mf->vocab = tcd_h5_read_vlen_strings(f, "vocab/words", &mf->vocab_size);
+        mf->labels = mf->vocab ? tcd_h5_read_vlen_strings(f, "label_names", &mf->n_classes) : NULL;
+    }
+    if (!mf->vocab || !mf->labels) {
+        snprintf(err, errlen, "%s: damaged model: %s", mf->path, tcd_h5_errmsg());
+        return -1;
+    }
+    if (mf->n_classes != want_labels || mf->vocab_size != want_words) {
+        snprintf(err, errlen, "%s: damaged model: vocabulary or labels do not match the shapes", mf->path);
+        return -1;
+    }
+    char vsha[65];
+    tcd_corpus_vocab_sha256((const char *const *)mf->vocab, mf->vocab_size, vsha);
+    if (strcmp(vsha, mf->vocab_sha256) != 0) {
+        snprintf(err, errlen, "%s: damaged model: the vocabulary does not match its stored vocab_sha256", mf->path);
+        return -1;
+    }
     return 0;
 }
 
@@ -239,13 +279,7 @@ int tcd_model_load(tcd_model_file *mf, const char *path, char *err, size_t errle
                             errlen) != 0 ||
         read_header(f, mf, err, errlen) != 0 || read_params(f, mf, err, errlen) != 0)
         goto out;
-    mf->vocab = tcd_h5_read_strings(f, "vocab/words", &mf->vocab_size);
-    mf->labels = tcd_h5_read_strings(f, "label_names", &mf->n_classes);
-    if (!mf->vocab || !mf->labels || mf->n_classes != mf->model.shape.n_classes ||
-        mf->vocab_size + mf->n_buckets != mf->model.shape.n_embeddings) {
-        snprintf(err, errlen, "%s: damaged model: vocabulary or labels do not match the shapes", mf->path);
-        goto out;
-    }
+    if (read_names(f, mf, err, errlen) != 0) goto out;
     mf->config_json = tcd_h5_attr_get_str(f, "config");
     rc = 0;
 out:

@@ -4,14 +4,16 @@
  *
  * Layout (docs/formats.md, "Model file"):
  *   /params/<tensor>   float32, [rows, cols] or [rows]: the model's tensor table, in its order
- *   /vocab/words, /vocab/counts, /label_names   as in the corpus file
+ *   /vocab/words, /vocab/counts, /label_names   as in the corpus file (string tables, h5util.h)
  *   root attributes: format "tcdist-model", version, model (the kind), model_config (JSON: the
  *     kind and its parameters), n_classes, n_embeddings, vocab_size, n_buckets, seed, step (of
  *     training), the tokenizer settings, data_content_sha256, vocab_sha256, params_sha256, config
  *     (JSON of the run's settings), created_by; and each scalar model parameter (dim, hidden, ...)
  *     as an attribute of its own, for h5py users.
- * Versions: 1 (tcdist 0.1: bag model only, its dim and hidden as attributes, no model_config) and
- * 2 (model_config). Every version up to TCD_MODEL_VERSION is read. */
+ * Versions: 1 (tcdist 0.1: bag model only, its dim and hidden as attributes, no model_config;
+ * variable-length strings, HDF5 1.8 format) and 2 (model_config; the HDF5 1.10 format with
+ * checksummed metadata, Fletcher32 on every dataset, string tables, fixed-length string
+ * attributes). Every version up to TCD_MODEL_VERSION is read. */
 #ifndef TCD_MODEL_FILE_H
 #define TCD_MODEL_FILE_H
 
@@ -47,7 +49,8 @@ void tcd_params_sha256(const tcd_model *m, char out[65]);
 int tcd_model_save(const char *path, const tcd_model *m, int64_t step, const tcd_corpus *train,
                    const char *config_json, char *err, size_t errlen);
 /* Loads MODEL.h5, or RUN_DIR/model.h5 when given a folder. Everything is checked before use: the
- * format and version, the shapes, and the parameters against their stored sha256. */
+ * format and version, the shapes, the parameters against their stored sha256 and the vocabulary
+ * against its vocab_sha256. */
 int tcd_model_load(tcd_model_file *mf, const char *path, char *err, size_t errlen);
 void tcd_model_file_free(tcd_model_file *mf);
 

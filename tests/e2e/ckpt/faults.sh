@@ -48,7 +48,7 @@ for damage in flip truncate; do
     "$PYTHON" - "$latest" <<'PY'
 import h5py, sys
 with h5py.File(sys.argv[1], "r") as f:
-    off = f["optimizer/m"].id.get_offset()
+    off = f["optimizer/m"].id.get_chunk_info(0).byte_offset  # chunked, Fletcher32 at its end
 with open(sys.argv[1], "r+b") as g:
     g.seek(off + 100); b = g.read(1); g.seek(off + 100); g.write(bytes([b[0] ^ 0x10]))
 PY

@@ -21,9 +21,9 @@ run_ok "threads 2, default blocks" --threads 2 --ngrams 2 --buckets 5000 -o b.h5
 run_ok "threads 3, 64 KiB blocks" --threads 3 --block-kb 64 --ngrams 2 --buckets 5000 -o c.h5 big.csv
 run_ok "re-run threads 1" --threads 1 --block-kb 4 --ngrams 2 --buckets 5000 -o d.h5 big.csv
 expect_eq "docs" "$(q a.h5 'f.attrs["n_docs"]')" 12000
-h5dump -d /vocab/words a.h5 | tail -n +2 > wa.txt
+h5dump -d /vocab/words/bytes -d /vocab/words/offsets a.h5 | tail -n +2 > wa.txt
 for x in b c d; do
-  h5dump -d /vocab/words $x.h5 | tail -n +2 > w$x.txt
+  h5dump -d /vocab/words/bytes -d /vocab/words/offsets $x.h5 | tail -n +2 > w$x.txt
   if cmp -s wa.txt w$x.txt; then ok "vocab/words identical ($x)"; else fail "vocab/words differ ($x)"; fi
   expect_eq "content_sha256 ($x)" "$(q $x.h5 'f.attrs["content_sha256"]')" "$(q a.h5 'f.attrs["content_sha256"]')"
   D='__import__("hashlib").sha256(f["tokens"][:].tobytes() + f["offsets"][:].tobytes() + f["labels"][:].tobytes()).hexdigest()'
@@ -39,14 +39,16 @@ check=$("$PYTHON" - a.h5 <<'PY'
 import sys, struct, hashlib, h5py, numpy as np
 f = h5py.File(sys.argv[1], "r")
 def field(h, b): h.update(struct.pack("<Q", len(b))); h.update(b)
-enc = lambda x: x if isinstance(x, bytes) else x.encode()
+def table(name):
+    b, o = f[name + "/bytes"][()].tobytes(), f[name + "/offsets"][()]
+    return [b[o[i]:o[i + 1]] for i in range(len(o) - 1)]
 hv = hashlib.sha256()
-for w in f["vocab/words"][:]: field(hv, enc(w))
+for w in table("vocab/words"): field(hv, w)
 vocab_hex = hv.hexdigest()
-a = f.attrs
+a = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
 settings = "tokenizer=%s;lowercase=%d;punct=%s;invalid_utf8=%s;ngrams=%d;buckets=%d;max_len=%d" % (
     a["tokenizer"], a["lowercase"], a["punct"], a["invalid_utf8"], a["ngrams"], a["n_buckets"], a["max_len"])
-names = b"\n".join(enc(x) for x in f["label_names"][:])
+names = b"\n".join(table("label_names"))
 hc = hashlib.sha256()
 for part in [b"tcdist-corpus-v1", settings.encode(), vocab_hex.encode(), names,
              hashlib.sha256(f["tokens"][:].astype("<i4").tobytes()).hexdigest().encode(),

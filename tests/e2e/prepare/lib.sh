@@ -26,8 +26,11 @@ except Exception as e:
     open("q_errors.txt", "a").write("cannot open %s: %s\n" % (sys.argv[1], e))
     print("(cannot open %s: %s)" % (sys.argv[1], e)); sys.exit(0)
 def dec(x): return x.decode() if isinstance(x, bytes) else x
-def w(): return [dec(x) for x in f["vocab/words"][:]]
-def L(): return [dec(x) for x in f["label_names"][:]]
+def table(name):  # a string table (version 2): NAME/bytes + NAME/offsets
+    b, o = f[name + "/bytes"][()].tobytes(), f[name + "/offsets"][()]
+    return [b[o[i]:o[i + 1]].decode() for i in range(len(o) - 1)]
+def w(): return table("vocab/words")
+def L(): return table("label_names")
 def doc(i):
     o = f["offsets"]; return [int(x) for x in f["tokens"][o[i]:o[i + 1]]]
 def words(i):
