@@ -45,14 +45,13 @@ int tcd_cw_create(tcd_corpus_writer *w, const char *path, int final_ids) {
     w->tok_cap = TOKEN_CHUNK;
     w->tok_buf = tcd_malloc((size_t)w->tok_cap * sizeof(int32_t));
     w->doc_cap = DOC_CHUNK;
-    w->off_buf = tcd_malloc((size_t)w->doc_cap * sizeof(int64_t));
+    w->off_buf = tcd_malloc((size_t)(w->doc_cap + 1) * sizeof(int64_t)); /* + offsets[0] */
     w->lab_buf = tcd_malloc((size_t)w->doc_cap * sizeof(int32_t));
-    /* offsets[0] = 0 */
-    w->off_buf[0] = 0;
+    /* offsets[0] = 0, appended with the first documents (one append: see tcd_h5_appender) */
     w->doc_n = 0;
     int64_t zero = 0;
     sha_le(&w->sha_offsets, &zero, 1, sizeof zero);
-    return tcd_h5_append(&w->offsets, &zero, 1);
+    return 0;
 }
 
 static int flush_tokens(tcd_corpus_writer *w) {
@@ -62,10 +61,14 @@ static int flush_tokens(tcd_corpus_writer *w) {
     return rc;
 }
 
+/* off_buf[1..doc_n] are the ends of the buffered documents; off_buf[0] is offsets[0] = 0, written
+ * only with the first flush. */
 static int flush_docs(tcd_corpus_writer *w) {
-    sha_le(&w->sha_offsets, w->off_buf, w->doc_n, sizeof(int64_t));
+    sha_le(&w->sha_offsets, w->off_buf + 1, w->doc_n, sizeof(int64_t));
     if (w->final_ids) sha_le(&w->sha_labels, w->lab_buf, w->doc_n, sizeof(int32_t));
-    int rc = tcd_h5_append(&w->offsets, w->off_buf, w->doc_n);
+    const int first = w->offsets.n == 0;
+    w->off_buf[0] = 0;
+    int rc = tcd_h5_append(&w->offsets, w->off_buf + (first ? 0 : 1), w->doc_n + first);
     if (rc == 0) rc = tcd_h5_append(&w->labels, w->lab_buf, w->doc_n);
     w->doc_n = 0;
     return rc;
@@ -82,7 +85,7 @@ int tcd_cw_add(tcd_corpus_writer *w, const int32_t *ids, int64_t n, int32_t labe
         w->n_tokens += k;
         if (w->tok_n == w->tok_cap && flush_tokens(w) < 0) return -1;
     }
-    w->off_buf[w->doc_n] = w->n_tokens;
+    w->off_buf[w->doc_n + 1] = w->n_tokens;
     w->lab_buf[w->doc_n] = label;
     w->doc_n++;
     w->n_docs++;
@@ -92,7 +95,7 @@ int tcd_cw_add(tcd_corpus_writer *w, const int32_t *ids, int64_t n, int32_t labe
 
 int tcd_cw_flush(tcd_corpus_writer *w) {
     if (w->tok_n > 0 && flush_tokens(w) < 0) return -1;
-    if (w->doc_n > 0 && flush_docs(w) < 0) return -1;
+    if ((w->doc_n > 0 || w->offsets.n == 0) && flush_docs(w) < 0) return -1; /* offsets[0] at least */
     return 0;
 }
 

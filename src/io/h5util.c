@@ -308,19 +308,33 @@ int tcd_h5_exists(hid_t loc, const char *path) {
 }
 
 int tcd_h5_appender_create(tcd_h5_appender *a, hid_t loc, const char *name, hid_t type, int64_t chunk) {
-    hsize_t dims[1] = {0}, maxdims[1] = {H5S_UNLIMITED}, cdims[1] = {(hsize_t)(chunk > 0 ? chunk : 65536)};
+    a->ds = -1;
+    a->type = type;
+    a->n = 0;
+    a->loc = loc;
+    a->chunk = chunk > 0 ? chunk : 65536;
+    if (strlen(name) >= sizeof a->name) {
+        seterr("dataset name '%s' is too long", name);
+        return -1;
+    }
+    snprintf(a->name, sizeof a->name, "%s", name);
+    return 0;
+}
+
+/* Creates the dataset with chunks of min(chunk, first) elements (at least 1). */
+static int appender_make(tcd_h5_appender *a, int64_t first) {
+    hsize_t c = (hsize_t)(first > 0 && first < a->chunk ? first : a->chunk);
+    hsize_t dims[1] = {0}, maxdims[1] = {H5S_UNLIMITED}, cdims[1] = {c};
     hid_t sp = H5Screate_simple(1, dims, maxdims);
     hid_t dcpl = chunked_dcpl(1, cdims);
     hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
     H5Pset_create_intermediate_group(lcpl, 1);
-    a->ds = H5Dcreate2(loc, name, type, sp, lcpl, dcpl, H5P_DEFAULT);
-    a->type = type;
-    a->n = 0;
+    a->ds = H5Dcreate2(a->loc, a->name, a->type, sp, lcpl, dcpl, H5P_DEFAULT);
     H5Pclose(lcpl);
     H5Pclose(dcpl);
     H5Sclose(sp);
     if (a->ds < 0) {
-        seterr("cannot create dataset '%s'", name);
+        seterr("cannot create dataset '%s'", a->name);
         return -1;
     }
     return 0;
@@ -328,6 +342,7 @@ int tcd_h5_appender_create(tcd_h5_appender *a, hid_t loc, const char *name, hid_
 
 int tcd_h5_append(tcd_h5_appender *a, const void *data, int64_t n) {
     if (n <= 0) return 0;
+    if (a->ds < 0 && appender_make(a, n) < 0) return -1;
     hsize_t newdims[1] = {(hsize_t)(a->n + n)};
     if (H5Dset_extent(a->ds, newdims) < 0) {
         seterr("cannot extend dataset (disk full?)");
@@ -371,6 +386,8 @@ int tcd_h5_appender_read_at(tcd_h5_appender *a, int64_t start, void *data, int64
 
 int tcd_h5_appender_close(tcd_h5_appender *a) {
     int rc = 0;
+    if (a->ds < 0 && a->loc > 0 && a->name[0]) rc = appender_make(a, 1); /* an empty dataset still exists */
+    a->loc = 0;
     if (a->ds >= 0) rc = H5Dclose(a->ds) < 0 ? -1 : 0;
     a->ds = -1;
     return rc;
