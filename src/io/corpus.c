@@ -157,6 +157,19 @@ int tcd_corpus_open(tcd_corpus *c, const char *path, char *err, size_t errlen) {
         tcd_corpus_close(c);
         return -1;
     }
+    /* Version 2: the vocabulary and label names now (checksummed and checked, and every command
+     * needs them sooner or later), so that a damaged table fails here and not after hours of
+     * training. Version 1 reads its variable-length strings later, when first asked. */
+    int64_t n_words = 0, n_labels = 0;
+    char **words = c->version >= 2 ? tcd_corpus_read_vocab(c, &n_words, NULL) : NULL;
+    char **labels = words ? tcd_corpus_read_label_names(c, &n_labels) : NULL;
+    tcd_h5_free_strings(words, n_words);
+    tcd_h5_free_strings(labels, n_labels);
+    if (c->version >= 2 && !labels) {
+        snprintf(err, errlen, "%s: %s", path, tcd_h5_errmsg());
+        tcd_corpus_close(c);
+        return -1;
+    }
     return 0;
 }
 

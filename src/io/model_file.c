@@ -57,7 +57,12 @@ int tcd_model_write_into(hid_t f, const tcd_model *m, int64_t step, const tcd_co
     int64_t n_words = 0, n_labels = 0, *counts = NULL;
     char **words = rc == 0 ? tcd_corpus_read_vocab(train, &n_words, &counts) : NULL;
     char **labels = words ? tcd_corpus_read_label_names(train, &n_labels) : NULL;
-    if (!words || !labels) rc = -1;
+    if (rc == 0 && (!words || !labels)) {
+        char why[1024];
+        snprintf(why, sizeof why, "%s", tcd_h5_errmsg());
+        tcd_h5_seterr("reading the vocabulary of %s: %s", train->path, why);
+        rc = -1;
+    }
     if (rc == 0) rc = tcd_h5_write_strtable(f, "vocab/words", (const char *const *)words, n_words);
     if (rc == 0) rc = tcd_h5_write(f, "vocab/counts", H5T_NATIVE_INT64, 1, &n_words, counts);
     if (rc == 0) rc = tcd_h5_write_strtable(f, "label_names", (const char *const *)labels, n_labels);
