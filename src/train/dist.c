@@ -6,7 +6,11 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "base/util.h"
 
@@ -142,14 +146,40 @@ int tcd_dist_one_node(const tcd_dist *d) {
 
 struct tcd_shm {
     int n_bufs, world;
-    MPI_Win win[SHM_MAX_BUFS];
+    void *map; /* one shared mapping for all buffers */
+    size_t map_bytes;
     void **part; /* [n_bufs * world] */
 };
 
-/* Where Open MPI puts the files behind shared windows. */
+/* Where the file behind the shared buffers goes (Open MPI's setting for its shared windows, which
+ * these buffers replace). */
 static const char *shm_dir(void) {
     const char *dir = getenv("OMPI_MCA_osc_sm_backing_directory");
     return dir && *dir ? dir : "/dev/shm";
+}
+
+#define SHM_ALIGN ((size_t)4096)
+
+/* Rank 0 creates the backing file and reserves every byte of it (posix_fallocate: on tmpfs the
+ * pages are allocated now, so that another job filling the folder later cannot make a store into
+ * a hole fault with SIGBUS in the middle of a step). Returns the fd or -1 with why set. */
+static int shm_reserve(char *path, size_t path_len, size_t bytes, char *why, size_t why_len) {
+    static unsigned serial;
+    snprintf(path, path_len, "%s/tcdist-shm-%ld-%u", shm_dir(), (long)getpid(), serial++);
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+    if (fd < 0) {
+        snprintf(why, why_len, "%s: cannot create the shared-memory file (%s)", path, strerror(errno));
+        return -1;
+    }
+    int e = posix_fallocate(fd, 0, (off_t)bytes);
+    if (e != 0) {
+        snprintf(why, why_len, "%s: cannot reserve %.1f MB for the shared buffers (%s)", shm_dir(), (double)bytes / 1e6,
+                 strerror(e));
+        close(fd);
+        unlink(path);
+        return -1;
+    }
+    return fd;
 }
 
 tcd_shm *tcd_shm_create(const tcd_dist *d, int n_bufs, const int64_t *bytes, char *why, size_t why_len) {
@@ -161,66 +191,72 @@ tcd_shm *tcd_shm_create(const tcd_dist *d, int n_bufs, const int64_t *bytes, cha
         snprintf(why, why_len, "the ranks run on more than one node");
         return NULL;
     }
-    /* room in the backing directory, judged on rank 0 for the whole node */
-    double mine = 0;
-    for (int k = 0; k < n_bufs; k++) mine += (double)bytes[k];
-    double total = mine;
-    MPI_Allreduce(MPI_IN_PLACE, &total, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
-    double avail = 0;
-    if (d->rank == 0) {
-        struct statvfs st;
-        avail = statvfs(shm_dir(), &st) == 0 ? (double)st.f_bavail * (double)st.f_frsize : -1.0;
+    /* every rank's contribution to every buffer; buffer k is its parts in rank order, page aligned */
+    const int W = d->world;
+    int64_t *all = tcd_malloc(sizeof(int64_t) * (size_t)(W * n_bufs));
+    MPI_Allgather(bytes, n_bufs, MPI_INT64_T, all, n_bufs, MPI_INT64_T, MPI_COMM_WORLD);
+    size_t total = 0;
+    size_t *buf_at = tcd_malloc(sizeof(size_t) * (size_t)n_bufs);
+    for (int k = 0; k < n_bufs; k++) {
+        buf_at[k] = total;
+        for (int r = 0; r < W; r++) total += (size_t)all[(size_t)r * (size_t)n_bufs + (size_t)k];
+        total = (total + SHM_ALIGN - 1) / SHM_ALIGN * SHM_ALIGN;
     }
-    MPI_Bcast(&avail, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD);
-    const double margin = 64.0 * 1024 * 1024;
-    if (avail < 0) {
-        snprintf(why, why_len, "%s is not usable for shared memory", shm_dir());
+    if (total == 0) total = SHM_ALIGN;
+    char path[1024] = "";
+    int fd = -1, ok = 1;
+    if (d->rank == 0) {
+        fd = shm_reserve(path, sizeof path, total, why, why_len);
+        ok = fd >= 0;
+    }
+    MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    MPI_Bcast(path, (int)sizeof path, MPI_CHAR, 0, MPI_COMM_WORLD);
+    if (!ok) {
+        if (d->rank != 0) snprintf(why, why_len, "rank 0 could not reserve the shared buffers in %s", shm_dir());
+        free(all);
+        free(buf_at);
         return NULL;
     }
-    if (avail < total + margin) {
-        snprintf(why, why_len, "%s has %.0f MB free, shared buffers need %.0f MB (+64 MB margin)", shm_dir(),
-                 avail / 1e6, total / 1e6);
+    if (d->rank != 0) fd = open(path, O_RDWR);
+    void *map = fd >= 0 ? mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : MAP_FAILED;
+    if (map == MAP_FAILED) snprintf(why, why_len, "%s: cannot map the shared buffers (%s)", path, strerror(errno));
+    if (fd >= 0) close(fd);
+    int all_ok = map != MAP_FAILED;
+    MPI_Allreduce(MPI_IN_PLACE, &all_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    if (d->rank == 0) unlink(path); /* every rank has it mapped (or gave up): no file is left behind */
+    if (!all_ok) {
+        if (map != MAP_FAILED) {
+            munmap(map, total);
+            snprintf(why, why_len, "another rank could not map the shared buffers in %s", shm_dir());
+        }
+        free(all);
+        free(buf_at);
         return NULL;
     }
     tcd_shm *s = tcd_calloc(1, sizeof *s);
     s->n_bufs = n_bufs;
-    s->world = d->world;
-    s->part = tcd_calloc((size_t)n_bufs * (size_t)d->world, sizeof(void *));
-    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-    int ok = 1;
-    for (int k = 0; k < n_bufs && ok; k++) {
-        void *base = NULL;
-        if (MPI_Win_allocate_shared((MPI_Aint)bytes[k], 1, MPI_INFO_NULL, MPI_COMM_WORLD, &base, &s->win[k]) !=
-            MPI_SUCCESS) {
-            snprintf(why, why_len, "MPI_Win_allocate_shared of %.0f MB failed", mine / 1e6);
-            ok = 0;
-            s->n_bufs = k;
-            break;
-        }
-        MPI_Win_lock_all(MPI_MODE_NOCHECK, s->win[k]);
-        for (int r = 0; r < d->world; r++) {
-            MPI_Aint size = 0;
-            int unit = 0;
-            void *p = NULL;
-            MPI_Win_shared_query(s->win[k], r, &size, &unit, &p);
-            s->part[(size_t)k * (size_t)d->world + (size_t)r] = size > 0 ? p : NULL;
+    s->world = W;
+    s->map = map;
+    s->map_bytes = total;
+    s->part = tcd_calloc((size_t)n_bufs * (size_t)W, sizeof(void *));
+    for (int k = 0; k < n_bufs; k++) {
+        size_t at = buf_at[k];
+        for (int r = 0; r < W; r++) {
+            const int64_t b = all[(size_t)r * (size_t)n_bufs + (size_t)k];
+            s->part[(size_t)k * (size_t)W + (size_t)r] = b > 0 ? (char *)map + at : NULL;
+            at += (size_t)b;
         }
     }
-    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_ARE_FATAL);
-    int all_ok = ok;
-    MPI_Allreduce(MPI_IN_PLACE, &all_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
-    if (!all_ok) {
-        if (ok) snprintf(why, why_len, "MPI_Win_allocate_shared failed on another rank");
-        tcd_shm_free(s); /* collective: every rank made the same number of windows or died */
-        return NULL;
-    }
+    free(all);
+    free(buf_at);
     return s;
 }
 
 void *tcd_shm_part(const tcd_shm *s, int k, int rank) { return s->part[(size_t)k * (size_t)s->world + (size_t)rank]; }
 
 void tcd_shm_fence(tcd_shm *s) {
-    for (int k = 0; k < s->n_bufs; k++) MPI_Win_sync(s->win[k]);
+    (void)s;
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
 
 void tcd_shm_barrier(tcd_shm *s) {
@@ -231,10 +267,8 @@ void tcd_shm_barrier(tcd_shm *s) {
 
 void tcd_shm_free(tcd_shm *s) {
     if (!s) return;
-    for (int k = 0; k < s->n_bufs; k++) {
-        MPI_Win_unlock_all(s->win[k]);
-        MPI_Win_free(&s->win[k]);
-    }
+    MPI_Barrier(MPI_COMM_WORLD); /* nobody still reads another rank's part */
+    munmap(s->map, s->map_bytes);
     free(s->part);
     free(s);
 }

@@ -46,17 +46,19 @@ int tcd_dist_one_node(const tcd_dist *d);
 
 typedef struct tcd_shm tcd_shm;
 /* Collective. Makes n_bufs node-shared buffers: in buffer k, this rank contributes bytes[k] (0
- * allowed); by default the contributions are contiguous in rank order, so rank 0's part is the
- * start of one array. Checks first that the backing directory (Open MPI's osc_sm_backing_directory,
- * /dev/shm by default) has room, since a full one would only show later as SIGBUS. Returns NULL on
- * every rank, with the reason in why, when the buffers cannot be made. */
+ * allowed); the contributions are contiguous in rank order, so rank 0's part is the start of one
+ * array. One mapping of one file in the backing directory (Open MPI's osc_sm_backing_directory,
+ * /dev/shm by default), made by rank 0 with every byte reserved (posix_fallocate) before any rank
+ * maps it, then unlinked: a folder that fills up later (another job) cannot turn a store into a
+ * SIGBUS in the middle of a step. Returns NULL on every rank, with the reason in why, when the
+ * buffers cannot be made (no room: the caller falls back to another exchange). */
 tcd_shm *tcd_shm_create(const tcd_dist *d, int n_bufs, const int64_t *bytes, char *why, size_t why_len);
 /* Rank r's part of buffer k (NULL when it contributed 0 bytes). */
 void *tcd_shm_part(const tcd_shm *s, int k, int rank);
 /* Every write to the buffers made by any rank before this call is visible to every rank after it
- * (MPI_Win_sync, barrier, MPI_Win_sync). Collective. */
+ * (fence, barrier, fence). Collective. */
 void tcd_shm_barrier(tcd_shm *s);
-/* Memory fences only (MPI_Win_sync): around a collective that already synchronises the ranks. */
+/* A full memory fence only: around a collective that already synchronises the ranks. */
 void tcd_shm_fence(tcd_shm *s);
 void tcd_shm_free(tcd_shm *s);
 
