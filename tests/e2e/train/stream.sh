@@ -46,5 +46,10 @@ print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)' "$@"; }
 mem=$(peak "$TCDIST" train --data "$T/big.h5" --epochs 1 --quiet --threads 1 --no-checkpoint --run-dir "$T/bm")
 str=$(peak "$TCDIST" train --data "$T/big.h5" --epochs 1 --quiet --threads 1 --no-checkpoint --run-dir "$T/bs" --max-memory 8)
 echo "peak RSS: in memory $mem MiB, streamed (--max-memory 8) $str MiB"
-[ $((str + 25)) -lt "$mem" ] || fail "streaming did not lower the peak memory enough ($str vs $mem MiB)"
+if [ -n "${TCDIST_SANITIZED:-}" ]; then
+  # AddressSanitizer's shadow memory and quarantine dwarf the difference: not a measure here
+  echo "note: sanitizer build: the peak memory comparison is skipped"
+else
+  [ $((str + 25)) -lt "$mem" ] || fail "streaming did not lower the peak memory enough ($str vs $mem MiB)"
+fi
 echo "ok: streaming matches the in-memory order unshuffled, is -np independent, resumes bit-exactly, bounds memory"
