@@ -2,7 +2,7 @@
  *
  * Layout (documented for h5py/h5dump users in docs/formats.md, "Corpus file"), version 2: the HDF5
  * 1.10 file format (checksummed metadata), every dataset chunked with a Fletcher32 checksum:
- *   /tokens        int32 [n_tokens]     chunks of 1Mi elements; ids of all documents, back to back
+ *   /tokens        int32 [n_tokens]     chunks of 256Ki elements; ids of all documents, back to back
  *   /offsets       int64 [n_docs + 1]   chunks of 64Ki; document i is tokens[offsets[i]:offsets[i+1]]
  *   /labels        int32 [n_docs]       chunks of 64Ki; 0 .. n_classes-1
  *   /vocab/words   string table [vocab_size] (io/h5.h: words/bytes + words/offsets); id -> word;

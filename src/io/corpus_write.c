@@ -10,7 +10,7 @@
 #include "io/corpus.h"
 #include "base/util.h"
 
-#define TOKEN_CHUNK ((int64_t)1 << 20) /* /tokens chunk, elements */
+#define TOKEN_CHUNK ((int64_t)1 << 18) /* /tokens chunk, elements (1 MiB: HDF5's default chunk cache) */
 #define DOC_CHUNK ((int64_t)1 << 16)   /* /offsets and /labels chunk, elements */
 
 /* Hash the little-endian bytes of n values of `size` bytes each. */

@@ -57,7 +57,7 @@ int tcd_h5_appender_read_at(tcd_h5_appender *a, int64_t start, void *data, int64
 int tcd_h5_appender_close(tcd_h5_appender *a);
 
 /* Whole dataset of rank 1 or 2 written at once (dims[1] ignored when rank 1). Every non-empty
- * dataset is chunked (rows of at most 1 Mi elements) with HDF5's Fletcher32 checksum, as are the
+ * dataset is chunked (rows of at most 256 Ki elements) with HDF5's Fletcher32 checksum, as are the
  * appenders' datasets: a damaged chunk is a read error naming the dataset. */
 int tcd_h5_write(hid_t loc, const char *name, hid_t type, int rank, const int64_t *dims, const void *data);
 /* Dimensions of a dataset: returns the rank (1 or 2) or <0; dims must hold 2. */
