@@ -1,7 +1,8 @@
 /* The shared exchange: the ranks of a node hold one copy of the parameters and of Adam's m and v,
- * in MPI-3 shared windows (dist.c), instead of one each. After backward, the step's small stats
- * allreduce doubles as the barrier; then rank r sums every rank's gradient buffer over its own
- * contiguous slice of the flat buffers, in rank order (or exactly in int64 with --deterministic),
+ * in node-shared memory (dist.c: one reserved mapping), instead of one each. After backward, the
+ * step's small stats allreduce doubles as the barrier; then rank r sums every rank's gradient buffer
+ * over its own contiguous slice of the flat buffers, in rank order (or exactly in int64 with
+ * --deterministic),
  * clears those gradients and applies Adam to the slice; a barrier ends the step. That is the
  * reduce-scatter half of an allreduce done in place; the allgather half costs nothing, since the
  * updated slices are where every rank reads them. Dense Adam's sweep is split over the ranks
@@ -157,7 +158,7 @@ int tcd_exchange_shared_open(tcd_exchange *x, char *why, size_t why_len) {
         for (int r = 0; r < d->world; r++) {
             const float *p = tcd_shm_part(shm, k, r);
             if (p && p != base[k] + n * r / d->world / align * align)
-                tcd_die("--exchange shared: the shared window is not contiguous");
+                tcd_die("--exchange shared: the shared buffers are not contiguous");
         }
     }
     shared_state *s = tcd_calloc(1, sizeof *s);
