@@ -132,6 +132,49 @@ static void hex64(uint64_t v, char out[17]) { snprintf(out, 17, "%016llx", (unsi
 
 /* ---- writing ---- */
 
+/* What the root attributes will say, from the model, the optimizer, the counters and the corpus. */
+static void meta_for_write(ck_meta *k, const tcd_model *m, const tcd_ckpt_optim *o, const tcd_ckpt_state *st,
+                           const tcd_corpus *train, const char *config_json) {
+    memset(k, 0, sizeof *k);
+    k->version = TCD_CKPT_VERSION;
+    k->model_config = tcd_model_config_json(m->kind, m->cfg);
+    k->n_classes = m->shape.n_classes;
+    k->n_embeddings = m->shape.n_embeddings;
+    k->n_params = m->n_params;
+    k->vocab_size = train->vocab_size;
+    k->n_buckets = train->n_buckets;
+    k->step = st->step;
+    k->epoch = st->epoch;
+    k->step_in_epoch = st->step_in_epoch;
+    k->adam_t = o->t;
+    k->seed = (int64_t)st->seed;
+    k->epoch_loss = st->epoch_loss;
+    k->epoch_docs = st->epoch_docs;
+    k->tokens_total = st->tokens_total;
+    k->elapsed_s = st->elapsed_s;
+    memcpy(k->data_sha, train->content_sha256, 65);
+    memcpy(k->vocab_sha, train->vocab_sha256, 65);
+    k->config = tcd_strdup(config_json ? config_json : "{}");
+}
+
+/* The checkpoint's own root attributes (the model's come from tcd_model_write_into). */
+static int write_state_attrs(hid_t f, const ck_meta *k) {
+    int rc = 0;
+    rc |= tcd_h5_attr_set_str(f, "format", TCD_CKPT_FORMAT);
+    rc |= tcd_h5_attr_set_i64(f, "version", TCD_CKPT_VERSION);
+    rc |= tcd_h5_attr_set_i64(f, "step", k->step);
+    rc |= tcd_h5_attr_set_i64(f, "epoch", k->epoch);
+    rc |= tcd_h5_attr_set_i64(f, "step_in_epoch", k->step_in_epoch);
+    rc |= tcd_h5_attr_set_i64(f, "adam_t", k->adam_t);
+    rc |= tcd_h5_attr_set_i64(f, "seed", k->seed);
+    rc |= tcd_h5_attr_set_f64(f, "epoch_loss", k->epoch_loss);
+    rc |= tcd_h5_attr_set_i64(f, "epoch_docs", k->epoch_docs);
+    rc |= tcd_h5_attr_set_i64(f, "tokens_total", k->tokens_total);
+    rc |= tcd_h5_attr_set_f64(f, "elapsed_s", k->elapsed_s);
+    rc |= tcd_h5_attr_set_str(f, "checksum", k->checksum);
+    return rc;
+}
+
 int tcd_ckpt_write(const char *path, const tcd_model *m, const tcd_ckpt_optim *o, const tcd_ckpt_state *st,
                    const tcd_corpus *train, const char *config_json, char *err, size_t errlen) {
     static long long n_calls;
@@ -139,26 +182,7 @@ int tcd_ckpt_write(const char *path, const tcd_model *m, const tcd_ckpt_optim *o
     long long kill_at = fault_killwrite_n();
 
     ck_meta k;
-    memset(&k, 0, sizeof k);
-    k.version = TCD_CKPT_VERSION;
-    k.model_config = tcd_model_config_json(m->kind, m->cfg);
-    k.n_classes = m->shape.n_classes;
-    k.n_embeddings = m->shape.n_embeddings;
-    k.n_params = m->n_params;
-    k.vocab_size = train->vocab_size;
-    k.n_buckets = train->n_buckets;
-    k.step = st->step;
-    k.epoch = st->epoch;
-    k.step_in_epoch = st->step_in_epoch;
-    k.adam_t = o->t;
-    k.seed = (int64_t)st->seed;
-    k.epoch_loss = st->epoch_loss;
-    k.epoch_docs = st->epoch_docs;
-    k.tokens_total = st->tokens_total;
-    k.elapsed_s = st->elapsed_s;
-    memcpy(k.data_sha, train->content_sha256, 65);
-    memcpy(k.vocab_sha, train->vocab_sha256, 65);
-    k.config = tcd_strdup(config_json ? config_json : "{}");
+    meta_for_write(&k, m, o, st, train, config_json);
     const char *metrics = st->metrics ? st->metrics : "";
 
     int64_t n_words = 0, n_labels = 0;
@@ -201,7 +225,6 @@ int tcd_ckpt_write(const char *path, const tcd_model *m, const tcd_ckpt_optim *o
     char *tmp = tcd_tmp_path_for(path);
     const char *stage = "create the temporary file";
     int64_t n = m->n_params;
-    int arc = 0;
     hid_t f = tcd_h5_create(tmp);
     if (f < 0) goto fail;
     stage = "write the parameters";
@@ -220,19 +243,7 @@ int tcd_ckpt_write(const char *path, const tcd_model *m, const tcd_ckpt_optim *o
     stage = "write the metrics";
     if (tcd_h5_write_text(f, "metrics", metrics) != 0) goto fail;
     stage = "write the attributes";
-    arc |= tcd_h5_attr_set_str(f, "format", TCD_CKPT_FORMAT);
-    arc |= tcd_h5_attr_set_i64(f, "version", TCD_CKPT_VERSION);
-    arc |= tcd_h5_attr_set_i64(f, "step", k.step);
-    arc |= tcd_h5_attr_set_i64(f, "epoch", k.epoch);
-    arc |= tcd_h5_attr_set_i64(f, "step_in_epoch", k.step_in_epoch);
-    arc |= tcd_h5_attr_set_i64(f, "adam_t", k.adam_t);
-    arc |= tcd_h5_attr_set_i64(f, "seed", k.seed);
-    arc |= tcd_h5_attr_set_f64(f, "epoch_loss", k.epoch_loss);
-    arc |= tcd_h5_attr_set_i64(f, "epoch_docs", k.epoch_docs);
-    arc |= tcd_h5_attr_set_i64(f, "tokens_total", k.tokens_total);
-    arc |= tcd_h5_attr_set_f64(f, "elapsed_s", k.elapsed_s);
-    arc |= tcd_h5_attr_set_str(f, "checksum", k.checksum);
-    if (arc) goto fail;
+    if (write_state_attrs(f, &k) != 0) goto fail;
     stage = "flush and close";
     int close_rc = tcd_h5_close(f);
     f = -1;

@@ -70,32 +70,43 @@ for f in files:
     if not state.get(f):
         visit(f, [f])
 
-# 3. function length: a body opens with '{' at the end of a line that starts at column 0 and
-#    closes with the next '}' at column 0
+# 3. function length: comments and literals blanked, then every body that opens at brace depth 0
+#    after a header with a parenthesis (a function, however its signature is wrapped) is measured
+#    to its matching brace
+def blank(m):
+    return re.sub(r"[^\n]", " ", m.group(0))
 longest = (0, "")
 for f in files:
     if not f.endswith(".c"):
         continue
-    lines = open(os.path.join(SRC, f), encoding="utf-8").read().splitlines()
-    start = None
-    for i, line in enumerate(lines):
-        if start is None and line and not line[0].isspace() and line.rstrip().endswith("{") \
-                and "(" in line and not re.match(r"(typedef|struct|enum|union)\b", line) and "=" not in line:
-            start = i
-            # the signature may have begun on earlier lines
-            name = re.search(r"(\w+)\s*\(", line)
-            j = i
-            while not name and j > 0:
-                j -= 1
-                name = re.search(r"(\w+)\s*\(", lines[j])
-            fname = name.group(1) if name else "?"
-        elif start is not None and line.startswith("}"):
-            n = i - start - 1
-            if n > longest[0]:
-                longest = (n, f"src/{f}:{start + 1} {fname}")
-            if n > MAX_LINES:
-                problems.append(f"src/{f}:{start + 1}: {fname}() has {n} lines (at most {MAX_LINES})")
-            start = None
+    t = open(os.path.join(SRC, f), encoding="utf-8").read()
+    t = re.sub(r"/\*.*?\*/", blank, t, flags=re.S)
+    t = re.sub(r"//[^\n]*", blank, t)
+    t = re.sub(r'"(\\.|[^"\\\n])*"', blank, t)
+    t = re.sub(r"'(\\.|[^'\\\n])+'", blank, t)
+    t = re.sub(r"^\s*#[^\n]*", blank, t, flags=re.M)
+    depth, head_from, start, fname = 0, 0, None, "?"
+    for i, ch in enumerate(t):
+        if ch == "{":
+            if depth == 0:
+                head = t[head_from:i]
+                words = re.findall(r"(\w+)\s*\(", head)
+                is_fn = bool(words) and "=" not in head.split("(")[0] and not re.match(r"\s*(typedef|struct|enum|union)\b", head)
+                start, fname = (i, words[0]) if is_fn else (None, "?")
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                if start is not None:
+                    l0, l1 = t.count("\n", 0, start), t.count("\n", 0, i)
+                    n = l1 - l0 - 1
+                    if n > longest[0]:
+                        longest = (n, f"src/{f}:{l0 + 1} {fname}")
+                    if n > MAX_LINES:
+                        problems.append(f"src/{f}:{l0 + 1}: {fname}() has {n} lines (at most {MAX_LINES})")
+                start, head_from = None, i + 1
+        elif ch == ";" and depth == 0:
+            head_from = i + 1
 
 if problems:
     print("\n".join("FAIL: " + p for p in problems))
