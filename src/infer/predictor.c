@@ -28,6 +28,9 @@ tcd_predictor *tcd_predictor_open(const char *path, char *err, size_t errlen) {
         free(p);
         return NULL;
     }
+    /* a document's probabilities must not depend on the documents batched with it (predict's
+     * batches of 512, the server's coalesced requests): the row-invariant dense layers */
+    tcd_model_set_deterministic(&p->mf.model, 1);
     return p;
 }
 

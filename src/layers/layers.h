@@ -31,6 +31,12 @@ void linear_forward(float *out, const float *inp, const float *W, const float *b
 /* dinp [B x I] = dout W (overwritten; skipped when NULL), dW [O x I] += dout^T inp, db [O] += sum_b dout */
 void linear_backward(float *dinp, float *dW, float *db, const float *dout, const float *inp, const float *W,
                      int64_t B, int64_t I, int64_t O);
+/* The same result as linear_forward_ref, bit for bit (each output is its bias, then the products
+ * added in input order), but vectorised across the outputs: a row's result does not depend on B or
+ * on the other rows. For --deterministic and for inference, where a document's probabilities must
+ * not depend on the documents batched with it. */
+void linear_forward_rows(float *out, const float *inp, const float *W, const float *b, int64_t B, int64_t I,
+                         int64_t O);
 /* BLAS runs inside our OpenMP regions: pin OpenBLAS to one thread so the two never multiply. */
 void linear_blas_single_thread(void);
 /* Plain-loop references of the same, for the tests. */

@@ -5,8 +5,10 @@
 /* OpenBLAS' cblas.h pulls in <complex.h>, whose macro I would clash with our dimension names. */
 #undef I
 #include <math.h>
+#include <stdlib.h>
 
 #include "base/fixedpoint.h"
+#include "base/util.h"
 #include "layers/layers.h"
 
 void linear_blas_single_thread(void) { openblas_set_num_threads(1); }
@@ -44,6 +46,26 @@ void linear_backward(float *dinp, float *dW, float *db, const float *dout, const
             float *restrict acc = db;
             for (int64_t j = 0; j < O; j++) acc[j] += g[j];
         }
+}
+
+void linear_forward_rows(float *out, const float *inp, const float *W, const float *b, int64_t B, int64_t I,
+                         int64_t O) {
+    if (B <= 0 || O <= 0) return;
+    float stack_wt[4096];
+    float *wt = I * O <= 4096 ? stack_wt : tcd_malloc(sizeof(float) * (size_t)(I * O)); /* W^T [I x O] */
+    for (int64_t j = 0; j < O; j++)
+        for (int64_t k = 0; k < I; k++) wt[k * O + j] = W[j * I + k];
+    for (int64_t r = 0; r < B; r++) {
+        float *restrict o = out + r * O;
+        const float *restrict x = inp + r * I;
+        for (int64_t j = 0; j < O; j++) o[j] = b ? b[j] : 0.0f;
+        for (int64_t k = 0; k < I; k++) {
+            const float xk = x[k];
+            const float *restrict w = wt + k * O;
+            for (int64_t j = 0; j < O; j++) o[j] += xk * w[j];
+        }
+    }
+    if (wt != stack_wt) free(wt);
 }
 
 void linear_forward_ref(float *out, const float *inp, const float *W, const float *b, int64_t B, int64_t I,

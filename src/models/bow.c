@@ -131,7 +131,7 @@ static void bow_forward(tcd_model *m, const tcd_batch *b, float *logits, int n_t
     const int64_t n = b->n, n_chunks = (n + TCD_CHUNK - 1) / TCD_CHUNK;
     /* deterministic: fixed-order loops whose result for a row does not depend on B or the row */
     void (*const linear_fwd)(float *, const float *, const float *, const float *, int64_t, int64_t, int64_t) =
-        m->deterministic ? linear_forward_ref : linear_forward;
+        m->deterministic ? linear_forward_rows : linear_forward;
 
 #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
     for (int64_t c = 0; c < n_chunks; c++) {

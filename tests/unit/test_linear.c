@@ -37,6 +37,20 @@ static void check_shape(int64_t B, int64_t I, int64_t O) {
     float *out = rand_buf(B * O), *out_ref = rand_buf(B * O);
     linear_forward(out, inp, W, b, B, I, O);
     linear_forward_ref(out_ref, inp, W, b, B, I, O);
+    /* linear_forward_rows: the reference bit for bit, and each row alone gives the same bits */
+    float *out_rows = rand_buf(B * O), *one = rand_buf(O);
+    linear_forward_rows(out_rows, inp, W, b, B, I, O);
+    for (int64_t r = 0; r < B; r++) {
+        linear_forward_rows(one, inp + r * I, W, b, 1, I, O);
+        for (int64_t j = 0; j < O; j++) {
+            expect(memcmp(&out_rows[r * O + j], &out_ref[r * O + j], sizeof(float)) == 0, "rows vs ref", r * O + j,
+                   out_rows[r * O + j], out_ref[r * O + j]);
+            expect(memcmp(&one[j], &out_rows[r * O + j], sizeof(float)) == 0, "row alone vs in batch", r * O + j,
+                   one[j], out_rows[r * O + j]);
+        }
+    }
+    free(out_rows);
+    free(one);
     for (int64_t r = 0; r < B; r++)
         for (int64_t j = 0; j < O; j++) {
             double mag = fabs(b[j]);
