@@ -142,6 +142,13 @@ int tcd_args_parse(const char *usage, const char *description, const tcd_opt *op
                 bad = -1;
             } else
                 *(const char **)o->ptr = val;
+        } else if (o->type == TCD_OPT_LIST) {
+            tcd_str_list *l = o->ptr;
+            if (l->n == TCD_LIST_MAX) {
+                snprintf(err, sizeof err, "given more than %d times", TCD_LIST_MAX);
+                bad = -1;
+            } else
+                l->v[l->n++] = val;
         } else {
             *(const char **)o->ptr = val;
         }

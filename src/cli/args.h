@@ -11,7 +11,14 @@ typedef enum {
     TCD_OPT_F64,    /* double*, range [lo, hi] */
     TCD_OPT_STR,    /* const char**: points into argv */
     TCD_OPT_CHOICE, /* const char**: one of the '|'-separated words in `choices` */
+    TCD_OPT_LIST,   /* tcd_str_list*: repeatable; each use appends (points into argv) */
 } tcd_opt_type;
+
+#define TCD_LIST_MAX 64
+typedef struct {
+    const char *v[TCD_LIST_MAX];
+    int n;
+} tcd_str_list;
 
 typedef struct {
     const char *name;  /* "--dim" or "-o"; aliases separated by ',' e.g. "-o,--output" */
