@@ -23,5 +23,6 @@ int tcd_cmd_train(int argc, char **argv);
 int tcd_cmd_eval(int argc, char **argv);
 int tcd_cmd_predict(int argc, char **argv);
 int tcd_cmd_plot(int argc, char **argv);
+int tcd_cmd_serve(int argc, char **argv);
 
 #endif

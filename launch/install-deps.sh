@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian packages tcdist needs, and only those that are missing.
-#   bash launch/install-deps.sh            build + run: compiler, CMake, Open MPI, OpenBLAS, parallel HDF5
-#   bash launch/install-deps.sh --tests    also what the test suite uses (python3-numpy, python3-h5py)
+#   bash launch/install-deps.sh            build + run: compiler, CMake, Open MPI, OpenBLAS, parallel HDF5, jansson, libmicrohttpd
+#   bash launch/install-deps.sh --tests    also what the test suite uses (python3-numpy, python3-h5py, curl)
 #   bash launch/install-deps.sh --bench    also the benchmark peers (fasttext, python3-torch)
 #   bash launch/install-deps.sh --slurm    also a local Slurm + munge (Slurm tests)
 #   bash launch/install-deps.sh --check    only report what is missing (exit 1 if anything is)
 # Running it twice does nothing the second time. Without apt-get it prints what to install.
 set -euo pipefail
 
-core=(gcc make cmake pkg-config libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools libopenblas-dev libjansson-dev)
-tests=(python3 python3-numpy python3-h5py)
+core=(gcc make cmake pkg-config libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools libopenblas-dev libjansson-dev libmicrohttpd-dev)
+tests=(python3 python3-numpy python3-h5py curl)
 bench=(fasttext python3-numpy python3-h5py python3-torch time)
 slurm=(slurmctld slurmd slurm-client munge)
 

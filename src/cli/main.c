@@ -18,6 +18,7 @@ static const command commands[] = {
     {"eval", tcd_cmd_eval, "accuracy, loss, per-class P/R/F1 and confusion matrix on a corpus"},
     {"predict", tcd_cmd_predict, "label raw text, one document per line"},
     {"plot", tcd_cmd_plot, "training loss and validation accuracy of one or more runs, as SVG"},
+    {"serve", tcd_cmd_serve, "serve models over HTTP (Open Inference Protocol v2, TF Serving style, metrics)"},
 };
 
 static void usage(FILE *f) {
