@@ -13,7 +13,7 @@ secs="${1:?usage: tests/fuzz/run.sh SECONDS [TARGET...]}"
 shift
 build="${BUILD:-$src/build-fuzz}"
 jobs="${JOBS:-1}"
-all=(reader_tsv reader_csv reader_fasttext reader_jsonl json config tokenize args corpus_file model_file ckpt_file)
+all=(reader_tsv reader_csv reader_fasttext reader_jsonl json config tokenize args corpus_file model_file ckpt_file serve_request)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 

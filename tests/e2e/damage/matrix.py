@@ -8,7 +8,7 @@ Each trial damages one copy in one of four ways, chosen in turn: 1-4 bit flips i
 outside every dataset chunk), 1-4 bit flips in data (inside a chunk: covered by its Fletcher32
 checksum), truncation at a random offset, or a zeroed block of 16 B to 4 KiB. Then it runs:
   corpus:     inspect --verify; train (a fresh run on it); eval (a model on it)
-  model:      inspect --verify; eval; predict
+  model:      inspect --verify; eval; predict; serve (start on it, answer one :predict, SIGTERM)
   checkpoint: inspect --verify; train (resuming a run whose latest checkpoint is the damaged one)
 and classifies each outcome:
   error      exit 1 with a message naming the damaged file
@@ -23,7 +23,7 @@ and classifies each outcome:
 The test fails on any CRASH or HANG, and on ACCEPTED where the damage was inside a chunk (covered by
 a checksum); ACCEPTED after metadata damage, truncation or zeroing is reported in its own column.
 """
-import argparse, json, os, random, shutil, subprocess, sys, tempfile, time
+import argparse, http.client, json, os, random, shutil, signal, subprocess, sys, tempfile, threading, time
 
 import h5py
 
@@ -41,6 +41,38 @@ def run(args, cwd, timeout=TIMEOUT, env=None, stdin=None):
         return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace"), time.time() - t0
     except subprocess.TimeoutExpired:
         return None, "", "", time.time() - t0
+
+
+def serve_once(cwd, model, texts):
+    """tcdist serve on the model: the answer to one :predict request for texts, then SIGTERM.
+    (rc, answer, stderr); rc is the server's exit status (None: it hung)."""
+    p = subprocess.Popen([TCDIST, "serve", "--model", "m=" + model, "--listen", "127.0.0.1:0", "--quiet"], cwd=cwd,
+                         env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    killer = threading.Timer(TIMEOUT, p.kill)
+    killer.start()
+    err, port, out = b"", None, ""
+    try:
+        for line in p.stderr:
+            err += line
+            if b"listening on http://" in line:
+                port = int(line.split(b"http://")[1].split()[0].split(b":")[1])
+                break
+        if port is not None:
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
+                c.request("POST", "/v1/models/m:predict", json.dumps({"instances": texts}))
+                r = c.getresponse()
+                out = "%d %s" % (r.status, r.read().decode("utf-8", "replace"))
+                c.close()
+            except (OSError, http.client.HTTPException) as e:
+                out = "no answer: %r" % e
+            p.send_signal(signal.SIGTERM)
+        err += p.stderr.read()
+        rc = p.wait()
+    finally:
+        hung = not killer.is_alive() and p.returncode == -signal.SIGKILL
+        killer.cancel()
+    return (None if hung else rc), out, err.decode("utf-8", "replace")
 
 
 def must(args, cwd, **kw):
@@ -124,7 +156,9 @@ class Matrix:
             rc, out, err, _ = run(["predict", "--model", p, "--top-k", "2", "--json",
                                    os.path.join(self.d, "predict.txt")], t)
             return rc, out, err
-        return [("inspect", verify), ("eval", evaluate), ("predict", predict)]
+        def serve(t, p):
+            return serve_once(t, p, [l.rstrip("\n") for l in open(os.path.join(self.d, "predict.txt"))])
+        return [("inspect", verify), ("eval", evaluate), ("predict", predict), ("serve", serve)]
 
     def ckpt_cmds(self):
         def verify(t, p):
