@@ -23,6 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     int64_t dim = 16, big = 0, any = 0;
     double lr = 0.1, pos = 0, anyf = 0;
     const char *out = NULL, *fmt = "tsv";
+    tcd_str_list models = {0};
     const tcd_opt opts[] = {
         {"--flag,-f", TCD_OPT_FLAG, &flag, NULL, "a flag", 0, 0, NULL},
         {"--dim", TCD_OPT_I64, &dim, "N", "bounded", 1, 4096, NULL},
@@ -33,6 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         {"--anyf", TCD_OPT_F64, &anyf, "X", "unbounded", 0, 0, NULL},
         {"-o,--output", TCD_OPT_STR, &out, "FILE", "a string", 0, 0, NULL},
         {"--format", TCD_OPT_CHOICE, &fmt, "F", "a choice", 0, 0, "tsv|csv|fasttext|jsonl"},
+        {"--model,-m", TCD_OPT_LIST, &models, "M", "repeatable", 0, 0, NULL},
         {NULL, 0, NULL, NULL, NULL, 0, 0, NULL},
     };
     char **positional = NULL;
@@ -58,6 +60,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             if (!positional[i]) abort();
         if (dim < 1 || dim > 4096 || !(lr >= 1e-9 && lr <= 10) || !(pos >= 0)) abort(); /* bounds hold */
         if (strcmp(fmt, "tsv") && strcmp(fmt, "csv") && strcmp(fmt, "fasttext") && strcmp(fmt, "jsonl")) abort();
+        if (models.n < 0 || models.n > TCD_LIST_MAX) abort();
+        for (int i = 0; i < models.n; i++)
+            if (!models.v[i]) abort();
         (void)tcd_args_given("--dim");
         (void)tcd_args_given("-o");
         free(positional);
