@@ -2,6 +2,7 @@
 #include "infer/batch_predict.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,12 +114,33 @@ static void remove_tmp(void *path) {
     if (path) unlink((const char *)path);
 }
 
+/* Rank 0's temporary output, removed when a signal ends the process (scancel, a time limit, ^C). */
+static const char *volatile g_tmp_path;
+
+static void on_signal(int sig) {
+    const char *p = g_tmp_path;
+    if (p) unlink(p);
+    _exit(128 + sig);
+}
+
+static void set_signals(void (*h)(int)) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = h;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+}
+
 /* Rank 0: the output under a temporary name beside OUT. 0 or -1 (message in err). */
 static int create_output(bp_state *s, char *err, size_t errlen) {
     const tcd_batch_predict_opts *o = s->o;
     s->probs_all = tcd_malloc(sizeof(float) * (size_t)(s->window * s->C));
     s->labels = tcd_malloc(sizeof(int32_t) * (size_t)s->window);
     s->tmp = tcd_tmp_path_for(o->out_path);
+    g_tmp_path = s->tmp;
+    set_signals(on_signal);
     if (!o->out_h5) {
         s->jsonl = fopen(s->tmp, "wb");
         if (!s->jsonl) {
@@ -280,6 +302,8 @@ static void close_all(bp_state *s) {
         tcd_pred_file_close(s->h5, ignore, sizeof ignore);
     }
     if (s->tmp) {
+        set_signals(SIG_DFL);
+        g_tmp_path = NULL;
         tcd_set_cleanup(NULL, NULL);
         unlink(s->tmp); /* gone already after a commit */
         free(s->tmp);

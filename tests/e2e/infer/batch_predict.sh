@@ -112,6 +112,32 @@ PY
 expect_error "damaged tokens" "flipped.h5" "$TCDIST" predict --model run --data flipped.h5 -o out.jsonl
 expect_error "damaged tokens, -np 3" "flipped.h5" mpi 3 --model run --data flipped.h5 -o out.jsonl --batch 64
 expect_error "truncated corpus" "cut.h5" "$TCDIST" predict --model run --data cut.h5 -o out.jsonl
+# a signal (scancel, a time limit, ^C) while rank 0 writes: OUT is complete or absent, never
+# partial. Alone, SIGTERM also removes the temporary file (under mpirun, which follows its SIGTERM
+# with a SIGKILL after 1 s, it may stay).
+"$TCDIST" synth --docs 100000 --classes 3 --seed 11 --part 2 -o big.tsv >/dev/null
+"$TCDIST" prepare --vocab train.h5 -o big.h5 big.tsv >/dev/null
+for launch in alone np3; do
+  rm -f big.jsonl .big.jsonl.tmp.*
+  if [ $launch = alone ]; then
+    "$TCDIST" predict --model run --data big.h5 -o big.jsonl --batch 1 --top-k 3 --quiet &
+  else
+    "$MPIRUN" -n 3 "$TCDIST" predict --model run --data big.h5 -o big.jsonl --batch 1 --top-k 3 --quiet &
+  fi
+  pid=$!
+  for _ in $(seq 1000); do ls -A | grep -q '^\.big\.jsonl\.tmp\.' && break; sleep 0.01; done
+  kill -TERM "$pid"
+  set +e; wait "$pid"; rc=$?; set -e
+  if [ -e big.jsonl ]; then
+    [ "$(wc -l <big.jsonl)" = 100000 ] || fail "$launch: a run stopped by SIGTERM left a partial big.jsonl"
+    echo "note: $launch: the run had finished its output before the signal (exit $rc)"
+  else
+    [ "$rc" != 0 ] || fail "$launch: exit 0 without big.jsonl"
+    if [ $launch = alone ] && ls -A | grep -q '\.tmp\.'; then fail "SIGTERM left $(ls -A | grep '\.tmp\.')"; fi
+    echo "ok: $launch: SIGTERM (exit $rc): no output"
+  fi
+done
+rm -f .big.jsonl.tmp.*
 # usage errors: exit 2
 set +e
 "$TCDIST" predict --model run --data test.h5 -o out.txt 2>/dev/null; [ $? -eq 2 ] || fail "-o out.txt: not exit 2"
