@@ -17,8 +17,8 @@
 #include "models/model.h"
 #include "tcdist.h"
 
-/* At most this many probabilities in one window (the gather's counts are ints). */
-#define MAX_WINDOW_VALUES ((int64_t)1 << 28)
+/* At most this many probabilities in one window (256 MiB of float32 per buffer; the gather's counts are ints). */
+#define MAX_WINDOW_VALUES ((int64_t)1 << 26)
 
 typedef struct {
     const tcd_batch_predict_opts *o;
