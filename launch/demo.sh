@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job end to end on a generated corpus (no download):
 #   synth -> prepare (train, and test with the train vocabulary) -> inspect -> train -> eval -> predict
+#   (text on stdin, then the whole test corpus into an HDF5 file)
 # Usage: bash launch/demo.sh [OUTDIR]   (default: ./demo; uses $TCDIST, else build/tcdist, else tcdist on PATH)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,3 +24,4 @@ set -x
 "$tcdist" train --data "$out/train.h5" --valid "$out/test.h5" --run-dir "$out/run" --overwrite
 "$tcdist" eval --model "$out/run" --data "$out/test.h5"
 head -n 4 "$out/test.tsv" | tail -n 3 | cut -f1 | "$tcdist" predict --model "$out/run" --top-k 2
+"$tcdist" predict --model "$out/run" --data "$out/test.h5" -o "$out/test-predictions.h5"

@@ -16,7 +16,7 @@ static const command commands[] = {
     {"inspect", tcd_cmd_inspect, "summarise a corpus, model or checkpoint file"},
     {"train", tcd_cmd_train, "train a classifier (alone, or under mpirun/srun: data-parallel)"},
     {"eval", tcd_cmd_eval, "accuracy, loss, per-class P/R/F1 and confusion matrix on a corpus"},
-    {"predict", tcd_cmd_predict, "label raw text, one document per line"},
+    {"predict", tcd_cmd_predict, "label raw text (one document per line) or a prepared corpus (--data)"},
     {"plot", tcd_cmd_plot, "training loss and validation accuracy of one or more runs, as SVG"},
     {"serve", tcd_cmd_serve, "serve models over HTTP (Open Inference Protocol v2, TF Serving style, metrics)"},
 };

@@ -1,7 +1,9 @@
 /* tcdist predict: raw text, one document per line, -> label and probability (or the top K). The text
  * is tokenized with the model's own vocabulary and tokenizer settings. A bad line is reported on
  * stderr with its file:line; it gets an empty output line (plain) or an "error" record (JSON), so
- * outputs stay aligned with inputs, and the other lines are still predicted. */
+ * outputs stay aligned with inputs, and the other lines are still predicted.
+ * With --data CORPUS.h5 -o OUT, a prepared corpus instead, alone or under mpirun/srun
+ * (infer/batch_predict.h). */
 #include <errno.h>
 #include <omp.h>
 #include <stdio.h>
@@ -10,6 +12,7 @@
 
 #include "base/util.h"
 #include "cli/args.h"
+#include "infer/batch_predict.h"
 #include "infer/predictor.h"
 #include "tcdist.h"
 
@@ -160,27 +163,85 @@ static int predict_file(predict_state *p, const char *name) {
     return rc;
 }
 
+/* The file name says the output format: .h5/.hdf5 the predictions file, .jsonl/.json/.ndjson JSON
+ * lines. 1, 0, or -1 for another name. */
+static int output_is_h5(const char *path) {
+    const char *dot = strrchr(path, '.');
+    if (!dot || strchr(dot, '/')) return -1;
+    if (!strcmp(dot, ".h5") || !strcmp(dot, ".hdf5")) return 1;
+    if (!strcmp(dot, ".jsonl") || !strcmp(dot, ".json") || !strcmp(dot, ".ndjson")) return 0;
+    return -1;
+}
+
+/* --data CORPUS.h5 -o OUT: the flags that go with it, then one call inward on every rank. */
+static int predict_corpus(tcd_batch_predict_opts *o, int n_pos, int json, int argc, char **argv) {
+    if (n_pos || json) {
+        tcd_error("--data predicts a prepared corpus: it takes no FILE and no --json (the output format comes "
+                  "from the name given to -o)");
+        return TCD_EXIT_USAGE;
+    }
+    if (!o->out_path) {
+        tcd_error("--data needs -o OUT.jsonl or -o OUT.h5 (see tcdist predict --help)");
+        return TCD_EXIT_USAGE;
+    }
+    o->out_h5 = output_is_h5(o->out_path);
+    if (o->out_h5 < 0) {
+        tcd_error("-o %s: name the output OUT.jsonl (JSON lines) or OUT.h5 (HDF5)", o->out_path);
+        return TCD_EXIT_USAGE;
+    }
+    if (o->out_h5 && tcd_args_given("--top-k")) {
+        tcd_error("--top-k is for JSON lines: OUT.h5 holds every class's probability");
+        return TCD_EXIT_USAGE;
+    }
+    tcd_dist dist;
+    tcd_dist_init(&dist, &argc, &argv);
+    int rc = tcd_batch_predict(o, &dist);
+    tcd_dist_finalize(&dist);
+    return rc;
+}
+
 int tcd_cmd_predict(int argc, char **argv) {
     const char *model_path = NULL;
     int json = 0;
     int64_t top_k = 1, threads = 0;
+    tcd_batch_predict_opts bo = {.batch = 16384};
     const tcd_opt opts[] = {
         {"--model", TCD_OPT_STR, &model_path, "RUN_DIR|MODEL.h5", "a run dir (uses its model.h5) or a model file"},
         {"--top-k", TCD_OPT_I64, &top_k, "K", "print the K most probable labels", 1, 64},
         {"--json", TCD_OPT_FLAG, &json, NULL, "JSON lines: {file, line, label, prob[, top]} or {file, line, error}"},
         {"--threads", TCD_OPT_I64, &threads, "N", "OpenMP threads (0: OMP_NUM_THREADS or all cores)", 0, 4096},
+        {"--data", TCD_OPT_STR, &bo.data_path, "CORPUS.h5", "instead of text: a corpus made by 'tcdist prepare --vocab' (with -o)"},
+        {"-o,--output", TCD_OPT_STR, &bo.out_path, "OUT.jsonl|OUT.h5", "with --data: where the predictions go"},
+        {"--batch", TCD_OPT_I64, &bo.batch, "N", "with --data: documents per window, all ranks together", 1, 1 << 24},
+        {"--quiet", TCD_OPT_FLAG, &bo.quiet, NULL, "with --data: no progress on stderr"},
         {0},
     };
     char **pos = NULL;
     int n_pos = 0;
-    int prc = tcd_args_parse("tcdist predict --model RUN_DIR|MODEL.h5 [--top-k K] [--json] [FILE...]",
+    int prc = tcd_args_parse("tcdist predict --model RUN_DIR|MODEL.h5 [--top-k K] [--json] [FILE...]\n"
+                             "       tcdist predict --model RUN_DIR|MODEL.h5 --data CORPUS.h5 -o OUT.jsonl|OUT.h5 [--top-k K]",
                              "Reads raw text, one document per line, from the files or stdin, and prints the\n"
-                             "predicted label and its probability per line (tab-separated), or the top K.",
+                             "predicted label and its probability per line (tab-separated), or the top K.\n"
+                             "With --data, labels every document of a prepared corpus, alone or under\n"
+                             "mpirun/srun, into OUT.jsonl ({doc, label, prob[, top]} per line, in corpus\n"
+                             "order) or OUT.h5 (datasets labels and probabilities).",
                              opts, argc, argv, &pos, &n_pos);
     if (prc == 1) return TCD_EXIT_OK;
     if (prc == 2) return TCD_EXIT_USAGE;
     if (!model_path) {
         tcd_error("--model is required (see tcdist predict --help)");
+        free(pos);
+        return TCD_EXIT_USAGE;
+    }
+    if (bo.data_path) {
+        free(pos);
+        bo.model_path = model_path;
+        bo.top_k = tcd_args_given("--top-k") ? top_k : 0;
+        bo.n_threads = threads > 0 ? (int)threads : omp_get_max_threads();
+        return predict_corpus(&bo, n_pos, json, argc, argv);
+    }
+    if (bo.out_path || tcd_args_given("--batch") || bo.quiet) {
+        tcd_error("-o, --batch and --quiet go with --data CORPUS.h5 (text input prints to stdout)");
         free(pos);
         return TCD_EXIT_USAGE;
     }

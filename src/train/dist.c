@@ -111,6 +111,32 @@ void tcd_dist_gather_f64(const tcd_dist *d, const double *v, int n, double *out)
         tcd_die("MPI_Gather failed");
 }
 
+void tcd_dist_gatherv_f32(const tcd_dist *d, const float *local, int64_t n_local, float *out) {
+    if (!d->mpi || d->world == 1) {
+        if (n_local) memcpy(out, local, sizeof(float) * (size_t)n_local);
+        return;
+    }
+    if (n_local > INT_MAX) tcd_die("a rank has %lld values to gather: too many for MPI_Gatherv", (long long)n_local);
+    int mine = (int)n_local, *counts = NULL, *displs = NULL;
+    if (d->rank == 0) {
+        counts = tcd_malloc(sizeof(int) * (size_t)d->world);
+        displs = tcd_malloc(sizeof(int) * (size_t)d->world);
+    }
+    if (MPI_Gather(&mine, 1, MPI_INT, counts, 1, MPI_INT, 0, MPI_COMM_WORLD) != MPI_SUCCESS) tcd_die("MPI_Gather failed");
+    if (d->rank == 0) {
+        int64_t total = 0;
+        for (int r = 0; r < d->world; r++) {
+            if (total > INT_MAX) tcd_die("%lld values to gather: too many for MPI's int counts", (long long)total);
+            displs[r] = (int)total;
+            total += counts[r];
+        }
+    }
+    if (MPI_Gatherv(local, mine, MPI_FLOAT, out, counts, displs, MPI_FLOAT, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
+        tcd_die("MPI_Gatherv failed");
+    free(counts);
+    free(displs);
+}
+
 void tcd_dist_bcast(const tcd_dist *d, void *buf, int64_t n_bytes) {
     if (!d->mpi || d->world == 1) return;
     char *p = buf;

@@ -28,6 +28,9 @@ int64_t tcd_dist_allgatherv_i32(const tcd_dist *d, const int32_t *local, int64_t
 void tcd_dist_allgather_u64(const tcd_dist *d, uint64_t v, uint64_t *out);
 /* n doubles from every rank to rank 0: out (world x n, rank order) is filled on rank 0 only. */
 void tcd_dist_gather_f64(const tcd_dist *d, const double *v, int n, double *out);
+/* Every rank's n_local floats, concatenated in rank order, into out on rank 0 (which must hold the
+ * total; out is not used on the other ranks). Each rank's n_local must fit an int. */
+void tcd_dist_gatherv_f32(const tcd_dist *d, const float *local, int64_t n_local, float *out);
 /* Rank 0's bytes to everyone. */
 void tcd_dist_bcast(const tcd_dist *d, void *buf, int64_t n_bytes);
 /* Rank 0 decided whether to go on: returns the verdict everywhere (0 = ok). */

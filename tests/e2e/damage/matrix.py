@@ -7,7 +7,7 @@ tcdist) through every command that reads that kind of file.
 Each trial damages one copy in one of four ways, chosen in turn: 1-4 bit flips in metadata (bytes
 outside every dataset chunk), 1-4 bit flips in data (inside a chunk: covered by its Fletcher32
 checksum), truncation at a random offset, or a zeroed block of 16 B to 4 KiB. Then it runs:
-  corpus:     inspect --verify; train (a fresh run on it); eval (a model on it)
+  corpus:     inspect --verify; train (a fresh run on it); eval (a model on it); predict --data
   model:      inspect --verify; eval; predict; serve (start on it, answer one :predict, SIGTERM)
   checkpoint: inspect --verify; train (resuming a run whose latest checkpoint is the damaged one)
 and classifies each outcome:
@@ -143,7 +143,15 @@ class Matrix:
         def evaluate(t, p):
             rc, out, err, _ = run(["eval", "--model", os.path.join(self.d, "full"), "--data", p, "--json"], t)
             return rc, out, err
-        return [("inspect", verify), ("train", train), ("eval", evaluate)]
+        def batch_predict(t, p):
+            out_path = os.path.join(t, "predictions.jsonl")
+            rc, out, err, _ = run(["predict", "--model", os.path.join(self.d, "full"), "--data", p, "-o", out_path,
+                                   "--top-k", "2", "--batch", "64", "--quiet"], t)
+            text = open(out_path).read() if os.path.exists(out_path) else ""
+            if os.path.exists(out_path):
+                os.remove(out_path)
+            return rc, text, err
+        return [("inspect", verify), ("train", train), ("eval", evaluate), ("predict", batch_predict)]
 
     def model_cmds(self):
         def verify(t, p):
