@@ -1,5 +1,5 @@
 """Shared by the serve tests: a trained fixture, and a real `tcdist serve` on a free loopback port."""
-import http.client, json, os, signal, subprocess, sys, tempfile, threading, time
+import http.client, json, os, shutil, signal, subprocess, sys, tempfile, threading, time
 
 TCDIST = os.environ.get("TCDIST", "tcdist")
 ENV = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
@@ -32,6 +32,13 @@ def fixture(d, classes=3, seed=1, run="news", docs=1500):
     return os.path.join(d, run)
 
 
+def asan_build():
+    """Is the binary built with AddressSanitizer (TCDIST_SANITIZE=ON)?"""
+    path = TCDIST if os.sep in TCDIST else (shutil.which(TCDIST) or TCDIST)
+    with open(path, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
 def model_sha(path, cwd):
     return json.loads(tc(["inspect", "--json", path], cwd))["params_sha256"]
 
@@ -39,8 +46,8 @@ def model_sha(path, cwd):
 class Server:
     """tcdist serve --listen 127.0.0.1:0 ARGS; its stderr lines are collected in self.log."""
 
-    def __init__(self, args, cwd, timeout=30):
-        self.p = subprocess.Popen([TCDIST, "serve", "--listen", "127.0.0.1:0"] + args, cwd=cwd, env=ENV,
+    def __init__(self, args, cwd, timeout=30, env=None):
+        self.p = subprocess.Popen([TCDIST, "serve", "--listen", "127.0.0.1:0"] + args, cwd=cwd, env=env or ENV,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, errors="replace")
         self.log = []
         self.port = None
