@@ -63,7 +63,7 @@ int tcd_cmd_serve(int argc, char **argv) {
     tcd_str_list models = {0};
     const char *listen = "127.0.0.1:8080", *token_file = NULL;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    int64_t threads = ncpu > 4 ? ncpu : 4, max_batch = 64, max_delay_us = 0, max_docs = 1024,
+    int64_t threads = ncpu > 1 ? ncpu : 1, max_batch = 64, max_delay_us = 0, max_docs = 1024,
             max_body = 8 << 20, timeout_s = 15, max_conns = 512, drain_s = 30;
     int quiet = 0;
     const tcd_opt opts[] = {
