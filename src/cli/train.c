@@ -110,6 +110,24 @@ static int check_combinations(const tcd_train_config *c) {
                   c->lazy_adam ? "--lazy-adam" : c->clip_norm > 0 ? "--clip-norm" : "--check-replicas");
         return -1;
     }
+    if (c->valid_split > 0 && c->valid) {
+        tcd_error("--valid-split and --valid: give one (--valid-split holds out part of --data, --valid is a "
+                  "separate corpus)");
+        return -1;
+    }
+    if ((c->early_stop > 0 || c->valid_every > 0) && !c->valid && c->valid_split <= 0) {
+        tcd_error("%s needs a validation set: --valid VALID.h5 or --valid-split F",
+                  c->early_stop > 0 ? "--early-stop" : "--valid-every");
+        return -1;
+    }
+    if (strcmp(c->valid_metric, "accuracy") != 0 && c->early_stop <= 0) {
+        tcd_error("--valid-metric %s: only --early-stop uses it; add --early-stop PATIENCE", c->valid_metric);
+        return -1;
+    }
+    if (c->valid_split >= 1) {
+        tcd_error("--valid-split %g: must be between 0 and 1 exclusive (a fraction of --data)", c->valid_split);
+        return -1;
+    }
     return 0;
 }
 
@@ -122,6 +140,17 @@ int tcd_cmd_train(int argc, char **argv) {
     const tcd_opt common[] = {
         {"--data", TCD_OPT_STR, &c.data, "TRAIN.h5", "training corpus (from tcdist prepare)"},
         {"--valid", TCD_OPT_STR, &c.valid, "VALID.h5", "evaluated at each epoch's end (prepared with --vocab TRAIN.h5)"},
+        {"--valid-split", TCD_OPT_F64, &c.valid_split, "F",
+         "without --valid: hold out this fraction of --data (0 < F < 1, chosen by a hash of the document index "
+         "and --seed; listed in DIR/valid_split.txt) and validate on it",
+         0, 1},
+        {"--early-stop", TCD_OPT_I64, &c.early_stop, "PATIENCE",
+         "stop after PATIENCE evaluations without improvement; model.h5 is then the best evaluation's (0: off)", 0,
+         1000000000},
+        {"--valid-metric", TCD_OPT_CHOICE, &c.valid_metric, "M", "what --early-stop watches (loss is minimised)", 0, 0,
+         "accuracy|macro_f1|loss"},
+        {"--valid-every", TCD_OPT_I64, &c.valid_every, "STEPS", "also validate every STEPS steps (0: at epoch ends only)",
+         0, (double)INT64_MAX},
         {"--run-dir", TCD_OPT_STR, &c.run_dir, "DIR", "where config, metrics, summary and model.h5 go"},
         {"--model", TCD_OPT_CHOICE, &kind_name, "KIND", "model architecture", 0, 0, tcd_model_kind_names()},
         {"--epochs", TCD_OPT_I64, &c.epochs, "N", "passes over the training data", 1, 1000000},

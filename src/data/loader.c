@@ -103,6 +103,8 @@ void tcd_loader_free(tcd_loader *l) {
     free(l->boff);
     free(l->blab);
     free(l->bids);
+    free(l->sel);
+    free(l->held);
     memset(l, 0, sizeof *l);
 }
 
@@ -158,23 +160,28 @@ void tcd_loader_batch(tcd_loader *l, int64_t epoch, int64_t step, int64_t batch,
         stream_batch(l, epoch, start, end, out);
         return;
     }
+    const int64_t n_epoch = l->sel ? l->n_sel : l->n_docs_total;
     if (l->perm_epoch != epoch) {
-        tcd_perm_init(&l->perm, l->n_docs_total, l->seed, epoch, l->shuffle);
+        tcd_perm_init(&l->perm, n_epoch, l->seed, epoch, l->shuffle);
         l->perm_epoch = epoch;
     }
     const int64_t start = step * batch;
-    const int64_t end = start + batch < l->n_docs_total ? start + batch : l->n_docs_total;
+    const int64_t end = start + batch < n_epoch ? start + batch : n_epoch;
     TCD_CHECK(start < end);
     if (end - start > l->bdoc_cap) {
         l->bdoc_cap = (end - start) * 2;
         l->boff = tcd_realloc(l->boff, sizeof(int64_t) * (size_t)(l->bdoc_cap + 1));
         l->blab = tcd_realloc(l->blab, sizeof(int32_t) * (size_t)l->bdoc_cap);
-        l->bdocs = tcd_realloc(l->bdocs, sizeof(int64_t) * (size_t)l->bdoc_cap);
         l->bids = tcd_realloc(l->bids, sizeof(int64_t) * (size_t)l->bdoc_cap);
+    }
+    if (end - start > l->bdocs_cap) { /* its own capacity: evaluation batches grow the others alone */
+        l->bdocs_cap = l->bdoc_cap;
+        l->bdocs = tcd_realloc(l->bdocs, sizeof(int64_t) * (size_t)l->bdocs_cap);
     }
     int64_t n = 0;
     for (int64_t i = start; i < end; i++) {
-        const int64_t d = tcd_perm_at(&l->perm, i);
+        const int64_t p = tcd_perm_at(&l->perm, i);
+        const int64_t d = l->sel ? l->sel[p] : p;
         if (d >= l->doc_lo && d < l->doc_hi) l->bdocs[n++] = d - l->doc_lo;
     }
     *n_global = end - start;
@@ -182,8 +189,32 @@ void tcd_loader_batch(tcd_loader *l, int64_t epoch, int64_t step, int64_t batch,
 }
 
 void tcd_loader_range(tcd_loader *l, int64_t doc0, int64_t n, tcd_batch *out) {
+    if (l->held) {
+        TCD_CHECK(doc0 >= 0 && doc0 + n <= l->n_held);
+        assemble(l, l->held + doc0, n, 0, out);
+        return;
+    }
     TCD_CHECK(doc0 >= 0 && doc0 + n <= l->doc_hi - l->doc_lo);
     assemble(l, NULL, n, doc0, out);
+}
+
+int tcd_held_out(int64_t doc, uint64_t seed, double frac) {
+    const uint64_t r = tcd_mix64(tcd_mix64(seed ^ 0x76616c6964ULL) + (uint64_t)doc);
+    return (double)(r >> 11) * (1.0 / 9007199254740992.0) < frac;
+}
+
+int64_t tcd_loader_hold_out(tcd_loader *l, double frac) {
+    TCD_CHECK(l->window_blocks == 0 && !l->sel);
+    l->sel = tcd_malloc(sizeof(int64_t) * (size_t)(l->n_docs_total ? l->n_docs_total : 1));
+    l->held = tcd_malloc(sizeof(int64_t) * (size_t)(l->doc_hi > l->doc_lo ? l->doc_hi - l->doc_lo : 1));
+    for (int64_t d = 0; d < l->n_docs_total; d++) {
+        if (!tcd_held_out(d, l->seed, frac))
+            l->sel[l->n_sel++] = d;
+        else if (d >= l->doc_lo && d < l->doc_hi)
+            l->held[l->n_held++] = d - l->doc_lo;
+    }
+    l->perm_epoch = -1;
+    return l->n_sel;
 }
 
 /* ---- streaming mode ---- */

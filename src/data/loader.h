@@ -64,7 +64,7 @@ typedef struct {
     int64_t *boff;
     int32_t *blab;
     int64_t *bids; /* the batch's documents' indices in the corpus */
-    int64_t bdoc_cap;
+    int64_t bdoc_cap, bdocs_cap;
     /* streaming mode: window_blocks > 0 */
     const tcd_corpus *corpus;
     int64_t window_blocks, n_blocks, n_windows, stream_epoch;
@@ -73,7 +73,19 @@ typedef struct {
     tcd_window win[2];
     /* the block list of one window and the prefix sums of its block sizes, built once per window */
     int64_t map_window, *map_blocks, *map_prefix, map_cap;
+    /* a held-out validation split (tcd_loader_hold_out): the trained documents, global and sorted,
+     * and the held-out documents of this shard, local; NULL when there is none */
+    int64_t *sel, n_sel, *held, n_held;
 } tcd_loader;
+
+/* Whether document `doc` is held out for validation by --valid-split `frac` under `seed`: a pure
+ * function of (doc, seed), the same for any number of ranks or threads. */
+int tcd_held_out(int64_t doc, uint64_t seed, double frac);
+
+/* Holds out the documents tcd_held_out picks: global batches are then cut from a permutation of
+ * the others only (the same for any -np), and tcd_loader_range reads the held-out documents of
+ * this shard (0 .. n_held). Not for the streaming mode. Returns the number of trained documents. */
+int64_t tcd_loader_hold_out(tcd_loader *l, double frac);
 
 /* Documents [*lo, *hi) of n that belong to `rank` of `world`: an even split, the first ranks one
  * more when world does not divide n. Used for shards of a corpus. */

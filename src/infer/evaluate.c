@@ -63,11 +63,15 @@ static class_stats stats_of(const tcd_eval_counts *e, int64_t c) {
     return s;
 }
 
+double tcd_eval_macro_f1(const tcd_eval_counts *e) {
+    double macro = 0;
+    for (int64_t c = 0; c < e->n_classes; c++) macro += stats_of(e, c).f1;
+    return macro / (double)e->n_classes;
+}
+
 void tcd_eval_report(tcd_buf *b, const tcd_eval_counts *e, char *const *label_names, int json) {
     int64_t C = e->n_classes;
-    double macro = 0;
-    for (int64_t c = 0; c < C; c++) macro += stats_of(e, c).f1;
-    macro /= (double)C;
+    const double macro = tcd_eval_macro_f1(e);
     if (json) {
         tcd_buf_printf(b, "{\"n_docs\": %lld, \"accuracy\": %.6f, \"loss\": %.6f, \"macro_f1\": %.6f, \"classes\": [",
                        (long long)e->n_docs, tcd_eval_accuracy(e), tcd_eval_loss(e), macro);

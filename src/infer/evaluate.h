@@ -23,6 +23,8 @@ void tcd_evaluate_range(tcd_model *m, tcd_loader *l, int64_t doc0, int64_t doc1,
                         tcd_eval_counts *e);
 double tcd_eval_accuracy(const tcd_eval_counts *e);
 double tcd_eval_loss(const tcd_eval_counts *e);
+/* The mean over classes of each class's F1 (0 for a class never true nor predicted). */
+double tcd_eval_macro_f1(const tcd_eval_counts *e);
 /* Appends the report to b: JSON (json=1) or a human table. */
 void tcd_eval_report(tcd_buf *b, const tcd_eval_counts *e, char *const *label_names, int json);
 

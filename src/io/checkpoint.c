@@ -52,6 +52,12 @@ typedef struct {
     int64_t n_classes, n_embeddings, n_params, vocab_size, n_buckets;
     int64_t step, epoch, step_in_epoch, adam_t, seed, epoch_docs, tokens_total;
     double epoch_loss, elapsed_s;
+    /* --early-stop's state, absent from other checkpoints (has_best 0); best_dst: where a load puts
+     * the best parameters (NULL: verify only) */
+    int has_best;
+    int64_t best_step, bad_evals;
+    double best_metric;
+    float *best_dst;
     char data_sha[65], vocab_sha[65], params_sha[65], state_sha[65];
     char checksum[17]; /* hash64, hex */
     char *config;
@@ -83,6 +89,9 @@ static void ck_state_text(const ck_meta *k, tcd_buf *b) {
                    (long long)k->n_buckets, (long long)k->n_params, (long long)k->step, (long long)k->epoch,
                    (long long)k->step_in_epoch, (unsigned long long)(uint64_t)k->seed, k->epoch_loss,
                    (long long)k->epoch_docs, (long long)k->tokens_total, k->elapsed_s, (long long)k->adam_t);
+    if (k->has_best)
+        tcd_buf_printf(b, ";best_step=%lld;bad_evals=%lld;best_metric=%.17g", (long long)k->best_step,
+                       (long long)k->bad_evals, k->best_metric);
 }
 
 static void field_header(tcd_sha256 *s, uint64_t n_bytes) {
@@ -152,6 +161,10 @@ static void meta_for_write(ck_meta *k, const tcd_model *m, const tcd_ckpt_optim 
     k->epoch_docs = st->epoch_docs;
     k->tokens_total = st->tokens_total;
     k->elapsed_s = st->elapsed_s;
+    k->has_best = st->best != NULL;
+    k->best_step = st->best_step;
+    k->bad_evals = st->bad_evals;
+    k->best_metric = st->best_metric;
     memcpy(k->data_sha, train->content_sha256, 65);
     memcpy(k->vocab_sha, train->vocab_sha256, 65);
     k->config = tcd_strdup(config_json ? config_json : "{}");
@@ -171,6 +184,11 @@ static int write_state_attrs(hid_t f, const ck_meta *k) {
     rc |= tcd_h5_attr_set_i64(f, "epoch_docs", k->epoch_docs);
     rc |= tcd_h5_attr_set_i64(f, "tokens_total", k->tokens_total);
     rc |= tcd_h5_attr_set_f64(f, "elapsed_s", k->elapsed_s);
+    if (k->has_best) {
+        rc |= tcd_h5_attr_set_i64(f, "best_step", k->best_step);
+        rc |= tcd_h5_attr_set_i64(f, "bad_evals", k->bad_evals);
+        rc |= tcd_h5_attr_set_f64(f, "best_metric", k->best_metric);
+    }
     rc |= tcd_h5_attr_set_str(f, "checksum", k->checksum);
     return rc;
 }
@@ -203,6 +221,7 @@ int tcd_ckpt_write(const char *path, const tcd_model *m, const tcd_ckpt_optim *o
     tcd_hash64_field(&sum, m->params, n_bytes);
     tcd_hash64_field(&sum, o->m, n_bytes);
     tcd_hash64_field(&sum, o->v, n_bytes);
+    if (st->best) tcd_hash64_field(&sum, st->best, n_bytes);
     ck_hash_tail(&sum, &k, metrics, words, n_words, labels, n_labels);
     hex64(tcd_hash64_final(&sum), k.checksum);
 
@@ -210,7 +229,7 @@ int tcd_ckpt_write(const char *path, const tcd_model *m, const tcd_ckpt_optim *o
      * the metrics, and slack for HDF5's own structures */
     double words_bytes = 0;
     for (int64_t i = 0; i < n_words; i++) words_bytes += (double)strlen(words[i]) + 32.0;
-    const double need = 3.0 * (double)n_bytes + words_bytes + 8.0 * (double)n_words + (double)strlen(metrics) +
+    const double need = (st->best ? 4.0 : 3.0) * (double)n_bytes + words_bytes + 8.0 * (double)n_words + (double)strlen(metrics) +
                         (double)strlen(k.config) + (1 << 20);
     char space_err[512];
     if (tcd_check_space(path, need, space_err, sizeof space_err) != 0) {
@@ -240,6 +259,8 @@ int tcd_ckpt_write(const char *path, const tcd_model *m, const tcd_ckpt_optim *o
         kill(getpid(), SIGKILL);
     }
     if (tcd_h5_write(f, "optimizer/v", H5T_NATIVE_FLOAT, 1, &n, o->v) != 0) goto fail;
+    stage = "write the best parameters";
+    if (st->best && tcd_h5_write(f, "early_stop/best_params", H5T_NATIVE_FLOAT, 1, &n, st->best) != 0) goto fail;
     stage = "write the metrics";
     if (tcd_h5_write_text(f, "metrics", metrics) != 0) goto fail;
     stage = "write the attributes";
@@ -319,6 +340,13 @@ static int read_meta(hid_t f, const char *path, ck_meta *k, char *err, size_t er
             snprintf(err, errlen, "%s: damaged checkpoint: %s", path, tcd_h5_errmsg());
             return -1;
         }
+    k->has_best = tcd_h5_attr_exists(f, "best_step") > 0;
+    if (k->has_best &&
+        (tcd_h5_attr_get_i64(f, "best_step", &k->best_step) < 0 || tcd_h5_attr_get_i64(f, "bad_evals", &k->bad_evals) < 0 ||
+         tcd_h5_attr_get_f64(f, "best_metric", &k->best_metric) < 0)) {
+        snprintf(err, errlen, "%s: damaged checkpoint: %s", path, tcd_h5_errmsg());
+        return -1;
+    }
     if (tcd_h5_attr_get_f64(f, "epoch_loss", &k->epoch_loss) < 0 ||
         tcd_h5_attr_get_f64(f, "elapsed_s", &k->elapsed_s) < 0) {
         snprintf(err, errlen, "%s: damaged checkpoint: %s", path, tcd_h5_errmsg());
@@ -427,6 +455,11 @@ static int verify_data(hid_t f, const char *path, ck_meta *k, float *params, flo
     if (stream_floats(f, path, "optimizer/v", k->n_params, 1, vo, &sum, want_sha ? &state : NULL, err, errlen) < 0)
         goto out;
     field_i64(&state, k->adam_t);
+    if (k->has_best) {
+        field_header64(&sum, n_bytes);
+        if (stream_floats(f, path, "early_stop/best_params", k->n_params, 1, k->best_dst, &sum, NULL, err, errlen) < 0)
+            goto out;
+    }
 
     /* the texts: checked string tables (version 2), or variable-length strings (version 1), read
      * only now that everything else was read and checked */
@@ -566,7 +599,12 @@ int tcd_ckpt_load(const char *path, const tcd_model *m, float *params, tcd_ckpt_
     /* verify first (streaming), then read into the caller's buffers, verifying again */
     if (verify_data(f, path, &k, NULL, NULL, NULL, NULL, 0, err, errlen) < 0) goto out;
     char *metrics = NULL;
-    if (verify_data(f, path, &k, params, o->m, o->v, &metrics, 0, err, errlen) < 0) goto out;
+    float *best = k.has_best ? tcd_malloc(sizeof(float) * (size_t)(k.n_params ? k.n_params : 1)) : NULL;
+    k.best_dst = best;
+    if (verify_data(f, path, &k, params, o->m, o->v, &metrics, 0, err, errlen) < 0) {
+        free(best);
+        goto out;
+    }
     o->t = k.adam_t;
     memset(st, 0, sizeof *st);
     st->step = k.step;
@@ -578,6 +616,10 @@ int tcd_ckpt_load(const char *path, const tcd_model *m, float *params, tcd_ckpt_
     st->tokens_total = k.tokens_total;
     st->elapsed_s = k.elapsed_s;
     st->metrics = metrics;
+    st->best = best;
+    st->best_step = k.has_best ? k.best_step : -1;
+    st->bad_evals = k.bad_evals;
+    st->best_metric = k.best_metric;
     rc = 0;
 out:
     H5Fclose(f);
@@ -587,7 +629,9 @@ out:
 
 void tcd_ckpt_state_free(tcd_ckpt_state *st) {
     free(st->metrics);
+    free(st->best);
     st->metrics = NULL;
+    st->best = NULL;
 }
 
 /* ---- run dir ---- */

@@ -6,6 +6,9 @@
  * Fletcher32 on every dataset, string tables; version 1, from tcdist 0.1, is read too), plus
  *   /optimizer/m, /optimizer/v   float32 [n_params]  Adam's moments, flat, in tensor order
  *   /metrics                     uint8 [bytes]       metrics.jsonl as it was at this step (UTF-8)
+ *   /early_stop/best_params      float32 [n_params]  only with --early-stop: the best evaluation's
+ *                                                    parameters (root attributes best_step, bad_evals,
+ *                                                    best_metric; all in the checksum when present)
  *   root attributes: step (steps done), epoch and step_in_epoch (where the next step is),
  *     adam_t, seed, epoch_loss, epoch_docs, tokens_total, elapsed_s (training time so far),
  *     checksum: a hash64 (16 hex digits) over params, m, v, the state attributes, the metrics
@@ -39,6 +42,12 @@ typedef struct {
     int64_t tokens_total;
     double elapsed_s;      /* training seconds before this checkpoint */
     char *metrics;         /* metrics.jsonl so far (malloc'd when loaded) */
+    /* --early-stop: the best evaluation's parameters [n_params] (NULL: none, and in checkpoints
+     * written without --early-stop; malloc'd when loaded), its step (-1: none), its metric, and
+     * the evaluations since then that did not improve on it */
+    float *best;
+    int64_t best_step, bad_evals;
+    double best_metric;
 } tcd_ckpt_state;
 
 /* The optimizer's state, saved beside the parameters: Adam's moments (flat, the model's layout)

@@ -239,6 +239,9 @@ char *tcd_metrics_summary(tcd_metrics *mt, const tcd_run_summary *s) {
         tcd_buf_printf(&b, "\"valid_accuracy\": %.6f, \"valid_loss\": %.6f, ", s->valid_acc, s->valid_loss);
     else
         tcd_buf_printf(&b, "\"valid_accuracy\": null, ");
+    if (s->early_stop)
+        tcd_buf_printf(&b, "\"best_step\": %lld, \"best_%s\": %.6f, \"stopped_early\": %s, ", (long long)s->best_step,
+                       s->valid_metric, s->best_metric, s->stopped_early ? "true" : "false");
     tcd_buf_printf(&b, "\"samples_per_s\": %.1f, \"comm_bytes_per_step\": %.0f, \"phase_seconds\": {",
                    per_s((double)mt->samples_total, own),
                    s->steps ? (double)mt->bytes_total / (double)s->steps : 0.0);

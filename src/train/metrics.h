@@ -61,6 +61,12 @@ typedef struct {
     int64_t steps, epochs, tokens_total;
     double final_loss, valid_acc, valid_loss; /* NaN when absent */
     int have_valid;
+    /* --early-stop: the metric watched, the best evaluation (model.h5's parameters) and whether
+     * the patience ran out */
+    int early_stop, stopped_early;
+    const char *valid_metric;
+    int64_t best_step;
+    double best_metric;
     char params_sha256[65];
     int world, threads;
 } tcd_run_summary;

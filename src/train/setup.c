@@ -177,6 +177,10 @@ char *tcd_setup_config_json(const tcd_train_config *c, const char *exchange, con
         tcd_buf_json_string(&b, c->valid, strlen(c->valid));
     else
         tcd_buf_printf(&b, "null");
+    if (c->valid_split > 0) tcd_buf_printf(&b, ", \"valid_split\": %.9g", c->valid_split);
+    if (c->early_stop > 0 || c->valid_every > 0)
+        tcd_buf_printf(&b, ", \"early_stop\": %lld, \"valid_metric\": \"%s\", \"valid_every\": %lld",
+                       (long long)c->early_stop, c->valid_metric, (long long)c->valid_every);
     char *members = tcd_model_config_members(c->kind, c->model_cfg);
     char *model_config = tcd_model_config_json(c->kind, c->model_cfg);
     tcd_buf_printf(&b, ", \"data_content_sha256\": \"%s\", \"model\": \"%s\", %s%s\"n_classes\": %lld, "

@@ -40,6 +40,7 @@ void tcd_train_config_default(tcd_train_config *c) {
     c->keep = 3;
     c->checkpoint_secs = 1800;
     c->max_memory_mb = 512;
+    c->valid_metric = "accuracy";
 }
 
 /* ---- signals ---- */
@@ -76,7 +77,8 @@ typedef struct {
     int threads;
     tcd_corpus train, valid;
     tcd_loader loader, vloader;
-    int64_t vlo, vhi, window_blocks;
+    tcd_loader *vl;  /* what validate reads: vloader (--valid) or loader's held-out part (--valid-split) */
+    int64_t vlo, vhi, window_blocks, n_train;
     tcd_model model;
     tcd_adam adam;
     tcd_exchange *xch;
@@ -92,6 +94,11 @@ typedef struct {
     double epoch_loss, final_loss, valid_acc, valid_loss, last_ckpt;
     int stopped_by, rc;
     uint64_t *digests;
+    /* --early-stop: the best evaluation so far (best: its parameters, rank 0 only) */
+    float *best;
+    int64_t best_step, bad_evals;
+    double best_metric;
+    int early_stopped;
 } trainer;
 
 /* ---- open ---- */
@@ -129,6 +136,34 @@ static int preflight(trainer *t) {
     return 0;
 }
 
+/* --valid-split: the held-out documents are those of tcd_held_out, the same on every rank; rank 0
+ * lists them in RUN_DIR/valid_split.txt. Every rank decides the same, so a refusal is everyone's. */
+static void hold_out(trainer *t) {
+    const tcd_train_config *c = t->c;
+    if (t->window_blocks > 0)
+        tcd_die("--valid-split is not supported when the corpus is streamed (it exceeds --max-memory %g MB); "
+                "raise --max-memory, or prepare a separate --valid corpus",
+                c->max_memory_mb);
+    t->n_train = tcd_loader_hold_out(&t->loader, c->valid_split);
+    const int64_t n_held = t->train.n_docs - t->n_train;
+    if (t->n_train == 0 || n_held == 0)
+        tcd_die("--valid-split %g of %lld documents leaves %lld to train on and %lld to validate on; both must be "
+                "at least 1",
+                c->valid_split, (long long)t->train.n_docs, (long long)t->n_train, (long long)n_held);
+    t->vl = &t->loader;
+    t->vlo = 0;
+    t->vhi = t->loader.n_held;
+    if (t->d->rank != 0) return;
+    tcd_buf b = {0};
+    for (int64_t d = 0; d < t->train.n_docs; d++)
+        if (tcd_held_out(d, (uint64_t)c->seed, c->valid_split)) tcd_buf_printf(&b, "%lld\n", (long long)d);
+    char err[1024];
+    char *p = tcd_sprintf("%s/valid_split.txt", c->run_dir);
+    if (tcd_write_text_atomic(p, b.data ? b.data : "", err, sizeof err) != 0) tcd_die("%s", err);
+    free(p);
+    free(b.data);
+}
+
 /* Each rank reads only its shard of the training and validation documents. */
 static void open_loaders(trainer *t) {
     const tcd_train_config *c = t->c;
@@ -144,10 +179,13 @@ static void open_loaders(trainer *t) {
     } else if (tcd_loader_open(&t->loader, &t->train, lo, hi, (uint64_t)c->seed, !c->no_shuffle, err, sizeof err) !=
                0)
         tcd_die("%s", err);
+    t->n_train = t->train.n_docs;
     if (c->valid) {
         tcd_batch_share(t->valid.n_docs, t->d->rank, t->d->world, &t->vlo, &t->vhi);
         if (tcd_loader_open(&t->vloader, &t->valid, t->vlo, t->vhi, 0, 0, err, sizeof err) != 0) tcd_die("%s", err);
-    }
+        t->vl = &t->vloader;
+    } else if (c->valid_split > 0)
+        hold_out(t);
 }
 
 /* The model, the exchange that owns its buffers, the optimizer bound to them, and the initial
@@ -247,7 +285,7 @@ static int open_run(trainer *t) {
     open_loaders(t);
     open_model(t);
     const tcd_train_config *c = t->c;
-    t->spe = tcd_steps_per_epoch(t->train.n_docs, c->batch);
+    t->spe = tcd_steps_per_epoch(t->n_train, c->batch);
     t->total_steps = t->spe * c->epochs;
     if (c->max_steps > 0 && c->max_steps < t->total_steps) t->total_steps = c->max_steps;
     t->sched = (tcd_lr_schedule){.kind = (tcd_lr_kind)tcd_lr_kind_parse(c->schedule), .lr = c->lr,
@@ -258,6 +296,16 @@ static int open_run(trainer *t) {
     t->epoch_loss = t->resumed.epoch_loss;
     t->epoch_docs = t->resumed.epoch_docs;
     t->final_loss = t->valid_acc = t->valid_loss = NAN;
+    t->best_step = -1;
+    if (c->early_stop > 0 && t->d->rank == 0)
+        t->best = tcd_malloc(sizeof(float) * (size_t)(t->model.n_params ? t->model.n_params : 1));
+    if (c->early_stop > 0 && t->resumed.best) {
+        if (t->best) memcpy(t->best, t->resumed.best, sizeof(float) * (size_t)t->model.n_params);
+        t->best_step = t->resumed.best_step;
+        t->bad_evals = t->resumed.bad_evals;
+        t->best_metric = t->resumed.best_metric;
+        t->early_stopped = t->bad_evals >= c->early_stop; /* stopped, then killed before model.h5 */
+    }
     t->last_ckpt = tcd_now();
     t->digests = tcd_malloc(sizeof(uint64_t) * (size_t)t->d->world);
     return TCD_EXIT_OK;
@@ -271,7 +319,8 @@ static int save_checkpoint(trainer *t, int64_t epoch, int64_t step_in_epoch, dou
     const tcd_ckpt_state st = {.step = t->step, .epoch = epoch, .step_in_epoch = step_in_epoch,
                                .seed = (uint64_t)t->c->seed, .epoch_loss = epoch_loss, .epoch_docs = epoch_docs,
                                .tokens_total = t->tokens_total, .elapsed_s = tcd_metrics_elapsed(t->mt),
-                               .metrics = (char *)tcd_metrics_text(t->mt)};
+                               .metrics = (char *)tcd_metrics_text(t->mt), .best = t->best,
+                               .best_step = t->best_step, .bad_evals = t->bad_evals, .best_metric = t->best_metric};
     const tcd_ckpt_optim o = {.m = t->flat.m, .v = t->flat.v, .t = t->adam.t};
     char err[1024];
     int rc = tcd_ckpt_save(t->c->run_dir, t->c->keep, &t->model, &o, &st, &t->train, t->cfg_json, err, sizeof err);
@@ -315,6 +364,8 @@ static void check_replicas(trainer *t) {
                     (long long)t->step + 1, r);
 }
 
+static void validate(trainer *t);
+
 /* After the update: metrics, progress, and a checkpoint at the step boundary when one is due (a
  * stop signal on any rank stops all of them here). Returns 1 when the run must stop now. */
 static int after_step(trainer *t, const double *stats, int64_t n_global, const tcd_batch *b, double lr) {
@@ -334,6 +385,16 @@ static int after_step(trainer *t, const double *stats, int64_t n_global, const t
                     (c->checkpoint_secs > 0 && tcd_now() - t->last_ckpt >= c->checkpoint_secs);
     t->step++;
     t->s++;
+    if (!last && t->vl && c->valid_every > 0 && t->step % c->valid_every == 0) {
+        validate(t);
+        if (t->early_stopped) {
+            /* the run ends inside this epoch (a stop signal too): model.h5 is next, no checkpoint needed */
+            t->stopped_by = 0;
+            t->epochs_done = t->epoch + 1;
+            t->final_loss = t->epoch_loss / (double)t->epoch_docs;
+            return 1;
+        }
+    }
     if (!last && due && t->d->rank == 0 && !c->no_checkpoint) {
         if (save_checkpoint(t, t->epoch, t->s, t->epoch_loss, t->epoch_docs) != 0 && t->stopped_by)
             t->rc = TCD_EXIT_ERROR;
@@ -377,13 +438,35 @@ static int train_step(trainer *t) {
 
 /* ---- the end of an epoch ---- */
 
+/* --early-stop: the evaluation (the same sums on every rank, so every rank decides the same)
+ * improves on the best one or counts against the patience. Rank 0 keeps the best parameters. */
+static void judge(trainer *t, const tcd_eval_counts *ec) {
+    const tcd_train_config *c = t->c;
+    const int lower = !strcmp(c->valid_metric, "loss");
+    const double m = lower                                 ? tcd_eval_loss(ec)
+                     : !strcmp(c->valid_metric, "macro_f1") ? tcd_eval_macro_f1(ec)
+                                                            : tcd_eval_accuracy(ec);
+    if (t->best_step < 0 || (lower ? m < t->best_metric : m > t->best_metric)) {
+        t->best_metric = m;
+        t->best_step = t->step;
+        t->bad_evals = 0;
+        if (t->best) memcpy(t->best, t->model.params, sizeof(float) * (size_t)t->model.n_params);
+    } else if (++t->bad_evals >= c->early_stop) {
+        t->early_stopped = 1;
+        if (!c->quiet && t->d->rank == 0)
+            tcd_info("early stop after step %lld: valid %s has not improved on %.6f (step %lld) for %lld evaluations",
+                     (long long)t->step, c->valid_metric, t->best_metric, (long long)t->best_step,
+                     (long long)t->bad_evals);
+    }
+}
+
 /* Each rank evaluates its shard of the validation set; the counts are summed, so every document
  * is counted exactly once. */
 static void validate(trainer *t) {
     tcd_model_set_training(&t->model, 0, 0);
     tcd_eval_counts ec;
     tcd_eval_counts_init(&ec, t->train.n_classes);
-    tcd_evaluate_range(&t->model, &t->vloader, 0, t->vhi - t->vlo, 1024, t->threads, &ec);
+    tcd_evaluate_range(&t->model, t->vl, 0, t->vhi - t->vlo, 1024, t->threads, &ec);
     tcd_dist_sum_i64(t->d, ec.confusion, ec.n_classes * ec.n_classes);
     tcd_dist_sum_i64(t->d, &ec.n_docs, 1);
     tcd_dist_sum_f64(t->d, &ec.loss_sum, 1);
@@ -392,6 +475,7 @@ static void validate(trainer *t) {
     int64_t correct = 0;
     for (int64_t k = 0; k < ec.n_classes; k++) correct += ec.confusion[k * ec.n_classes + k];
     tcd_metrics_valid(t->mt, t->step, t->epoch, t->valid_loss, t->valid_acc, ec.n_docs, correct);
+    if (t->c->early_stop > 0) judge(t, &ec);
     tcd_eval_counts_free(&ec);
 }
 
@@ -400,10 +484,10 @@ static void end_epoch(trainer *t) {
     const tcd_train_config *c = t->c;
     t->epochs_done = t->epoch + 1;
     t->final_loss = t->epoch_loss / (double)t->epoch_docs;
-    if (c->valid) validate(t);
+    if (t->vl) validate(t);
     if (!c->quiet && t->d->rank == 0) {
         tcd_metrics_progress_end(t->mt);
-        if (c->valid)
+        if (t->vl)
             printf("epoch %lld/%lld done: train loss %.4f, valid loss %.4f, valid accuracy %.4f\n",
                    (long long)t->epoch + 1, (long long)c->epochs, t->final_loss, t->valid_loss, t->valid_acc);
         else
@@ -438,14 +522,25 @@ static void finish(trainer *t) {
     }
     if (t->d->rank != 0) return;
     char *model_path = tcd_sprintf("%s/model.h5", c->run_dir);
-    if (tcd_model_save(model_path, &t->model, t->step, &t->train, t->cfg_json, err, sizeof err) != 0) {
+    /* --early-stop: model.h5 is the best evaluation's parameters (the live ones stay untouched) */
+    float *live = t->model.params;
+    const int use_best = t->best && t->best_step >= 0;
+    if (use_best) t->model.params = t->best;
+    if (tcd_model_save(model_path, &t->model, use_best ? t->best_step : t->step, &t->train, t->cfg_json, err,
+                       sizeof err) != 0) {
         tcd_error("%s", err);
         t->rc = TCD_EXIT_ERROR;
     }
     tcd_run_summary sum = {.steps = t->step, .epochs = t->epochs_done, .tokens_total = t->tokens_total,
                            .final_loss = t->final_loss, .valid_acc = t->valid_acc, .valid_loss = t->valid_loss,
-                           .have_valid = c->valid != NULL, .world = t->d->world, .threads = t->threads};
+                           .have_valid = t->vl != NULL, .world = t->d->world, .threads = t->threads};
+    sum.early_stop = c->early_stop > 0;
+    sum.valid_metric = c->valid_metric;
+    sum.best_step = t->best_step;
+    sum.best_metric = t->best_metric;
+    sum.stopped_early = t->early_stopped;
     tcd_params_sha256(&t->model, sum.params_sha256);
+    t->model.params = live;
     char *text = tcd_metrics_summary(t->mt, &sum);
     char *summary_path = tcd_sprintf("%s/summary.json", c->run_dir);
     if (tcd_write_text_atomic(summary_path, text, err, sizeof err) != 0) {
@@ -476,6 +571,7 @@ static void close_run(trainer *t) {
     free(t->resume_path);
     free(t->cfg_json);
     free(t->digests);
+    free(t->best);
 }
 
 int tcd_train_run(const tcd_train_config *c, const tcd_dist *d) {
@@ -489,7 +585,8 @@ int tcd_train_run(const tcd_train_config *c, const tcd_dist *d) {
         if (t.valid.file >= 0) tcd_corpus_close(&t.valid);
         return rc;
     }
-    for (t.epoch = t.resumed.epoch; t.epoch < c->epochs && t.step < t.total_steps && !t.stopped_by; t.epoch++) {
+    for (t.epoch = t.resumed.epoch; t.epoch < c->epochs && t.step < t.total_steps && !t.stopped_by && !t.early_stopped;
+         t.epoch++) {
         if (t.epoch != t.resumed.epoch) {
             t.epoch_loss = 0;
             t.epoch_docs = 0;

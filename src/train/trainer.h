@@ -24,6 +24,10 @@ typedef struct {
         no_checkpoint;
     int64_t check_replicas, checkpoint_every, keep;
     double checkpoint_secs, max_memory_mb;
+    double valid_split; /* 0: none; else the fraction of --data held out for validation */
+    int64_t early_stop;       /* patience in evaluations (0: off) */
+    int64_t valid_every;      /* also evaluate every N steps (0: at epoch ends only) */
+    const char *valid_metric; /* accuracy | macro_f1 | loss: what --early-stop watches */
 } tcd_train_config;
 
 /* The defaults of every setting but the model's (kind NULL, paths NULL). */
