@@ -64,13 +64,27 @@ int64_t tcd_exchange_bytes(const tcd_exchange *x);
 void tcd_exchange_close(tcd_exchange *x);
 
 /* ---- the shared exchange's update, exposed for the unit tests ----
- * One optimizer step over [lo, hi) of the flat buffers where the gradient is the sum of n_src
+ * Which rows of the row-sparse table (the first sparse_end floats, rows of row_len) each rank's
+ * batch used this step: bit i of bits[r] (bits[r][i / 64] >> i % 64) for row i and rank r. A row
+ * that a rank did not mark must be zero in that rank's gradient buffer: it is not read. */
+typedef struct {
+    const uint64_t *const *bits; /* [n_ranks][(rows + 63) / 64] */
+    int n_ranks;                 /* at most 64 */
+    int64_t row_len, sparse_end;
+} tcd_row_marks;
+
+/* One optimizer step over [lo, hi) of the flat buffers where the gradient is the sum of n_src
  * buffers srcs[0] + srcs[1] + ... (added in that order, in float; or exactly in int64 fixed point
- * and then converted as tcd_fixed_to_float does), each zeroed as it is read. The sum of a block
- * is formed in cache and consumed there by tcd_adam_update. */
-void tcd_shared_sum_update(tcd_adam *a, float *params, float *const *srcs, int n_src, int64_t lo, int64_t hi,
-                           double lr, int n_threads);
-void tcd_shared_sum_update_fixed(tcd_adam *a, float *params, int64_t *const *srcs, int n_src, int64_t lo,
-                                 int64_t hi, double lr, int n_threads);
+ * and then converted as tcd_fixed_to_float does). The sum of a block is formed in cache and
+ * consumed there by tcd_adam_update. The sources are only read: their writers clear them
+ * (tcd_clear_marked). marks may be NULL (every element of every source is read). */
+void tcd_shared_sum_update(tcd_adam *a, float *params, float *const *srcs, int n_src, const tcd_row_marks *marks,
+                           int64_t lo, int64_t hi, double lr, int n_threads);
+void tcd_shared_sum_update_fixed(tcd_adam *a, float *params, int64_t *const *srcs, int n_src,
+                                 const tcd_row_marks *marks, int64_t lo, int64_t hi, double lr, int n_threads);
+/* Sets the bits of the n token ids (rows) in bits. */
+void tcd_row_marks_set(uint64_t *bits, const int32_t *tokens, int64_t n);
+/* Zeroes the marked rows (row_len elements of elem bytes each) of buf and clears the bits. */
+void tcd_clear_marked(void *buf, size_t elem, uint64_t *bits, int64_t rows, int64_t row_len);
 
 #endif

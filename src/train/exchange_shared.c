@@ -1,12 +1,24 @@
 /* The shared exchange: the ranks of a node hold one copy of the parameters and of Adam's m and v,
- * in node-shared memory (dist.c: one reserved mapping), instead of one each. After backward, the
- * step's small stats allreduce doubles as the barrier; then rank r sums every rank's gradient buffer
- * over its own contiguous slice of the flat buffers, in rank order (or exactly in int64 with
- * --deterministic),
- * clears those gradients and applies Adam to the slice; a barrier ends the step. That is the
- * reduce-scatter half of an allreduce done in place; the allgather half costs nothing, since the
- * updated slices are where every rank reads them. Dense Adam's sweep is split over the ranks
- * instead of repeated by each, and only the stats travel through MPI. */
+ * in node-shared memory (dist.c: one reserved mapping), instead of one each. A step:
+ *   1. backward: each rank adds its batch's gradient into its own gradient buffer (node-shared),
+ *      and marks, one bit per row, the rows of the embedding table its batch used;
+ *   2. the step's small stats allreduce doubles as the barrier after which every buffer is complete;
+ *   3. the ranks sum every rank's gradient over the flat buffers, block by block, in rank order (or
+ *      exactly in int64 with --deterministic), and apply Adam to each block from the sum while it
+ *      is in cache. Each rank starts with the blocks of its own slice and then helps with the
+ *      others' (block claims), so a rank whose slice costs more does not hold the step;
+ *   4. a barrier; then each rank clears the rows it used in its own buffer.
+ * That is the reduce-scatter half of an allreduce done in place; the allgather half costs nothing,
+ * since the updated parameters are where every rank reads them. Dense Adam's sweep is split over
+ * the ranks instead of repeated by each, and only the stats travel through MPI.
+ *
+ * Why the marks, and why a rank clears its own buffer (measured on a 2-core AMD EPYC, where the
+ * first version of this exchange ran at 0.6x of one process with 2 threads; docs/distributed.md):
+ * summing every source densely read a whole gradient buffer per rank per step, mostly zeros; and a
+ * reader that cleared what it read took the cache lines from the core that wrote them, which had to
+ * take them back at its next backward. Now a row no rank used is not read at all (it is zero in
+ * every buffer), a row is read only from the ranks that used it, and only its writer writes it. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,80 +26,224 @@
 #include "base/util.h"
 #include "train/exchange_impl.h"
 
+/* ---- the sum of a block over the sources ------------------------------------------------ */
+
+/* Elements per block: the sum of a block goes to a small per-thread buffer (in L1) and is
+ * consumed there by the update. */
+#define SUM_BLOCK 2048
+
+/* Whether rank r's batch used row i. */
+static inline int marked(const tcd_row_marks *mk, int r, int64_t i) {
+    return (int)((mk->bits[r][i >> 6] >> (i & 63)) & 1u);
+}
+
+/* g[0..n) (float) or s[0..n) (fixed) = the sum over every source of src[r] + [at, at + n), in rank
+ * order (the dense tensors). */
+static void sum_dense(float *restrict g, int64_t *restrict s, void *const *srcs, int n_src, int fixed, int64_t at,
+                      int64_t n) {
+    for (int r = 0; r < n_src; r++) {
+        if (fixed) {
+            const int64_t *restrict x = (const int64_t *)srcs[r] + at;
+            if (r == 0)
+                memcpy(s, x, sizeof(int64_t) * (size_t)n);
+            else
+                for (int64_t i = 0; i < n; i++) s[i] += x[i];
+        } else {
+            const float *restrict x = (const float *)srcs[r] + at;
+            if (r == 0)
+                memcpy(g, x, sizeof(float) * (size_t)n);
+            else
+                for (int64_t i = 0; i < n; i++) g[i] += x[i];
+        }
+    }
+}
+
+/* The rows of the row-sparse table in [at, end) (g and s start at flat element b_lo): each row is
+ * the sum of the sources that marked it, in rank order; a row no rank marked is zero. Rows are
+ * taken 64 at a time, a word of marks, with bit operations: only marked rows are touched.
+ * In float, a source left out holds +0 in that row, and leaving +0 terms out of a sum changes at
+ * most the sign of a zero result (the full sum is never -0 when it has a +0 term): adding +0 to the
+ * rows that some source left out restores it, so the result is the full sum's, bit for bit. */
+static void sum_marked(float *restrict g, int64_t *restrict s, void *const *srcs, int n_src, int fixed,
+                       const tcd_row_marks *mk, int64_t b_lo, int64_t at, int64_t end) {
+    const int64_t L = mk->row_len;
+    if (fixed)
+        memset(s + (at - b_lo), 0, sizeof(int64_t) * (size_t)(end - at));
+    else
+        memset(g + (at - b_lo), 0, sizeof(float) * (size_t)(end - at));
+    const int64_t row_a = at / L, row_b = (end - 1) / L; /* inclusive; the end rows may be cut */
+    for (int64_t w = row_a >> 6; w <= row_b >> 6; w++) {
+        uint64_t range = ~(uint64_t)0;
+        if (w == row_a >> 6) range &= ~(uint64_t)0 << (row_a & 63);
+        if (w == row_b >> 6 && (row_b & 63) != 63) range &= ((uint64_t)1 << ((row_b & 63) + 1)) - 1;
+        uint64_t seen = 0, all = range;
+        for (int r = 0; r < n_src; r++) {
+            const uint64_t mine = mk->bits[r][w] & range;
+            all &= mine;
+            for (uint64_t m = mine; m; m &= m - 1) {
+                const int64_t row = w * 64 + __builtin_ctzll(m);
+                int64_t e0 = row * L, e1 = e0 + L;
+                if (e0 < at) e0 = at;
+                if (e1 > end) e1 = end;
+                const int first = !((seen >> (row & 63)) & 1u);
+                if (fixed) {
+                    const int64_t *restrict x = (const int64_t *)srcs[r] + e0;
+                    int64_t *restrict y = s + (e0 - b_lo);
+                    for (int64_t i = 0; i < e1 - e0; i++) y[i] = first ? x[i] : y[i] + x[i];
+                } else {
+                    const float *restrict x = (const float *)srcs[r] + e0;
+                    float *restrict y = g + (e0 - b_lo);
+                    if (first)
+                        memcpy(y, x, sizeof(float) * (size_t)(e1 - e0));
+                    else
+                        for (int64_t i = 0; i < e1 - e0; i++) y[i] += x[i];
+                }
+            }
+            seen |= mine;
+        }
+        if (fixed) continue;
+        for (uint64_t m = seen & ~all; m; m &= m - 1) { /* used by some sources, left out of others */
+            const int64_t row = w * 64 + __builtin_ctzll(m);
+            int64_t e0 = row * L, e1 = e0 + L;
+            if (e0 < at) e0 = at;
+            if (e1 > end) e1 = end;
+            float *restrict y = g + (e0 - b_lo);
+            for (int64_t i = 0; i < e1 - e0; i++) y[i] += 0.0f;
+        }
+    }
+}
+
+/* g (or s) [0..len) = the summed gradient of the flat elements [b_lo, b_lo + len). */
+static void gather_block(float *restrict g, int64_t *restrict s, void *const *srcs, int n_src, int fixed,
+                         const tcd_row_marks *mk, int64_t b_lo, int64_t len) {
+    const int64_t b_hi = b_lo + len;
+    int64_t at = b_lo;
+    if (mk && at < mk->sparse_end) {
+        const int64_t end = b_hi < mk->sparse_end ? b_hi : mk->sparse_end;
+        sum_marked(g, s, srcs, n_src, fixed, mk, b_lo, at, end);
+        at = end;
+    }
+    if (at < b_hi) sum_dense(g + (at - b_lo), s + (at - b_lo), srcs, n_src, fixed, at, b_hi - at);
+    if (fixed) tcd_fixed_to_float(g, s, len, 1);
+}
+
+/* Work sharing over the node's slices: rank w owns [slice_lo[w], slice_hi[w]) and claims its
+ * blocks from its counter first, then helps the others by claiming from theirs. A block is summed
+ * and updated by exactly one thread of one rank, and every element's result depends only on the
+ * sources, so who does a block changes no bit. */
+typedef struct {
+    int64_t *const *next; /* [n_ranks]: the next unclaimed block of each slice (a cache line each) */
+    const int64_t *slice_lo, *slice_hi;
+    int n_ranks, me;
+} slice_claims;
+
+#define CLAIM_DONE ((int64_t)1 << 60) /* beyond every block number: nothing to claim */
+
+/* Asks for the marked rows of [b_lo, b_hi) of every source that marked them. Most of them were
+ * written by another core: fetched one by one they cost a cache-to-cache transfer each, in
+ * sequence; asked for a block ahead, the transfers overlap. */
+static void prefetch_rows(void *const *srcs, int n_src, size_t elem, const tcd_row_marks *mk, int64_t b_lo,
+                          int64_t b_hi) {
+    if (!mk || b_lo >= mk->sparse_end) return;
+    const int64_t L = mk->row_len, end = b_hi < mk->sparse_end ? b_hi : mk->sparse_end;
+    const size_t row_bytes = elem * (size_t)L;
+    for (int64_t row = b_lo / L; row * L < end; row++)
+        for (int r = 0; r < n_src; r++)
+            if (marked(mk, r, row)) {
+                const char *p = (const char *)srcs[r] + (size_t)(row * L) * elem;
+                for (size_t o = 0; o < row_bytes; o += 64) __builtin_prefetch(p + o, 0, 3);
+            }
+}
+
+static void update_block(const tcd_adam_step_consts *k, tcd_adam *a, float *params, void *const *srcs, int n_src,
+                         int fixed, const tcd_row_marks *mk, float *g, int64_t *s, int64_t b_lo, int64_t hi) {
+    const int64_t len = b_lo + SUM_BLOCK < hi ? SUM_BLOCK : hi - b_lo;
+    if (b_lo + len < hi)
+        prefetch_rows(srcs, n_src, fixed ? sizeof(int64_t) : sizeof(float), mk, b_lo + len,
+                      b_lo + len + SUM_BLOCK < hi ? b_lo + len + SUM_BLOCK : hi);
+    gather_block(g, s, srcs, n_src, fixed, mk, b_lo, len);
+    tcd_adam_update(k, params + b_lo, g, a->m + b_lo, a->v + b_lo, len);
+}
+
+/* One optimizer step from the summed sources: over [lo, hi) statically split over the threads
+ * (cl NULL), or over every slice of the node by claims. */
+static void sum_update(tcd_adam *a, float *params, void *const *srcs, int n_src, int fixed,
+                       const tcd_row_marks *mk, const slice_claims *cl, int64_t lo, int64_t hi, double lr,
+                       int n_threads) {
+    const tcd_adam_step_consts k = tcd_adam_begin(a, lr);
+    if (n_threads < 1) n_threads = 1;
+    const int64_t n_blocks = hi > lo ? (hi - lo + SUM_BLOCK - 1) / SUM_BLOCK : 0;
+#pragma omp parallel num_threads(n_threads) if (n_blocks > 1 || cl)
+    {
+        int64_t s[SUM_BLOCK] __attribute__((aligned(64)));
+        float g[SUM_BLOCK] __attribute__((aligned(64)));
+        if (!cl) {
+#pragma omp for schedule(static)
+            for (int64_t b = 0; b < n_blocks; b++)
+                update_block(&k, a, params, srcs, n_src, fixed, mk, g, s, lo + b * SUM_BLOCK, hi);
+        } else {
+            for (int j = 0; j < cl->n_ranks; j++) {
+                const int w = (cl->me + j) % cl->n_ranks;
+                const int64_t w_lo = cl->slice_lo[w], w_hi = cl->slice_hi[w];
+                const int64_t w_blocks = w_hi > w_lo ? (w_hi - w_lo + SUM_BLOCK - 1) / SUM_BLOCK : 0;
+                for (;;) {
+                    const int64_t b = __atomic_fetch_add(cl->next[w], 1, __ATOMIC_RELAXED);
+                    if (b >= w_blocks) break;
+                    update_block(&k, a, params, srcs, n_src, fixed, mk, g, s, w_lo + b * SUM_BLOCK, w_hi);
+                }
+            }
+        }
+    }
+}
+
+void tcd_shared_sum_update(tcd_adam *a, float *params, float *const *srcs, int n_src, const tcd_row_marks *marks,
+                           int64_t lo, int64_t hi, double lr, int n_threads) {
+    sum_update(a, params, (void *const *)srcs, n_src, 0, marks, NULL, lo, hi, lr, n_threads);
+}
+
+void tcd_shared_sum_update_fixed(tcd_adam *a, float *params, int64_t *const *srcs, int n_src,
+                                 const tcd_row_marks *marks, int64_t lo, int64_t hi, double lr, int n_threads) {
+    sum_update(a, params, (void *const *)srcs, n_src, 1, marks, NULL, lo, hi, lr, n_threads);
+}
+
+void tcd_row_marks_set(uint64_t *bits, const int32_t *tokens, int64_t n) {
+    for (int64_t i = 0; i < n; i++) bits[tokens[i] >> 6] |= (uint64_t)1 << (tokens[i] & 63);
+}
+
+void tcd_clear_marked(void *buf, size_t elem, uint64_t *bits, int64_t rows, int64_t row_len) {
+    const int64_t words = (rows + 63) / 64;
+    for (int64_t w = 0; w < words; w++) {
+        uint64_t m = bits[w];
+        while (m) {
+            const int64_t row = w * 64 + __builtin_ctzll(m);
+            m &= m - 1;
+            memset((char *)buf + (size_t)(row * row_len) * elem, 0, elem * (size_t)row_len);
+        }
+        bits[w] = 0;
+    }
+}
+
+/* ---- the exchange ------------------------------------------------------------------------ */
+
+/* The node-shared buffers: one array per node of p, m and v (each rank holds the part it owns),
+ * and each rank's own gradient buffer, row marks, block counter and (--deterministic) fixed-point
+ * accumulator. */
+enum { B_PARAMS, B_M, B_V, B_GRADS, B_MARKS, B_CLAIM, B_ACC, N_BUFS };
+
 typedef struct {
     tcd_shm *shm;
     int64_t lo, hi;    /* this rank's slice of the flat buffers */
     float **grads_all; /* [world] every rank's gradient buffer */
     int64_t **acc_all; /* [world] every rank's fixed-point accumulator (--deterministic) */
+    uint64_t **bits;   /* [world][words]: the rows each rank's batch used this step */
+    tcd_row_marks marks;
+    int64_t **next, *slice_lo, *slice_hi;
+    slice_claims claims;
 } shared_state;
-
-/* ---- the update of a slice from every rank's gradients ---------------------------------- */
-
-/* Blocks of SUM_BLOCK elements: the summed gradient of a block goes to a small per-thread buffer
- * (in L1) and is consumed there by the update. The sources are read as dense streams, which the
- * hardware prefetchers follow; skipping the rows no rank touched was measured to be slower (the
- * scattered reads of the touched rows stall). */
-#define SUM_BLOCK 2048
-
-/* g[0..len) = the sum over the sources of their elements [b_lo, b_lo + len), each source zeroed
- * as it is read. fixed: the sources are int64 fixed point, summed exactly, then converted. */
-static void gather_block(float *restrict g, int64_t *restrict s, void *const *srcs, int n_src, int fixed,
-                         int64_t b_lo, int64_t len) {
-    if (fixed) {
-        int64_t *const *src = (int64_t *const *)srcs;
-        memcpy(s, src[0] + b_lo, sizeof(int64_t) * (size_t)len);
-        memset(src[0] + b_lo, 0, sizeof(int64_t) * (size_t)len);
-        for (int r = 1; r < n_src; r++) {
-            int64_t *restrict x = src[r] + b_lo;
-            for (int64_t i = 0; i < len; i++) s[i] += x[i];
-            memset(x, 0, sizeof(int64_t) * (size_t)len);
-        }
-        tcd_fixed_to_float(g, s, len, 1);
-        return;
-    }
-    float *const *src = (float *const *)srcs;
-    memcpy(g, src[0] + b_lo, sizeof(float) * (size_t)len);
-    memset(src[0] + b_lo, 0, sizeof(float) * (size_t)len);
-    for (int r = 1; r < n_src; r++) {
-        float *restrict x = src[r] + b_lo;
-        for (int64_t i = 0; i < len; i++) g[i] += x[i];
-        memset(x, 0, sizeof(float) * (size_t)len);
-    }
-}
-
-static void sum_update(tcd_adam *a, float *params, void *const *srcs, int n_src, int fixed, int64_t lo, int64_t hi,
-                       double lr, int n_threads) {
-    const tcd_adam_step_consts k = tcd_adam_begin(a, lr);
-    if (n_threads < 1) n_threads = 1;
-    const int64_t n_blocks = hi > lo ? (hi - lo + SUM_BLOCK - 1) / SUM_BLOCK : 0;
-#pragma omp parallel num_threads(n_threads) if (n_blocks > 1)
-    {
-        int64_t s[SUM_BLOCK] __attribute__((aligned(64)));
-        float g[SUM_BLOCK] __attribute__((aligned(64)));
-#pragma omp for schedule(static)
-        for (int64_t b = 0; b < n_blocks; b++) {
-            const int64_t b_lo = lo + b * SUM_BLOCK, len = b_lo + SUM_BLOCK < hi ? SUM_BLOCK : hi - b_lo;
-            gather_block(g, s, srcs, n_src, fixed, b_lo, len);
-            tcd_adam_update(&k, params + b_lo, g, a->m + b_lo, a->v + b_lo, len);
-        }
-    }
-}
-
-void tcd_shared_sum_update(tcd_adam *a, float *params, float *const *srcs, int n_src, int64_t lo, int64_t hi,
-                           double lr, int n_threads) {
-    sum_update(a, params, (void *const *)srcs, n_src, 0, lo, hi, lr, n_threads);
-}
-
-void tcd_shared_sum_update_fixed(tcd_adam *a, float *params, int64_t *const *srcs, int n_src, int64_t lo,
-                                 int64_t hi, double lr, int n_threads) {
-    sum_update(a, params, (void *const *)srcs, n_src, 1, lo, hi, lr, n_threads);
-}
-
-/* ---- the exchange ------------------------------------------------------------------------ */
 
 static void shared_load(tcd_exchange *x, const float *params, const float *m, const float *v) {
     shared_state *s = x->impl;
-    /* each rank copies in its own slice (its pages are first touched by the rank that updates them) */
+    /* each rank copies in its own slice (its pages are first touched by the rank that owns them) */
     const size_t n = sizeof(float) * (size_t)(s->hi - s->lo);
     if (n) {
         memcpy(x->flat.params + s->lo, params + s->lo, n);
@@ -97,33 +253,45 @@ static void shared_load(tcd_exchange *x, const float *params, const float *m, co
     tcd_shm_barrier(s->shm);
 }
 
-/* Nothing travels but the stats: their allreduce is also the barrier after which every rank's
- * gradients are complete. */
+/* Marks the rows this rank's batch used; then the stats' allreduce is also the barrier after which
+ * every rank's gradients and marks are complete. */
 static void shared_reduce(tcd_exchange *x, const tcd_batch *b, double *stats, int n_stats, int n_threads) {
     shared_state *s = x->impl;
-    (void)b;
     (void)n_threads;
+    if (x->rows > 0 && b->n > 0) tcd_row_marks_set(s->bits[x->d->rank], b->tokens, b->offsets[b->n] - b->offsets[0]);
     tcd_shm_fence(s->shm);
     tcd_dist_sum_f64(x->d, stats, n_stats);
     tcd_shm_fence(s->shm);
     x->bytes = (int64_t)sizeof(double) * n_stats;
 }
 
+/* This rank's own gradient buffer back to zero: the rows it marked and the dense tensors. */
+static void clear_own(tcd_exchange *x) {
+    shared_state *s = x->impl;
+    const int r = x->d->rank;
+    void *buf = x->opts.deterministic ? (void *)x->flat.acc : (void *)x->flat.grads;
+    const size_t elem = x->opts.deterministic ? sizeof(int64_t) : sizeof(float);
+    if (x->rows > 0) tcd_clear_marked(buf, elem, s->bits[r], x->rows, x->row_len);
+    memset((char *)buf + (size_t)x->dense0 * elem, 0, elem * (size_t)(x->n_params - x->dense0));
+}
+
 static void shared_apply(tcd_exchange *x, tcd_adam *opt, double lr, int n_threads) {
     shared_state *s = x->impl;
-    if (x->opts.deterministic)
-        tcd_shared_sum_update_fixed(opt, x->flat.params, s->acc_all, x->d->world, s->lo, s->hi, lr, n_threads);
-    else
-        tcd_shared_sum_update(opt, x->flat.params, s->grads_all, x->d->world, s->lo, s->hi, lr, n_threads);
-    /* the slices are updated (and every gradient buffer zeroed) before any rank goes on */
+    /* open this rank's slice for claims: every counter was exhausted before the last step's
+     * barrier, so no rank claims a block of this slice before this store */
+    __atomic_store_n(s->next[x->d->rank], 0, __ATOMIC_RELEASE);
+    const int det = x->opts.deterministic;
+    sum_update(opt, x->flat.params, det ? (void *const *)s->acc_all : (void *const *)s->grads_all, x->d->world, det,
+               x->rows > 0 ? &s->marks : NULL, &s->claims, 0, 0, lr, n_threads);
+    /* every block is updated before any rank clears what it wrote or goes on */
     tcd_shm_barrier(s->shm);
+    clear_own(x);
 }
 
 static void shared_discard(tcd_exchange *x, int n_threads) {
     shared_state *s = x->impl;
     (void)n_threads;
-    memset(x->flat.grads, 0, sizeof(float) * (size_t)x->n_params);
-    if (x->flat.acc) memset(x->flat.acc, 0, sizeof(int64_t) * (size_t)x->n_params);
+    clear_own(x);
     tcd_shm_barrier(s->shm);
 }
 
@@ -132,6 +300,10 @@ static void shared_close(tcd_exchange *x) {
     tcd_shm_free(s->shm); /* collective */
     free(s->grads_all);
     free(s->acc_all);
+    free(s->bits);
+    free(s->next);
+    free(s->slice_lo);
+    free(s->slice_hi);
     free(s);
 }
 
@@ -139,25 +311,30 @@ static const tcd_exchange_ops shared_ops = {shared_load, shared_reduce, shared_a
 
 int tcd_exchange_shared_open(tcd_exchange *x, char *why, size_t why_len) {
     const tcd_dist *d = x->d;
-    const int det = x->opts.deterministic;
-    /* contiguous slices, aligned to 1024 floats (4 KiB pages) so that no two ranks write one cache
-     * line; the sweep's work per element is the same everywhere, so equal slices balance it */
-    const int64_t n = x->n_params, align = 1024;
-    const int64_t lo = n * d->rank / d->world / align * align;
-    const int64_t hi = d->rank == d->world - 1 ? n : n * (d->rank + 1) / d->world / align * align;
-    /* p, m, v: this rank's slice of each (one contiguous array per node); its gradients and, with
-     * --deterministic, its fixed-point accumulator */
-    const int64_t bytes[5] = {(hi - lo) * (int64_t)sizeof(float), (hi - lo) * (int64_t)sizeof(float),
-                              (hi - lo) * (int64_t)sizeof(float), n * (int64_t)sizeof(float),
-                              det ? n * (int64_t)sizeof(int64_t) : 0};
-    tcd_shm *shm = tcd_shm_create(d, det ? 5 : 4, bytes, why, why_len);
+    const int det = x->opts.deterministic, W = d->world;
+    if (W > 64) {
+        snprintf(why, why_len, "more than 64 ranks on one node");
+        return -1;
+    }
+    /* contiguous slices, aligned to 1024 floats (4 KiB pages) so that no two ranks own one cache
+     * line or page */
+    const int64_t n = x->n_params, align = 1024, words = (x->rows + 63) / 64;
+    const int64_t lo = n * d->rank / W / align * align;
+    const int64_t hi = d->rank == W - 1 ? n : n * (d->rank + 1) / W / align * align;
+    int64_t bytes[N_BUFS];
+    bytes[B_PARAMS] = bytes[B_M] = bytes[B_V] = (hi - lo) * (int64_t)sizeof(float);
+    bytes[B_GRADS] = n * (int64_t)sizeof(float);
+    bytes[B_MARKS] = (words + 7) / 8 * 64; /* whole cache lines */
+    bytes[B_CLAIM] = 64;
+    bytes[B_ACC] = det ? n * (int64_t)sizeof(int64_t) : 0;
+    tcd_shm *shm = tcd_shm_create(d, N_BUFS, bytes, why, why_len);
     if (!shm) return -1;
     float *base[3] = {NULL, NULL, NULL};
     for (int k = 0; k < 3; k++) {
-        for (int r = 0; r < d->world && !base[k]; r++) base[k] = tcd_shm_part(shm, k, r); /* the first non-empty */
-        for (int r = 0; r < d->world; r++) {
+        for (int r = 0; r < W && !base[k]; r++) base[k] = tcd_shm_part(shm, k, r); /* the first non-empty */
+        for (int r = 0; r < W; r++) {
             const float *p = tcd_shm_part(shm, k, r);
-            if (p && p != base[k] + n * r / d->world / align * align)
+            if (p && p != base[k] + n * r / W / align * align)
                 tcd_die("--exchange shared: the shared buffers are not contiguous");
         }
     }
@@ -165,17 +342,33 @@ int tcd_exchange_shared_open(tcd_exchange *x, char *why, size_t why_len) {
     s->shm = shm;
     s->lo = lo;
     s->hi = hi;
-    x->flat.params = base[0];
-    x->flat.m = base[1];
-    x->flat.v = base[2];
-    x->flat.grads = tcd_shm_part(shm, 3, d->rank);
-    s->grads_all = tcd_malloc(sizeof(float *) * (size_t)d->world);
-    for (int r = 0; r < d->world; r++) s->grads_all[r] = tcd_shm_part(shm, 3, r);
+    x->flat.params = base[B_PARAMS];
+    x->flat.m = base[B_M];
+    x->flat.v = base[B_V];
+    x->flat.grads = tcd_shm_part(shm, B_GRADS, d->rank);
+    s->grads_all = tcd_malloc(sizeof(float *) * (size_t)W);
+    s->bits = tcd_malloc(sizeof(uint64_t *) * (size_t)W);
+    s->next = tcd_malloc(sizeof(int64_t *) * (size_t)W);
+    s->slice_lo = tcd_malloc(sizeof(int64_t) * (size_t)W);
+    s->slice_hi = tcd_malloc(sizeof(int64_t) * (size_t)W);
+    for (int r = 0; r < W; r++) {
+        s->grads_all[r] = tcd_shm_part(shm, B_GRADS, r);
+        s->bits[r] = tcd_shm_part(shm, B_MARKS, r);
+        s->next[r] = tcd_shm_part(shm, B_CLAIM, r);
+        s->slice_lo[r] = n * r / W / align * align;
+        s->slice_hi[r] = r == W - 1 ? n : n * (r + 1) / W / align * align;
+    }
     memset(x->flat.grads, 0, sizeof(float) * (size_t)n);
+    memset(s->bits[d->rank], 0, (size_t)bytes[B_MARKS]);
+    __atomic_store_n(s->next[d->rank], CLAIM_DONE, __ATOMIC_RELAXED); /* nothing to claim before the first step */
+    s->marks = (tcd_row_marks){.bits = (const uint64_t *const *)s->bits, .n_ranks = W, .row_len = x->row_len,
+                               .sparse_end = x->dense0};
+    s->claims = (slice_claims){.next = s->next, .slice_lo = s->slice_lo, .slice_hi = s->slice_hi, .n_ranks = W,
+                               .me = d->rank};
     if (det) {
-        x->flat.acc = tcd_shm_part(shm, 4, d->rank);
-        s->acc_all = tcd_malloc(sizeof(int64_t *) * (size_t)d->world);
-        for (int r = 0; r < d->world; r++) s->acc_all[r] = tcd_shm_part(shm, 4, r);
+        x->flat.acc = tcd_shm_part(shm, B_ACC, d->rank);
+        s->acc_all = tcd_malloc(sizeof(int64_t *) * (size_t)W);
+        for (int r = 0; r < W; r++) s->acc_all[r] = tcd_shm_part(shm, B_ACC, r);
         memset(x->flat.acc, 0, sizeof(int64_t) * (size_t)n);
     }
     tcd_shm_barrier(shm);

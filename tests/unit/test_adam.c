@@ -86,7 +86,7 @@ static void test_paths_and_threads(void) {
 
 /* The shared exchange's update: slices [lo, hi) of one buffer, each rank summing 3 gradient buffers
  * (float, and int64 fixed point), give the bits of one whole step on the summed gradient, leave
- * the sources zeroed, and touch nothing outside the slice. */
+ * the sources as they were (their writers clear them), and touch nothing outside the slice. */
 static void test_sum_slices(void) {
     const int64_t n = 10007, cut[4] = {0, 3072, 3073, n}; /* the middle slice has one element */
     enum { NS = 3 };
@@ -119,20 +119,109 @@ static void test_sum_slices(void) {
             tcd_adam_step(&ref, p_ref, g_ref, 0.01, 1);
             for (int k = 0; k < 3; k++) {
                 if (fixed)
-                    tcd_shared_sum_update_fixed(&sl[k], p, fix, NS, cut[k], cut[k + 1], 0.01, 2);
+                    tcd_shared_sum_update_fixed(&sl[k], p, fix, NS, NULL, cut[k], cut[k + 1], 0.01, 2);
                 else
-                    tcd_shared_sum_update(&sl[k], p, src, NS, cut[k], cut[k + 1], 0.01, 2);
+                    tcd_shared_sum_update(&sl[k], p, src, NS, NULL, cut[k], cut[k + 1], 0.01, 2);
             }
             CHECK(memcmp(p, p_ref, n * sizeof(float)) == 0);
             CHECK(memcmp(sl[0].m, ref.m, n * sizeof(float)) == 0 && memcmp(sl[0].v, ref.v, n * sizeof(float)) == 0);
             for (int r = 0; r < NS; r++)
-                for (int64_t i = 0; i < n; i++) CHECK(fixed ? fix[r][i] == 0 : src[r][i] == 0.0f);
+                for (int64_t i = 0; i < n; i++)
+                    CHECK(fixed ? fix[r][i] == (int64_t)llrint((double)src[r][i] * 0x1p40)
+                                : src[r][i] == (float)cos(0.3 * (double)i + r + s) * 0.01f * (float)(r + 1));
         }
     CHECK(sl[0].t == 4 && sl[2].t == 4);
     for (int k = 1; k < 3; k++) sl[k].m = sl[k].v = NULL;
     for (int k = 0; k < 3; k++) tcd_adam_free(&sl[k]);
     tcd_adam_free(&ref);
     for (int r = 0; r < NS; r++) free(src[r]), free(fix[r]);
+    free(p_ref), free(p), free(g_ref);
+}
+
+/* With row marks: each source holds values only in the rows it marked (others +0, not read), some
+ * of them -0; slices cut rows and the last slice runs into the dense tail. The result is the full
+ * rank-order sum's step bit for bit, sign of zero included; tcd_clear_marked leaves a source zero
+ * with its marks cleared. */
+static void test_sum_marked(void) {
+    enum { NS = 3, L = 5, ROWS = 700 };
+    const int64_t sparse_end = (int64_t)ROWS * L, n = sparse_end + 333;
+    const int64_t cut[4] = {0, 1027, 2049, n}; /* not at row boundaries */
+    float *p_ref = malloc(n * sizeof(float)), *p = malloc(n * sizeof(float)), *g_ref = malloc(n * sizeof(float));
+    float *src[NS];
+    int64_t *fix[NS];
+    uint64_t *bits[NS];
+    for (int r = 0; r < NS; r++) {
+        src[r] = calloc(n, sizeof(float));
+        fix[r] = calloc(n, sizeof(int64_t));
+        bits[r] = calloc((ROWS + 63) / 64, sizeof(uint64_t));
+    }
+    tcd_adam_config c;
+    tcd_adam_config_default(&c);
+    for (int fixed = 0; fixed < 2; fixed++) {
+        tcd_adam ref, sl[3];
+        tcd_adam_init(&ref, &c, n);
+        for (int k = 0; k < 3; k++) tcd_adam_init(&sl[k], &c, n);
+        for (int k = 1; k < 3; k++) free(sl[k].m), free(sl[k].v), sl[k].m = sl[0].m, sl[k].v = sl[0].v;
+        for (int64_t i = 0; i < n; i++) p_ref[i] = p[i] = (float)sin(0.01 * (double)i);
+        for (int step = 0; step < 3; step++) {
+            uint64_t h = 0x9e3779b97f4a7c15ull * (uint64_t)(step + 1 + 10 * fixed);
+            for (int r = 0; r < NS; r++) {
+                int32_t toks[ROWS];
+                int nt = 0;
+                for (int64_t row = 0; row < ROWS; row++) {
+                    h = h * 6364136223846793005ull + 1442695040888963407ull;
+                    /* frequent rows are used by every rank, rare ones seldom; some whole words empty */
+                    const int used = row < 100 ? (h >> 60) != 0 : (row >= 320 && row < 448) ? 0 : (h >> 62) == 0;
+                    if (!used) continue;
+                    toks[nt++] = (int32_t)row;
+                    for (int64_t e = row * L; e < row * L + L; e++) {
+                        h = h * 6364136223846793005ull + 1442695040888963407ull;
+                        float x = (h >> 61) == 0 ? -0.0f : (float)((double)(h >> 40) / 16777216.0 - 0.5) * 0.01f;
+                        src[r][e] = x;
+                        fix[r][e] = (int64_t)llrint((double)x * 0x1p40);
+                    }
+                }
+                tcd_row_marks_set(bits[r], toks, nt);
+                for (int64_t e = sparse_end; e < n; e++) {
+                    src[r][e] = (float)cos(0.1 * (double)e + r + step) * 0.01f;
+                    fix[r][e] = (int64_t)llrint((double)src[r][e] * 0x1p40);
+                }
+            }
+            for (int64_t e = 0; e < n; e++) {
+                if (fixed) {
+                    int64_t acc = 0;
+                    for (int r = 0; r < NS; r++) acc += fix[r][e];
+                    g_ref[e] = (float)((double)acc * 0x1p-40);
+                } else {
+                    float acc = src[0][e];
+                    for (int r = 1; r < NS; r++) acc += src[r][e]; /* the full sum, +0 terms included */
+                    g_ref[e] = acc;
+                }
+            }
+            tcd_adam_step(&ref, p_ref, g_ref, 0.01, 1);
+            const tcd_row_marks mk = {.bits = (const uint64_t *const *)bits, .n_ranks = NS, .row_len = L,
+                                      .sparse_end = sparse_end};
+            for (int k = 0; k < 3; k++) {
+                if (fixed)
+                    tcd_shared_sum_update_fixed(&sl[k], p, fix, NS, &mk, cut[k], cut[k + 1], 0.01, 2);
+                else
+                    tcd_shared_sum_update(&sl[k], p, src, NS, &mk, cut[k], cut[k + 1], 0.01, 2);
+            }
+            CHECK(memcmp(p, p_ref, n * sizeof(float)) == 0);
+            CHECK(memcmp(sl[0].m, ref.m, n * sizeof(float)) == 0 && memcmp(sl[0].v, ref.v, n * sizeof(float)) == 0);
+            for (int r = 0; r < NS; r++) {
+                tcd_clear_marked(src[r], sizeof(float), bits[r], ROWS, L);
+                for (int64_t w = 0; w < (ROWS + 63) / 64; w++) CHECK(bits[r][w] == 0);
+                tcd_row_marks_set(bits[r], (const int32_t[]){0}, 0);
+                for (int64_t e = 0; e < sparse_end; e++) CHECK(src[r][e] == 0.0f && !signbit(src[r][e]));
+                memset(fix[r], 0, sizeof(int64_t) * (size_t)n);
+            }
+        }
+        for (int k = 1; k < 3; k++) sl[k].m = sl[k].v = NULL;
+        for (int k = 0; k < 3; k++) tcd_adam_free(&sl[k]);
+        tcd_adam_free(&ref);
+    }
+    for (int r = 0; r < NS; r++) free(src[r]), free(fix[r]), free(bits[r]);
     free(p_ref), free(p), free(g_ref);
 }
 
@@ -189,6 +278,7 @@ int main(void) {
     test_hand(0.1, P_ADAMW);
     test_paths_and_threads();
     test_sum_slices();
+    test_sum_marked();
     test_schedules();
     test_norms();
     printf("adam: ok\n");
