@@ -104,10 +104,11 @@ static int check_combinations(const tcd_train_config *c) {
         tcd_error("--data and --run-dir are required (see tcdist train --help)");
         return -1;
     }
-    if (!strcmp(c->exchange, "shared") && (c->lazy_adam || c->clip_norm > 0 || c->check_replicas > 0)) {
-        tcd_error("--exchange shared: not with %s (the ranks hold one copy of the model and each updates "
+    if ((!strcmp(c->exchange, "shared") || !strcmp(c->exchange, "hier")) &&
+        (c->lazy_adam || c->clip_norm > 0 || c->check_replicas > 0)) {
+        tcd_error("--exchange %s: not with %s (the ranks of a node hold one copy of the model and each updates "
                   "only its slice); use --exchange sparse",
-                  c->lazy_adam ? "--lazy-adam" : c->clip_norm > 0 ? "--clip-norm" : "--check-replicas");
+                  c->exchange, c->lazy_adam ? "--lazy-adam" : c->clip_norm > 0 ? "--clip-norm" : "--check-replicas");
         return -1;
     }
     if (c->valid_split > 0 && c->valid) {
@@ -170,9 +171,10 @@ int tcd_cmd_train(int argc, char **argv) {
          "bit-identical parameters for any number of ranks and threads (fixed-point gradient sums)"},
         {"--exchange", TCD_OPT_CHOICE, &c.exchange, "KIND",
          "gradient exchange between ranks: shared (ranks on one node share one copy of the model and sum "
-         "gradients in shared memory), sparse (allreduce of the touched embedding rows), dense (allreduce of "
-         "everything); auto: shared where it applies, else sparse",
-         0, 0, "auto|shared|sparse|dense"},
+         "gradients in shared memory), hier (shared inside each node, and each slice summed between nodes: "
+         "sparse rows and dense tensors), sparse (allreduce of the touched embedding rows), dense (allreduce "
+         "of everything); auto: shared on one node, hier on several, sparse where neither applies",
+         0, 0, "auto|shared|hier|sparse|dense"},
         {"--lazy-adam", TCD_OPT_FLAG, &c.lazy_adam, NULL, "update only the embedding rows the batch touched (not dense Adam)"},
         {"--check-replicas", TCD_OPT_I64, &c.check_replicas, "K", "compare a digest of every rank's parameters every K steps (0: off)", 0, (double)INT64_MAX},
         {"--no-shuffle", TCD_OPT_FLAG, &c.no_shuffle, NULL, "keep file order (tests and debugging)"},

@@ -18,6 +18,65 @@
 
 static void mpi_abort(int status) { MPI_Abort(MPI_COMM_WORLD, status); }
 
+/* The node's ranks and the ranks of the same local rank on every node (tcd_group). */
+static MPI_Comm node_comm = MPI_COMM_NULL, cross_comm = MPI_COMM_NULL;
+
+static MPI_Comm comm_of(tcd_group g) {
+    return g == TCD_NODE ? node_comm : g == TCD_CROSS ? cross_comm : MPI_COMM_WORLD;
+}
+
+static int group_size(const tcd_dist *d, tcd_group g) {
+    return g == TCD_NODE ? d->local_size : g == TCD_CROSS ? d->n_nodes : d->world;
+}
+
+/* TCDIST_NODE_SIZE: pretend nodes of K consecutive ranks (0: unset). */
+static int pretend_node_size(void) {
+    const char *v = getenv("TCDIST_NODE_SIZE");
+    if (!v || !*v) return 0;
+    char *end = NULL;
+    errno = 0;
+    long k = strtol(v, &end, 10);
+    if (errno || *end || k < 1 || k > 1 << 20) return -1;
+    return (int)k;
+}
+
+/* Splits the ranks into nodes and the cross-node groups; fills the node fields of d. */
+static void find_nodes(tcd_dist *d) {
+    const int k = pretend_node_size();
+    if (k < 0) { /* every rank reads the same environment: all of them stop here */
+        if (d->rank == 0)
+            tcd_error("TCDIST_NODE_SIZE=%s: expected a positive number of ranks per pretend node",
+                      getenv("TCDIST_NODE_SIZE"));
+        MPI_Finalize();
+        exit(2);
+    }
+    if (k > 0) {
+        if (MPI_Comm_split(MPI_COMM_WORLD, d->rank / k, d->rank, &node_comm) != MPI_SUCCESS)
+            tcd_die("MPI_Comm_split failed");
+    } else if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, d->rank, MPI_INFO_NULL, &node_comm) !=
+               MPI_SUCCESS)
+        tcd_die("MPI_Comm_split_type failed");
+    MPI_Comm_rank(node_comm, &d->local_rank);
+    MPI_Comm_size(node_comm, &d->local_size);
+    /* nodes are numbered in the order of their lowest ranks */
+    int leader = d->rank;
+    MPI_Bcast(&leader, 1, MPI_INT, 0, node_comm);
+    int *is_leader = tcd_malloc(sizeof(int) * (size_t)d->world), mine = d->local_rank == 0;
+    MPI_Allgather(&mine, 1, MPI_INT, is_leader, 1, MPI_INT, MPI_COMM_WORLD);
+    d->node = 0;
+    d->n_nodes = 0;
+    for (int r = 0; r < d->world; r++) {
+        if (is_leader[r] && r < leader) d->node++;
+        d->n_nodes += is_leader[r];
+    }
+    free(is_leader);
+    int sizes[2] = {d->local_size, -d->local_size};
+    MPI_Allreduce(MPI_IN_PLACE, sizes, 2, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    d->uniform = sizes[0] == -sizes[1];
+    if (MPI_Comm_split(MPI_COMM_WORLD, d->local_rank, d->node, &cross_comm) != MPI_SUCCESS)
+        tcd_die("MPI_Comm_split failed");
+}
+
 static int launched_by_mpi(void) {
     static const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE", "MPI_LOCALNRANKS"};
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
@@ -28,6 +87,7 @@ static int launched_by_mpi(void) {
 void tcd_dist_init(tcd_dist *d, int *argc, char ***argv) {
     memset(d, 0, sizeof *d);
     d->world = 1;
+    d->n_nodes = d->local_size = d->uniform = 1;
     const char *force = getenv("TCDIST_FORCE_MPI");
     if (!launched_by_mpi() && !(force && *force == '1')) return;
     int provided = 0;
@@ -39,30 +99,49 @@ void tcd_dist_init(tcd_dist *d, int *argc, char ***argv) {
     tcd_log_rank = d->rank;
     tcd_log_world = d->world;
     if (d->world > 1) tcd_set_abort(mpi_abort);
+    find_nodes(d);
 }
 
 void tcd_dist_finalize(tcd_dist *d) {
-    if (d->mpi) MPI_Finalize();
+    if (d->mpi) {
+        if (node_comm != MPI_COMM_NULL) MPI_Comm_free(&node_comm);
+        if (cross_comm != MPI_COMM_NULL) MPI_Comm_free(&cross_comm);
+        MPI_Finalize();
+    }
     d->mpi = 0;
 }
 
-static void sum(const tcd_dist *d, void *x, int64_t n, MPI_Datatype t, size_t elem) {
-    if (!d->mpi || d->world == 1) return;
+static void sum(const tcd_dist *d, tcd_group g, void *x, int64_t n, MPI_Datatype t, size_t elem) {
+    if (!d->mpi || group_size(d, g) == 1) return;
     char *p = x;
     for (int64_t done = 0; done < n; done += CHUNK) {
         int64_t k = n - done < CHUNK ? n - done : CHUNK;
-        if (MPI_Allreduce(MPI_IN_PLACE, p + (size_t)done * elem, (int)k, t, MPI_SUM, MPI_COMM_WORLD) != MPI_SUCCESS)
+        if (MPI_Allreduce(MPI_IN_PLACE, p + (size_t)done * elem, (int)k, t, MPI_SUM, comm_of(g)) != MPI_SUCCESS)
             tcd_die("MPI_Allreduce failed");
     }
 }
 
-void tcd_dist_sum_f32(const tcd_dist *d, float *x, int64_t n) { sum(d, x, n, MPI_FLOAT, sizeof(float)); }
-void tcd_dist_sum_f64(const tcd_dist *d, double *x, int64_t n) { sum(d, x, n, MPI_DOUBLE, sizeof(double)); }
-void tcd_dist_sum_i64(const tcd_dist *d, int64_t *x, int64_t n) { sum(d, x, n, MPI_INT64_T, sizeof(int64_t)); }
+void tcd_dist_sum_f32(const tcd_dist *d, float *x, int64_t n) { sum(d, TCD_WORLD, x, n, MPI_FLOAT, sizeof(float)); }
+void tcd_dist_sum_f64(const tcd_dist *d, double *x, int64_t n) { sum(d, TCD_WORLD, x, n, MPI_DOUBLE, sizeof(double)); }
+void tcd_dist_sum_i64(const tcd_dist *d, int64_t *x, int64_t n) {
+    sum(d, TCD_WORLD, x, n, MPI_INT64_T, sizeof(int64_t));
+}
+void tcd_dist_sum_f32_in(const tcd_dist *d, tcd_group g, float *x, int64_t n) {
+    sum(d, g, x, n, MPI_FLOAT, sizeof(float));
+}
+void tcd_dist_sum_i64_in(const tcd_dist *d, tcd_group g, int64_t *x, int64_t n) {
+    sum(d, g, x, n, MPI_INT64_T, sizeof(int64_t));
+}
 
 int64_t tcd_dist_allgatherv_i32(const tcd_dist *d, const int32_t *local, int64_t n_local, int32_t **out,
                                 int64_t *cap) {
-    if (!d->mpi || d->world == 1) {
+    return tcd_dist_allgatherv_i32_in(d, TCD_WORLD, local, n_local, out, cap);
+}
+
+int64_t tcd_dist_allgatherv_i32_in(const tcd_dist *d, tcd_group g, const int32_t *local, int64_t n_local,
+                                   int32_t **out, int64_t *cap) {
+    const int size = group_size(d, g);
+    if (!d->mpi || size == 1) {
         if (n_local > *cap) {
             *cap = n_local * 2;
             *out = tcd_realloc(*out, sizeof(int32_t) * (size_t)*cap);
@@ -71,13 +150,13 @@ int64_t tcd_dist_allgatherv_i32(const tcd_dist *d, const int32_t *local, int64_t
         return n_local;
     }
     if (n_local > INT_MAX) tcd_die("a rank touched %lld rows in one step: too many for MPI_Allgatherv", (long long)n_local);
-    int *counts = tcd_malloc(sizeof(int) * (size_t)d->world);
-    int *displs = tcd_malloc(sizeof(int) * (size_t)d->world);
+    int *counts = tcd_malloc(sizeof(int) * (size_t)size);
+    int *displs = tcd_malloc(sizeof(int) * (size_t)size);
     int mine = (int)n_local;
-    if (MPI_Allgather(&mine, 1, MPI_INT, counts, 1, MPI_INT, MPI_COMM_WORLD) != MPI_SUCCESS)
+    if (MPI_Allgather(&mine, 1, MPI_INT, counts, 1, MPI_INT, comm_of(g)) != MPI_SUCCESS)
         tcd_die("MPI_Allgather failed");
     int64_t total = 0;
-    for (int r = 0; r < d->world; r++) {
+    for (int r = 0; r < size; r++) {
         if (total > INT_MAX) tcd_die("row ids of one step exceed MPI's int counts");
         displs[r] = (int)total;
         total += counts[r];
@@ -86,7 +165,7 @@ int64_t tcd_dist_allgatherv_i32(const tcd_dist *d, const int32_t *local, int64_t
         *cap = total * 2;
         *out = tcd_realloc(*out, sizeof(int32_t) * (size_t)*cap);
     }
-    if (MPI_Allgatherv(local, mine, MPI_INT32_T, *out, counts, displs, MPI_INT32_T, MPI_COMM_WORLD) != MPI_SUCCESS)
+    if (MPI_Allgatherv(local, mine, MPI_INT32_T, *out, counts, displs, MPI_INT32_T, comm_of(g)) != MPI_SUCCESS)
         tcd_die("MPI_Allgatherv failed");
     free(counts);
     free(displs);
@@ -156,16 +235,7 @@ void tcd_dist_barrier(const tcd_dist *d) {
     if (d->mpi && d->world > 1) MPI_Barrier(MPI_COMM_WORLD);
 }
 
-int tcd_dist_one_node(const tcd_dist *d) {
-    if (!d->mpi || d->world == 1) return 0;
-    MPI_Comm node;
-    if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node) != MPI_SUCCESS)
-        tcd_die("MPI_Comm_split_type failed");
-    int n = 0;
-    MPI_Comm_size(node, &n);
-    MPI_Comm_free(&node);
-    return n == d->world;
-}
+int tcd_dist_one_node(const tcd_dist *d) { return d->mpi && d->world > 1 && d->n_nodes == 1; }
 
 #define SHM_MAX_BUFS 8
 
@@ -208,18 +278,16 @@ static int shm_reserve(char *path, size_t path_len, size_t bytes, char *why, siz
 }
 
 tcd_shm *tcd_shm_create(const tcd_dist *d, int n_bufs, const int64_t *bytes, char *why, size_t why_len) {
-    if (!d->mpi || d->world == 1 || n_bufs < 1 || n_bufs > SHM_MAX_BUFS) {
-        snprintf(why, why_len, "shared buffers need 2 or more MPI ranks");
+    if (!d->mpi || n_bufs < 1 || n_bufs > SHM_MAX_BUFS) {
+        snprintf(why, why_len, "shared buffers need MPI");
         return NULL;
     }
-    if (!tcd_dist_one_node(d)) {
-        snprintf(why, why_len, "the ranks run on more than one node");
-        return NULL;
-    }
-    /* every rank's contribution to every buffer; buffer k is its parts in rank order, page aligned */
-    const int W = d->world;
+    /* every local rank's contribution to every buffer; buffer k is its parts in local-rank order,
+     * page aligned */
+    const int W = d->local_size, me = d->local_rank;
+    MPI_Comm comm = node_comm;
     int64_t *all = tcd_malloc(sizeof(int64_t) * (size_t)(W * n_bufs));
-    MPI_Allgather(bytes, n_bufs, MPI_INT64_T, all, n_bufs, MPI_INT64_T, MPI_COMM_WORLD);
+    MPI_Allgather(bytes, n_bufs, MPI_INT64_T, all, n_bufs, MPI_INT64_T, comm);
     size_t total = 0;
     size_t *buf_at = tcd_malloc(sizeof(size_t) * (size_t)n_bufs);
     for (int k = 0; k < n_bufs; k++) {
@@ -230,25 +298,25 @@ tcd_shm *tcd_shm_create(const tcd_dist *d, int n_bufs, const int64_t *bytes, cha
     if (total == 0) total = SHM_ALIGN;
     char path[1024] = "";
     int fd = -1, ok = 1;
-    if (d->rank == 0) {
+    if (me == 0) {
         fd = shm_reserve(path, sizeof path, total, why, why_len);
         ok = fd >= 0;
     }
-    MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
-    MPI_Bcast(path, (int)sizeof path, MPI_CHAR, 0, MPI_COMM_WORLD);
+    MPI_Bcast(&ok, 1, MPI_INT, 0, comm);
+    MPI_Bcast(path, (int)sizeof path, MPI_CHAR, 0, comm);
     if (!ok) {
-        if (d->rank != 0) snprintf(why, why_len, "rank 0 could not reserve the shared buffers in %s", shm_dir());
+        if (me != 0) snprintf(why, why_len, "the node's first rank could not reserve the shared buffers in %s", shm_dir());
         free(all);
         free(buf_at);
         return NULL;
     }
-    if (d->rank != 0) fd = open(path, O_RDWR);
+    if (me != 0) fd = open(path, O_RDWR);
     void *map = fd >= 0 ? mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : MAP_FAILED;
     if (map == MAP_FAILED) snprintf(why, why_len, "%s: cannot map the shared buffers (%s)", path, strerror(errno));
     if (fd >= 0) close(fd);
     int all_ok = map != MAP_FAILED;
-    MPI_Allreduce(MPI_IN_PLACE, &all_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
-    if (d->rank == 0) unlink(path); /* every rank has it mapped (or gave up): no file is left behind */
+    MPI_Allreduce(MPI_IN_PLACE, &all_ok, 1, MPI_INT, MPI_MIN, comm);
+    if (me == 0) unlink(path); /* every rank has it mapped (or gave up): no file is left behind */
     if (!all_ok) {
         if (map != MAP_FAILED) {
             munmap(map, total);
@@ -286,13 +354,13 @@ void tcd_shm_fence(tcd_shm *s) {
 
 void tcd_shm_barrier(tcd_shm *s) {
     tcd_shm_fence(s);
-    MPI_Barrier(MPI_COMM_WORLD);
+    MPI_Barrier(node_comm);
     tcd_shm_fence(s);
 }
 
 void tcd_shm_free(tcd_shm *s) {
     if (!s) return;
-    MPI_Barrier(MPI_COMM_WORLD); /* nobody still reads another rank's part */
+    MPI_Barrier(node_comm); /* nobody still reads another rank's part */
     munmap(s->map, s->map_bytes);
     free(s->part);
     free(s);

@@ -19,22 +19,32 @@ tcd_exchange *tcd_exchange_open(const tcd_exchange_opts *o, const tcd_dist *d, c
     }
     x->dense0 = x->rows * x->row_len;
 
-    const int want_shared = !strcmp(o->kind, "shared"), is_auto = !strcmp(o->kind, "auto");
+    /* shared: one node; hier: several (the shared exchange inside each node, plus the exchange of
+     * each slice between nodes); both need one copy of the model per node, which --lazy-adam,
+     * --clip-norm and --check-replicas do not allow (auto picks sparse for them) */
+    const int want_shared = !strcmp(o->kind, "shared"), want_hier = !strcmp(o->kind, "hier");
+    const int is_auto = !strcmp(o->kind, "auto");
     int shared = 0;
+    if (want_shared && d->n_nodes > 1) {
+        snprintf(err, errlen, "--exchange shared: the ranks run on %d nodes; use --exchange hier (or auto)", d->n_nodes);
+        free(x);
+        return NULL;
+    }
     /* one rank: nothing is exchanged (the private path, under the name asked for) */
-    if (d->world > 1 && (want_shared || (is_auto && !o->lazy_adam && !o->replicas))) {
+    if (d->world > 1 && (want_shared || want_hier || (is_auto && !o->lazy_adam && !o->replicas))) {
         char why[256];
         if (tcd_exchange_shared_open(x, why, sizeof why) == 0)
             shared = 1;
-        else if (want_shared) {
-            snprintf(err, errlen, "--exchange shared: %s", why);
+        else if (!is_auto) {
+            snprintf(err, errlen, "--exchange %s: %s", o->kind, why);
             free(x);
             return NULL;
         } else if (d->rank == 0 && !o->quiet)
-            tcd_info("exchange: sparse, since shared memory is not available: %s", why);
+            tcd_info("exchange: sparse, since %s is not available: %s", d->n_nodes > 1 ? "hier" : "shared memory",
+                     why);
     }
     if (!shared) tcd_exchange_private_open(x, strcmp(o->kind, "dense") != 0);
-    if (d->world == 1 && want_shared) x->name = "shared";
+    if (d->world == 1 && (want_shared || want_hier)) x->name = o->kind;
     *flat = x->flat;
     return x;
 }

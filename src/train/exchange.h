@@ -6,6 +6,9 @@
  *   shared: the ranks of a node hold ONE copy of the parameters, m and v in shared memory; each
  *     rank sums every rank's gradient over its own slice and updates that slice (a reduce-scatter
  *     done in place; the allgather half costs nothing).
+ *   hier: shared inside each node; then each rank sums its slice with the ranks that hold the same
+ *     slice on the other nodes (the slice's touched embedding rows and its dense part) and updates
+ *     it in its node's copy.
  * Each has a --deterministic variant, where gradients arrive as int64 fixed point (exact sums).
  *
  * The exchange owns the training buffers (tcd_flat): it places them in private or shared memory
@@ -23,7 +26,7 @@
 #include "train/dist.h"
 
 typedef struct {
-    const char *kind;  /* "auto" | "shared" | "sparse" | "dense" */
+    const char *kind;  /* "auto" | "shared" | "hier" | "sparse" | "dense" */
     int deterministic; /* gradients arrive in flat.acc as fixed point */
     int lazy_adam;     /* the optimizer updates only the embedding rows some rank touched */
     int replicas;      /* each rank needs its own replica and the whole summed gradient
@@ -40,11 +43,12 @@ typedef struct {
 typedef struct tcd_exchange tcd_exchange;
 
 /* Collective. Resolves the kind ("auto": shared when every rank is on one node and shared memory
- * has room, else sparse), then allocates the buffers into *flat. NULL with a message in err when
+ * has room, hier when the ranks span several nodes with the same number of ranks each, else
+ * sparse), then allocates the buffers into *flat. NULL with a message in err when
  * an explicitly requested kind cannot be had. */
 tcd_exchange *tcd_exchange_open(const tcd_exchange_opts *o, const tcd_dist *d, const tcd_model *layout,
                                 tcd_flat *flat, char *err, size_t errlen);
-/* The kind in use: "shared", "sparse" or "dense". */
+/* The kind in use: "shared", "hier", "sparse" or "dense". */
 const char *tcd_exchange_name(const tcd_exchange *x);
 /* Installs the initial or resumed state, the same on every rank: each rank copies what it owns.
  * Collective. */

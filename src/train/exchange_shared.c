@@ -239,6 +239,16 @@ typedef struct {
     tcd_row_marks marks;
     int64_t **next, *slice_lo, *slice_hi;
     slice_claims claims;
+    /* hier (several nodes): this slice's node sums, their rows, and the exchange with the ranks that
+     * hold the same slice on the other nodes */
+    int cross;
+    void *gs;              /* [hi - lo] floats or (--deterministic) int64 */
+    float *gf;             /* [hi - lo] --deterministic: the converted sums */
+    uint64_t *seen;        /* [words] scratch for the union of rows */
+    int32_t *ids, *ids_all, *ids_union;
+    int64_t cap_ids, cap_all, cap_union;
+    void *pack;
+    int64_t cap_pack;
 } shared_state;
 
 static void shared_load(tcd_exchange *x, const float *params, const float *m, const float *v) {
@@ -258,7 +268,7 @@ static void shared_load(tcd_exchange *x, const float *params, const float *m, co
 static void shared_reduce(tcd_exchange *x, const tcd_batch *b, double *stats, int n_stats, int n_threads) {
     shared_state *s = x->impl;
     (void)n_threads;
-    if (x->rows > 0 && b->n > 0) tcd_row_marks_set(s->bits[x->d->rank], b->tokens, b->offsets[b->n] - b->offsets[0]);
+    if (x->rows > 0 && b->n > 0) tcd_row_marks_set(s->bits[x->d->local_rank], b->tokens, b->offsets[b->n] - b->offsets[0]);
     tcd_shm_fence(s->shm);
     tcd_dist_sum_f64(x->d, stats, n_stats);
     tcd_shm_fence(s->shm);
@@ -268,20 +278,132 @@ static void shared_reduce(tcd_exchange *x, const tcd_batch *b, double *stats, in
 /* This rank's own gradient buffer back to zero: the rows it marked and the dense tensors. */
 static void clear_own(tcd_exchange *x) {
     shared_state *s = x->impl;
-    const int r = x->d->rank;
+    const int r = x->d->local_rank;
     void *buf = x->opts.deterministic ? (void *)x->flat.acc : (void *)x->flat.grads;
     const size_t elem = x->opts.deterministic ? sizeof(int64_t) : sizeof(float);
     if (x->rows > 0) tcd_clear_marked(buf, elem, s->bits[r], x->rows, x->row_len);
     memset((char *)buf + (size_t)x->dense0 * elem, 0, elem * (size_t)(x->n_params - x->dense0));
 }
 
+/* ---- several nodes (hier) ----------------------------------------------------------------
+ * Rank r of a node owns the same slice as rank r of every other node. After the node's gradients
+ * are complete, each rank sums its slice over the node's ranks (as above, into gs), lists the
+ * slice's rows that the node used, gathers those lists from the same-slice ranks of the other
+ * nodes, and allreduces, between nodes, the union's rows plus the slice's dense part: sparse rows
+ * and dense tensors, 1/local_size of the model per rank (Horovod's hierarchical allreduce without
+ * the final broadcast, since the node shares memory). Then each rank updates its slice of the
+ * node's copy; every node's copy gets the same update. */
+
+static void grow(void **p, int64_t *cap, int64_t need, size_t elem) {
+    if (need <= *cap) return;
+    *cap = need + need / 2 + 256;
+    free(*p);
+    *p = tcd_malloc(elem * (size_t)*cap);
+}
+
+static void hier_apply(tcd_exchange *x, tcd_adam *opt, double lr, int n_threads) {
+    shared_state *s = x->impl;
+    const tcd_dist *d = x->d;
+    const int det = x->opts.deterministic, W = d->local_size;
+    const int64_t lo = s->lo, hi = s->hi, n = hi - lo, L = x->row_len;
+    const size_t elem = det ? sizeof(int64_t) : sizeof(float);
+    void *const *srcs = det ? (void *const *)s->acc_all : (void *const *)s->grads_all;
+    const tcd_row_marks *mk = x->rows > 0 ? &s->marks : NULL;
+    if (n_threads < 1) n_threads = 1;
+    /* 1. the node's sums over this slice, exact int64 with --deterministic */
+    const int64_t n_blocks = (n + SUM_BLOCK - 1) / SUM_BLOCK;
+#pragma omp parallel for schedule(static) num_threads(n_threads) if (n_blocks > 1)
+    for (int64_t b = 0; b < n_blocks; b++) {
+        const int64_t at = lo + b * SUM_BLOCK, len = at + SUM_BLOCK < hi ? SUM_BLOCK : hi - at;
+        float *g = det ? NULL : (float *)s->gs + (at - lo);
+        int64_t *q = det ? (int64_t *)s->gs + (at - lo) : NULL;
+        int64_t end = at;
+        if (mk && at < mk->sparse_end) {
+            end = at + len < mk->sparse_end ? at + len : mk->sparse_end;
+            sum_marked(g ? g : NULL, q, srcs, W, det, mk, at, at, end);
+        }
+        if (end < at + len) sum_dense(g ? g + (end - at) : NULL, q ? q + (end - at) : NULL, srcs, W, det, end, at + len - end);
+    }
+    /* 2. the rows of this slice that this node used, in increasing order */
+    const int64_t sp_end = x->rows > 0 ? (hi < x->dense0 ? hi : x->dense0) : lo;
+    int64_t n_ids = 0, n_union = 0;
+    if (sp_end > lo) {
+        const int64_t row_a = lo / L, row_b = (sp_end - 1) / L;
+        grow((void **)&s->ids, &s->cap_ids, row_b - row_a + 1, sizeof(int32_t));
+        for (int64_t w = row_a >> 6; w <= row_b >> 6; w++) {
+            uint64_t u = 0;
+            for (int r = 0; r < W; r++) u |= s->bits[r][w];
+            if (w == row_a >> 6) u &= ~(uint64_t)0 << (row_a & 63);
+            if (w == row_b >> 6 && (row_b & 63) != 63) u &= ((uint64_t)1 << ((row_b & 63) + 1)) - 1;
+            for (; u; u &= u - 1) s->ids[n_ids++] = (int32_t)(w * 64 + __builtin_ctzll(u));
+        }
+        /* 3. the union over the nodes, in increasing order (the same on every node) */
+        const int64_t n_all = tcd_dist_allgatherv_i32_in(d, TCD_CROSS, s->ids, n_ids, &s->ids_all, &s->cap_all);
+        grow((void **)&s->ids_union, &s->cap_union, row_b - row_a + 1, sizeof(int32_t));
+        for (int64_t i = 0; i < n_all; i++) s->seen[s->ids_all[i] >> 6] |= (uint64_t)1 << (s->ids_all[i] & 63);
+        for (int64_t w = row_a >> 6; w <= row_b >> 6; w++) {
+            for (uint64_t u = s->seen[w]; u; u &= u - 1) s->ids_union[n_union++] = (int32_t)(w * 64 + __builtin_ctzll(u));
+            s->seen[w] = 0;
+        }
+    }
+    /* 4. those rows (cut to the slice) and the slice's dense part, summed between nodes */
+    const int64_t dense_lo = sp_end > lo ? sp_end : lo;
+    int64_t n_pack = hi - dense_lo;
+    for (int64_t k = 0; k < n_union; k++) {
+        const int64_t e0 = (int64_t)s->ids_union[k] * L, e1 = e0 + L;
+        n_pack += (e1 < sp_end ? e1 : sp_end) - (e0 > lo ? e0 : lo);
+    }
+    grow(&s->pack, &s->cap_pack, n_pack, elem);
+    char *pk = s->pack, *gs = s->gs;
+    int64_t at = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        at = 0;
+        for (int64_t k = 0; k < n_union; k++) {
+            int64_t e0 = (int64_t)s->ids_union[k] * L, e1 = e0 + L;
+            if (e0 < lo) e0 = lo;
+            if (e1 > sp_end) e1 = sp_end;
+            if (pass == 0)
+                memcpy(pk + (size_t)at * elem, gs + (size_t)(e0 - lo) * elem, elem * (size_t)(e1 - e0));
+            else
+                memcpy(gs + (size_t)(e0 - lo) * elem, pk + (size_t)at * elem, elem * (size_t)(e1 - e0));
+            at += e1 - e0;
+        }
+        if (pass == 0)
+            memcpy(pk + (size_t)at * elem, gs + (size_t)(dense_lo - lo) * elem, elem * (size_t)(hi - dense_lo));
+        else
+            memcpy(gs + (size_t)(dense_lo - lo) * elem, pk + (size_t)at * elem, elem * (size_t)(hi - dense_lo));
+        if (pass == 0 && n_pack > 0) {
+            if (det)
+                tcd_dist_sum_i64_in(d, TCD_CROSS, s->pack, n_pack);
+            else
+                tcd_dist_sum_f32_in(d, TCD_CROSS, s->pack, n_pack);
+        }
+    }
+    x->bytes += n_ids * (int64_t)sizeof(int32_t) + n_pack * (int64_t)elem; /* reduce counted the stats */
+    /* 5. the update of this slice */
+    const float *g = det ? s->gf : (const float *)s->gs;
+    if (det) tcd_fixed_to_float(s->gf, (const int64_t *)s->gs, n, n_threads);
+    const tcd_adam_step_consts kc = tcd_adam_begin(opt, lr);
+#pragma omp parallel for schedule(static) num_threads(n_threads) if (n_blocks > 1)
+    for (int64_t b = 0; b < n_blocks; b++) {
+        const int64_t a0 = lo + b * SUM_BLOCK, len = a0 + SUM_BLOCK < hi ? SUM_BLOCK : hi - a0;
+        tcd_adam_update(&kc, x->flat.params + a0, g + (a0 - lo), opt->m + a0, opt->v + a0, len);
+    }
+    tcd_shm_barrier(s->shm);
+    clear_own(x);
+}
+
 static void shared_apply(tcd_exchange *x, tcd_adam *opt, double lr, int n_threads) {
     shared_state *s = x->impl;
+    if (s->cross) {
+        hier_apply(x, opt, lr, n_threads);
+        return;
+    }
     /* open this rank's slice for claims: every counter was exhausted before the last step's
      * barrier, so no rank claims a block of this slice before this store */
-    __atomic_store_n(s->next[x->d->rank], 0, __ATOMIC_RELEASE);
+    __atomic_store_n(s->next[x->d->local_rank], 0, __ATOMIC_RELEASE);
     const int det = x->opts.deterministic;
-    sum_update(opt, x->flat.params, det ? (void *const *)s->acc_all : (void *const *)s->grads_all, x->d->world, det,
+    sum_update(opt, x->flat.params, det ? (void *const *)s->acc_all : (void *const *)s->grads_all, x->d->local_size, det,
                x->rows > 0 ? &s->marks : NULL, &s->claims, 0, 0, lr, n_threads);
     /* every block is updated before any rank clears what it wrote or goes on */
     tcd_shm_barrier(s->shm);
@@ -304,6 +426,13 @@ static void shared_close(tcd_exchange *x) {
     free(s->next);
     free(s->slice_lo);
     free(s->slice_hi);
+    free(s->gs);
+    free(s->gf);
+    free(s->seen);
+    free(s->ids);
+    free(s->ids_all);
+    free(s->ids_union);
+    free(s->pack);
     free(s);
 }
 
@@ -311,16 +440,20 @@ static const tcd_exchange_ops shared_ops = {shared_load, shared_reduce, shared_a
 
 int tcd_exchange_shared_open(tcd_exchange *x, char *why, size_t why_len) {
     const tcd_dist *d = x->d;
-    const int det = x->opts.deterministic, W = d->world;
+    const int det = x->opts.deterministic, W = d->local_size, me = d->local_rank;
     if (W > 64) {
         snprintf(why, why_len, "more than 64 ranks on one node");
+        return -1;
+    }
+    if (d->n_nodes > 1 && !d->uniform) {
+        snprintf(why, why_len, "the nodes hold different numbers of ranks");
         return -1;
     }
     /* contiguous slices, aligned to 1024 floats (4 KiB pages) so that no two ranks own one cache
      * line or page */
     const int64_t n = x->n_params, align = 1024, words = (x->rows + 63) / 64;
-    const int64_t lo = n * d->rank / W / align * align;
-    const int64_t hi = d->rank == W - 1 ? n : n * (d->rank + 1) / W / align * align;
+    const int64_t lo = n * me / W / align * align;
+    const int64_t hi = me == W - 1 ? n : n * (me + 1) / W / align * align;
     int64_t bytes[N_BUFS];
     bytes[B_PARAMS] = bytes[B_M] = bytes[B_V] = (hi - lo) * (int64_t)sizeof(float);
     bytes[B_GRADS] = n * (int64_t)sizeof(float);
@@ -345,7 +478,7 @@ int tcd_exchange_shared_open(tcd_exchange *x, char *why, size_t why_len) {
     x->flat.params = base[B_PARAMS];
     x->flat.m = base[B_M];
     x->flat.v = base[B_V];
-    x->flat.grads = tcd_shm_part(shm, B_GRADS, d->rank);
+    x->flat.grads = tcd_shm_part(shm, B_GRADS, me);
     s->grads_all = tcd_malloc(sizeof(float *) * (size_t)W);
     s->bits = tcd_malloc(sizeof(uint64_t *) * (size_t)W);
     s->next = tcd_malloc(sizeof(int64_t *) * (size_t)W);
@@ -359,21 +492,27 @@ int tcd_exchange_shared_open(tcd_exchange *x, char *why, size_t why_len) {
         s->slice_hi[r] = r == W - 1 ? n : n * (r + 1) / W / align * align;
     }
     memset(x->flat.grads, 0, sizeof(float) * (size_t)n);
-    memset(s->bits[d->rank], 0, (size_t)bytes[B_MARKS]);
-    __atomic_store_n(s->next[d->rank], CLAIM_DONE, __ATOMIC_RELAXED); /* nothing to claim before the first step */
+    memset(s->bits[me], 0, (size_t)bytes[B_MARKS]);
+    __atomic_store_n(s->next[me], CLAIM_DONE, __ATOMIC_RELAXED); /* nothing to claim before the first step */
     s->marks = (tcd_row_marks){.bits = (const uint64_t *const *)s->bits, .n_ranks = W, .row_len = x->row_len,
                                .sparse_end = x->dense0};
     s->claims = (slice_claims){.next = s->next, .slice_lo = s->slice_lo, .slice_hi = s->slice_hi, .n_ranks = W,
-                               .me = d->rank};
+                               .me = me};
     if (det) {
-        x->flat.acc = tcd_shm_part(shm, B_ACC, d->rank);
+        x->flat.acc = tcd_shm_part(shm, B_ACC, me);
         s->acc_all = tcd_malloc(sizeof(int64_t *) * (size_t)W);
         for (int r = 0; r < W; r++) s->acc_all[r] = tcd_shm_part(shm, B_ACC, r);
         memset(x->flat.acc, 0, sizeof(int64_t) * (size_t)n);
     }
+    s->cross = d->n_nodes > 1;
+    if (s->cross) {
+        s->gs = tcd_calloc((size_t)(hi - lo ? hi - lo : 1), det ? sizeof(int64_t) : sizeof(float));
+        if (det) s->gf = tcd_malloc(sizeof(float) * (size_t)(hi - lo ? hi - lo : 1));
+        s->seen = tcd_calloc((size_t)(words ? words : 1), sizeof(uint64_t));
+    }
     tcd_shm_barrier(shm);
     x->impl = s;
     x->ops = &shared_ops;
-    x->name = "shared";
+    x->name = s->cross ? "hier" : "shared";
     return 0;
 }
