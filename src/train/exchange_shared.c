@@ -310,10 +310,13 @@ static void hier_apply(tcd_exchange *x, tcd_adam *opt, double lr, int n_threads)
     void *const *srcs = det ? (void *const *)s->acc_all : (void *const *)s->grads_all;
     const tcd_row_marks *mk = x->rows > 0 ? &s->marks : NULL;
     if (n_threads < 1) n_threads = 1;
-    /* 1. the node's sums over this slice, exact int64 with --deterministic */
+    /* 1. the node's sums over this slice, exact int64 with --deterministic; a rank alone on its node
+     * works in its own gradient buffer (its slice is the whole model) */
+    const int alone = W == 1;
+    char *gs = alone ? (char *)(det ? (void *)x->flat.acc : (void *)x->flat.grads) : (char *)s->gs;
     const int64_t n_blocks = (n + SUM_BLOCK - 1) / SUM_BLOCK;
-#pragma omp parallel for schedule(static) num_threads(n_threads) if (n_blocks > 1)
-    for (int64_t b = 0; b < n_blocks; b++) {
+#pragma omp parallel for schedule(static) num_threads(n_threads) if (n_blocks > 1 && !alone)
+    for (int64_t b = 0; b < (alone ? 0 : n_blocks); b++) {
         const int64_t at = lo + b * SUM_BLOCK, len = at + SUM_BLOCK < hi ? SUM_BLOCK : hi - at;
         float *g = det ? NULL : (float *)s->gs + (at - lo);
         int64_t *q = det ? (int64_t *)s->gs + (at - lo) : NULL;
@@ -354,7 +357,7 @@ static void hier_apply(tcd_exchange *x, tcd_adam *opt, double lr, int n_threads)
         n_pack += (e1 < sp_end ? e1 : sp_end) - (e0 > lo ? e0 : lo);
     }
     grow(&s->pack, &s->cap_pack, n_pack, elem);
-    char *pk = s->pack, *gs = s->gs;
+    char *pk = s->pack;
     int64_t at = 0;
     for (int pass = 0; pass < 2; pass++) {
         at = 0;
@@ -381,8 +384,8 @@ static void hier_apply(tcd_exchange *x, tcd_adam *opt, double lr, int n_threads)
     }
     x->bytes += n_ids * (int64_t)sizeof(int32_t) + n_pack * (int64_t)elem; /* reduce counted the stats */
     /* 5. the update of this slice */
-    const float *g = det ? s->gf : (const float *)s->gs;
-    if (det) tcd_fixed_to_float(s->gf, (const int64_t *)s->gs, n, n_threads);
+    const float *g = det ? s->gf : (const float *)gs;
+    if (det) tcd_fixed_to_float(s->gf, (const int64_t *)gs, n, n_threads);
     const tcd_adam_step_consts kc = tcd_adam_begin(opt, lr);
 #pragma omp parallel for schedule(static) num_threads(n_threads) if (n_blocks > 1)
     for (int64_t b = 0; b < n_blocks; b++) {
@@ -390,7 +393,15 @@ static void hier_apply(tcd_exchange *x, tcd_adam *opt, double lr, int n_threads)
         tcd_adam_update(&kc, x->flat.params + a0, g + (a0 - lo), opt->m + a0, opt->v + a0, len);
     }
     tcd_shm_barrier(s->shm);
-    clear_own(x);
+    if (!alone) {
+        clear_own(x);
+        return;
+    }
+    /* alone: the buffer now holds the union's rows (other nodes' too) and the dense part */
+    for (int64_t k = 0; k < n_union; k++)
+        memset(gs + (size_t)((int64_t)s->ids_union[k] * L) * elem, 0, elem * (size_t)L);
+    memset(gs + (size_t)dense_lo * elem, 0, elem * (size_t)(hi - dense_lo));
+    if (x->rows > 0) memset(s->bits[0], 0, sizeof(uint64_t) * (size_t)((x->rows + 63) / 64));
 }
 
 static void shared_apply(tcd_exchange *x, tcd_adam *opt, double lr, int n_threads) {
@@ -506,7 +517,7 @@ int tcd_exchange_shared_open(tcd_exchange *x, char *why, size_t why_len) {
     }
     s->cross = d->n_nodes > 1;
     if (s->cross) {
-        s->gs = tcd_calloc((size_t)(hi - lo ? hi - lo : 1), det ? sizeof(int64_t) : sizeof(float));
+        if (W > 1) s->gs = tcd_calloc((size_t)(hi - lo ? hi - lo : 1), det ? sizeof(int64_t) : sizeof(float));
         if (det) s->gf = tcd_malloc(sizeof(float) * (size_t)(hi - lo ? hi - lo : 1));
         s->seen = tcd_calloc((size_t)(words ? words : 1), sizeof(uint64_t));
     }

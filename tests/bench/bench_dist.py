@@ -10,7 +10,10 @@
    table), and with --lazy-adam (which uses the sparse exchange).
 2. Bytes per step of the gradient exchange (2 ranks), sparse and dense, for two embedding-table
    sizes over the same text: unigrams (88k rows) and unigrams + 200k bigram buckets (288k rows).
-   Sparse bytes should follow the tokens per batch, dense bytes the table."""
+   Sparse bytes should follow the tokens per batch, dense bytes the table.
+3. Several nodes, simulated on this machine (TCDIST_NODE_SIZE=1: 2 pretend nodes x 1 rank): the
+   hierarchical exchange against the sparse one, per-step optimizer time and MPI bytes per step
+   between nodes, interleaved, medians."""
 import argparse
 import datetime
 import json
@@ -26,23 +29,25 @@ ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIR
            OPENBLAS_NUM_THREADS="1")
 
 
-def train(args, data, rd, ranks, threads, extra=()):
+def train(args, data, rd, ranks, threads, extra=(), node_size=None):
     cmd = [args.tcdist, "train", "--data", data, "--run-dir", rd, "--threads", str(threads), "--quiet",
            "--overwrite", "--no-checkpoint", *extra]
     if ranks > 1:
-        cmd = ["mpirun", "-np", str(ranks), "--bind-to", "core", *cmd]
+        pretend = ["-x", f"TCDIST_NODE_SIZE={node_size}"] if node_size else []
+        cmd = ["mpirun", "-np", str(ranks), "--bind-to", "core", *pretend, *cmd]
     t0 = time.perf_counter()
     p = subprocess.run(cmd, capture_output=True, text=True, env=ENV)
     wall = time.perf_counter() - t0
     if p.returncode:
         sys.exit(f"failed: {' '.join(cmd)}\n{p.stdout}\n{p.stderr}")
     s = json.load(open(os.path.join(rd, "summary.json")))
-    return dict(wall=wall, tps=s["tokens_per_s"], bytes=s["comm_bytes_per_step"], acc=s.get("valid_accuracy"))
+    return dict(wall=wall, tps=s["tokens_per_s"], bytes=s["comm_bytes_per_step"], acc=s.get("valid_accuracy"),
+                optim_ms=1e3 * s["phase_seconds"]["optim"] / s["steps"], comm_ms=1e3 * s["phase_seconds"]["comm"] / s["steps"])
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--tcdist", default=os.path.join(ROOT, "build", "tcdist"))
     ap.add_argument("--work", default="/tmp/tcdist-bench")
     ap.add_argument("--out", default=os.path.join(HERE, "results", f"{datetime.date.today()}-dist.md"))
@@ -63,6 +68,10 @@ def main():
             ranks, threads = (1, 2) if name.startswith("1x2") else (2, 1)
             runs[name].append(train(args, uni, rd, ranks, threads, flags[name]))
     med = lambda xs, k: statistics.median(x[k] for x in xs)  # noqa: E731
+    nodes = {"sparse": [], "hier": []}
+    for r in range(args.reps):
+        for name in (("sparse", "hier") if r % 2 == 0 else ("hier", "sparse")):
+            nodes[name].append(train(args, uni, rd, 2, 1, ["--exchange", name], node_size=1))
     rows = []
     for label, data in (("unigrams (88k rows)", uni), ("+ bigrams (288k rows)", bi)):
         sp = train(args, data, rd, 2, 1, ["--exchange", "sparse", "--epochs", "1"])
@@ -88,8 +97,22 @@ def main():
               "shared: MPI bytes/step (gradients are summed in shared memory) |", "|---|---|---|---|"]
     for label, sp, de, sh in rows:
         lines.append(f"| {label} | {sp:,.0f} | {de:,.0f} | {sh:,.0f} |")
-    lines += ["", "Raw tokens/s: " + "; ".join(f"{k}: " + ", ".join(f"{x['tps'] / 1e6:.1f}M" for x in v)
-                                               for k, v in runs.items())]
+    lines += ["", "Simulated 2 nodes x 1 rank (`TCDIST_NODE_SIZE=1 mpirun -np 2 ... --threads 1`), medians of "
+              f"{args.reps} interleaved runs:", "",
+              "| exchange | tokens/s | optimizer ms/step | waiting in the exchange ms/step | MPI bytes/step between nodes (per rank) |",
+              "|---|---|---|---|---|"]
+    for name, xs in nodes.items():
+        lines.append(f"| {name} | {med(xs, 'tps') / 1e6:.1f}M | {med(xs, 'optim_ms'):.3f} | {med(xs, 'comm_ms'):.3f} | "
+                     f"{med(xs, 'bytes'):,.0f} |")
+    pairs = [b["tps"] / a["tps"] for a, b in zip(runs["1x2"], runs["2x1"])]
+    lines += ["", "Raw pairs, default exchange (2x1 / 1x2 tokens/s, in run order): " +
+              ", ".join(f"{b['tps'] / 1e6:.1f}M / {a['tps'] / 1e6:.1f}M = {r:.2f}"
+                        for a, b, r in zip(runs["1x2"], runs["2x1"], pairs)),
+              f"Median of the pair ratios: {statistics.median(pairs):.2f}. Optimizer phase per step (medians): "
+              f"1x2 {med(runs['1x2'], 'optim_ms'):.3f} ms, 2x1 {med(runs['2x1'], 'optim_ms'):.3f} ms; waiting in "
+              f"the exchange (2x1): {med(runs['2x1'], 'comm_ms'):.3f} ms.", "",
+              "Raw tokens/s: " + "; ".join(f"{k}: " + ", ".join(f"{x['tps'] / 1e6:.1f}M" for x in v)
+                                           for k, v in runs.items())]
     text = "\n".join(lines) + "\n"
     open(args.out, "w").write(text)
     print(text)
