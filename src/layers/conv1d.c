@@ -1,6 +1,7 @@
 /* 1-D convolution over a document's sequence of token vectors: im2col (row t of the column matrix
  * is the window x[t .. t+w) flattened, which the row-major x already stores contiguously) and one
- * sgemm through linear.c; plain-loop references; the max-pooled backward, which needs only the
+ * sgemm through linear.c; a BLAS-free kernel vectorised across filters (--deterministic,
+ * inference); plain-loop references; the max-pooled backward, which needs only the
  * argmax position of each filter, and its fixed-point variant for --deterministic. */
 #include <math.h>
 #include <string.h>
@@ -35,6 +36,44 @@ void conv1d_backward(float *dx, float *dW, float *db, float *col, const float *d
         const float *restrict g = col + t * K;
         float *restrict o = dx + t * D;
         for (int64_t k = 0; k < K; k++) o[k] += g[k];
+    }
+}
+
+void conv1d_transpose(float *restrict Wt, const float *restrict W, int64_t F, int64_t K) {
+    for (int64_t f = 0; f < F; f++)
+        for (int64_t k = 0; k < K; k++) Wt[k * F + f] = W[f * K + k];
+}
+
+/* Positions go in blocks of 4, which share each load of a row of Wt; every output still gets its
+ * bias and then its products in window order, so a position's result does not depend on the block. */
+void conv1d_forward_rows(float *out, const float *x, const float *Wt, const float *b, int64_t L, int64_t D, int64_t w,
+                         int64_t F) {
+    const int64_t K = w * D, P = L - w + 1;
+    int64_t t = 0;
+    for (; t + 4 <= P; t += 4) {
+        float *restrict o0 = out + t * F, *restrict o1 = o0 + F, *restrict o2 = o1 + F, *restrict o3 = o2 + F;
+        const float *restrict x0 = x + t * D; /* the windows x[t+i .. t+i+w), contiguous */
+        for (int64_t f = 0; f < F; f++) o0[f] = o1[f] = o2[f] = o3[f] = b ? b[f] : 0.0f;
+        for (int64_t k = 0; k < K; k++) {
+            const float a0 = x0[k], a1 = x0[k + D], a2 = x0[k + 2 * D], a3 = x0[k + 3 * D];
+            const float *restrict wk = Wt + k * F;
+            for (int64_t f = 0; f < F; f++) {
+                o0[f] += a0 * wk[f];
+                o1[f] += a1 * wk[f];
+                o2[f] += a2 * wk[f];
+                o3[f] += a3 * wk[f];
+            }
+        }
+    }
+    for (; t < P; t++) {
+        float *restrict o = out + t * F;
+        const float *restrict xt = x + t * D;
+        for (int64_t f = 0; f < F; f++) o[f] = b ? b[f] : 0.0f;
+        for (int64_t k = 0; k < K; k++) {
+            const float xk = xt[k];
+            const float *restrict wk = Wt + k * F;
+            for (int64_t f = 0; f < F; f++) o[f] += xk * wk[f];
+        }
     }
 }
 

@@ -93,6 +93,14 @@ void conv1d_forward(float *out, float *col, const float *x, const float *W, cons
  * db [F] += column sums of dout; dout [P x F]; col: scratch [P x w*D] (overwritten). */
 void conv1d_backward(float *dx, float *dW, float *db, float *col, const float *dout, const float *x, const float *W,
                      int64_t L, int64_t D, int64_t w, int64_t F);
+/* The same convolution without BLAS, vectorised across the filters: each output is its bias, then
+ * the products added in window order (j, then d), as conv1d_forward_ref sums them. Its result for a
+ * position depends on nothing else, and on no BLAS kernel (the same on every CPU): for
+ * --deterministic and inference. Wt [w*D x F]: W transposed by conv1d_transpose. */
+void conv1d_forward_rows(float *out, const float *x, const float *Wt, const float *b, int64_t L, int64_t D, int64_t w,
+                         int64_t F);
+/* Wt [K x F] = W^T, W [F x K] */
+void conv1d_transpose(float *Wt, const float *W, int64_t F, int64_t K);
 /* Plain-loop references of the same (no scratch), for the tests. */
 void conv1d_forward_ref(float *out, const float *x, const float *W, const float *b, int64_t L, int64_t D, int64_t w,
                         int64_t F);

@@ -6,7 +6,8 @@
  * ReLU is applied after the max (relu(max_t y) = max_t relu(y): ReLU is monotonic).
  * Tensors: embedding [V x D] (row-sparse), conv<k>.weight [F x w_k*D] (filter f, offset j,
  * component d at j*D + d), conv<k>.bias [F], out.weight [O x K*F], out.bias [O]. Each document is
- * convolved on its own (im2col + sgemm), so its activations never depend on its batch companions. */
+ * convolved on its own (im2col + sgemm; in deterministic mode and inference a BLAS-free kernel whose
+ * sums have one fixed order on every CPU), so its activations never depend on its batch companions. */
 #include <math.h>
 #include <omp.h>
 #include <stddef.h>
@@ -101,6 +102,7 @@ typedef struct {
     int n_scr;
     cnn_scratch *scr;       /* [n_scr], one per thread */
     int dropout_on;         /* the last forward used dropout */
+    float *wt;              /* deterministic forward: each conv<k>.weight transposed, [w_k*D x F] back to back */
 } cnn_ws;
 
 /* The tensors a pass needs, looked up once. */
@@ -138,6 +140,11 @@ static void *cnn_ws_new(const tcd_model *m) {
     ws->dense_off = m->tensors[1].offset;
     ws->dense_n = m->n_params - ws->dense_off;
     ws->dense_stride = (ws->dense_n + 15) & ~(int64_t)15;
+    int64_t n_wt = 0;
+    for (int k = 1; k < m->n_tensors; k++)
+        if (m->tensors[k].rank == 2 && strncmp(m->tensors[k].name, "conv", 4) == 0)
+            n_wt += m->tensors[k].rows * m->tensors[k].cols;
+    ws->wt = tcd_aligned_alloc((size_t)(n_wt > 0 ? n_wt : 1) * sizeof(float));
     return ws;
 }
 
@@ -162,6 +169,7 @@ static void cnn_ws_free(void *p) {
     free(ws->dx);
     free(ws->fix_x);
     free(ws->fix_part);
+    free(ws->wt);
     for (int t = 0; t < ws->n_scr; t++) {
         free(ws->scr[t].col);
         free(ws->scr[t].y);
@@ -227,9 +235,14 @@ static void doc_forward(const tcd_model *m, const cnn_view *v, cnn_ws *ws, const
     cnn_scratch *s = scratch(v, ws, Lp);
     float *pool = ws->pool + d * v->KF;
     int32_t *arg = ws->arg + d * v->KF;
+    const float *wt = ws->wt;
     for (int64_t k = 0; k < v->K; k++) {
         const int64_t P = Lp - v->w[k] + 1;
-        conv1d_forward(s->y, s->col, x, v->Wc[k], v->bc[k], Lp, v->D, v->w[k], v->F);
+        if (m->deterministic) /* no BLAS: the same bits on every CPU */
+            conv1d_forward_rows(s->y, x, wt, v->bc[k], Lp, v->D, v->w[k], v->F);
+        else
+            conv1d_forward(s->y, s->col, x, v->Wc[k], v->bc[k], Lp, v->D, v->w[k], v->F);
+        wt += v->w[k] * v->D * v->F;
         maxtime_forward(pool + k * v->F, arg + k * v->F, s->y, P, v->F);
     }
     relu_forward(pool, pool, v->KF);
@@ -258,6 +271,13 @@ static void cnn_forward(tcd_model *m, const tcd_batch *b, float *logits, int n_t
     TCD_CHECK(!ws->dropout_on || b->doc_ids); /* the loader gives every training batch its ids */
     void (*const linear_fwd)(float *, const float *, const float *, const float *, int64_t, int64_t, int64_t) =
         m->deterministic ? linear_forward_rows : linear_forward;
+    if (m->deterministic) {
+        float *wt = ws->wt;
+        for (int64_t k = 0; k < v->K; k++) {
+            conv1d_transpose(wt, v->Wc[k], v->F, v->w[k] * v->D);
+            wt += v->w[k] * v->D * v->F;
+        }
+    }
 
 #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
     for (int64_t c = 0; c < n_chunks; c++) {

@@ -84,6 +84,17 @@ static int test_conv1d(void) {
     for (int j = 0; j < CW; j++)
         for (int d = 0; d < CD; d++) s += (double)W[2 * CW * CD + j * CD + d] * x[(3 + j) * CD + d];
     CHECK(NEAR(out_ref[3 * CF + 2], s, 1e-5));
+    /* the BLAS-free kernel (--deterministic, inference) */
+    float Wt[CW * CD * CF], out_rows[CP * CF];
+    conv1d_transpose(Wt, W, CF, CW * CD);
+    CHECK(Wt[5 * CF + 2] == W[2 * CW * CD + 5]);
+    conv1d_forward_rows(out_rows, x, Wt, b, CL, CD, CW, CF);
+    CHECK(max_rel_diff(out_rows, out_ref, CP * CF) < 1e-6);
+    for (int t = 0; t < CP; t++) { /* a position's bits do not depend on the others (blocks of 4) */
+        float one[CF];
+        conv1d_forward_rows(one, x + t * CD, Wt, b, CW, CD, CW, CF);
+        CHECK(memcmp(one, out_rows + t * CF, sizeof one) == 0);
+    }
     /* backward: BLAS against the plain loops (both ADD), then finite differences */
     float dx[CL * CD], dW[CF * CW * CD], db[CF], dx2[CL * CD], dW2[CF * CW * CD], db2[CF];
     for (int i = 0; i < CL * CD; i++) dx[i] = dx2[i] = 0.5f;
