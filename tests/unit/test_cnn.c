@@ -399,7 +399,7 @@ static int test_model(int64_t C, int training) {
     int bad = 0;
     for (int k = 0; k < m.n_tensors; k++) {
         const tcd_tensor *t = &m.tensors[k];
-        char name[64];
+        char name[128];
         snprintf(name, sizeof name, "cnn(C=%lld, training %d) %s", (long long)C, training, t->name);
         bad += check_param(name, m.params + t->offset, t->rows * t->cols, ana + t->offset, model_loss, &c, 1e-2f);
     }
