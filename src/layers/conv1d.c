@@ -23,6 +23,18 @@ void conv1d_forward(float *out, float *col, const float *x, const float *W, cons
     linear_forward(out, col, W, b, P, w * D, F);
 }
 
+void conv1d_forward_seqs(float *out, float *col, const float *x, const int64_t *rows, int64_t n, const float *W,
+                         const float *b, int64_t D, int64_t w, int64_t F) {
+    int64_t P = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t Pi = rows[i + 1] - rows[i] - w + 1;
+        if (Pi <= 0) continue;
+        im2col(col + P * w * D, x + (rows[i] - rows[0]) * D, Pi, D, w);
+        P += Pi;
+    }
+    if (P > 0) linear_forward(out, col, W, b, P, w * D, F);
+}
+
 void conv1d_backward(float *dx, float *dW, float *db, float *col, const float *dout, const float *x, const float *W,
                      int64_t L, int64_t D, int64_t w, int64_t F) {
     const int64_t P = L - w + 1, K = w * D;

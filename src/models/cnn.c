@@ -5,9 +5,10 @@
  * and one shorter than the widest filter (an empty one included) is zero-padded to that width.
  * ReLU is applied after the max (relu(max_t y) = max_t relu(y): ReLU is monotonic).
  * Tensors: embedding [V x D] (row-sparse), conv<k>.weight [F x w_k*D] (filter f, offset j,
- * component d at j*D + d), conv<k>.bias [F], out.weight [O x K*F], out.bias [O]. Each document is
- * convolved on its own (im2col + sgemm; in deterministic mode and inference a BLAS-free kernel whose
- * sums have one fixed order on every CPU), so its activations never depend on its batch companions. */
+ * component d at j*D + d), conv<k>.bias [F], out.weight [O x K*F], out.bias [O]. Training convolves
+ * groups of a chunk's documents with one im2col + sgemm per width (no window crosses documents);
+ * deterministic mode and inference use a BLAS-free kernel per document, whose sums have one fixed
+ * order on every CPU, so that a document's activations never depend on its batch companions. */
 #include <math.h>
 #include <omp.h>
 #include <stddef.h>
@@ -227,31 +228,48 @@ static cnn_scratch *scratch(const cnn_view *v, cnn_ws *ws, int64_t P) {
     return s;
 }
 
-/* Document d of the batch: its token vectors, the convolutions, max over time, ReLU, dropout. */
-static void doc_forward(const tcd_model *m, const cnn_view *v, cnn_ws *ws, const tcd_batch *b, int64_t d) {
-    const int64_t L = ws->len[d], Lp = ws->xrow[d + 1] - ws->xrow[d];
-    float *x = ws->x + ws->xrow[d] * v->D;
-    embedding_seq_forward(x, v->emb, b->tokens + (b->offsets[d] - b->offsets[0]), L, Lp, v->D);
-    cnn_scratch *s = scratch(v, ws, Lp);
-    float *pool = ws->pool + d * v->KF;
-    int32_t *arg = ws->arg + d * v->KF;
+/* Documents g0 .. g1 of a chunk (their rows are contiguous in ws->x): token vectors; the
+ * convolutions, one sgemm per width over all their windows (thread-independent: the groups are a
+ * function of the chunk), or in deterministic mode the BLAS-free kernel document by document (a
+ * document's result then depends on nothing else); max over time, ReLU, dropout. */
+static void group_forward(const tcd_model *m, const cnn_view *v, cnn_ws *ws, const tcd_batch *b, int64_t g0,
+                          int64_t g1) {
+    const int64_t D = v->D, F = v->F, KF = v->KF;
+    for (int64_t d = g0; d < g1; d++)
+        embedding_seq_forward(ws->x + ws->xrow[d] * D, v->emb, b->tokens + (b->offsets[d] - b->offsets[0]),
+                              ws->len[d], ws->xrow[d + 1] - ws->xrow[d], D);
+    cnn_scratch *s = scratch(v, ws, ws->xrow[g1] - ws->xrow[g0]);
     const float *wt = ws->wt;
     for (int64_t k = 0; k < v->K; k++) {
-        const int64_t P = Lp - v->w[k] + 1;
-        if (m->deterministic) /* no BLAS: the same bits on every CPU */
-            conv1d_forward_rows(s->y, x, wt, v->bc[k], Lp, v->D, v->w[k], v->F);
-        else
-            conv1d_forward(s->y, s->col, x, v->Wc[k], v->bc[k], Lp, v->D, v->w[k], v->F);
-        wt += v->w[k] * v->D * v->F;
-        maxtime_forward(pool + k * v->F, arg + k * v->F, s->y, P, v->F);
+        const int64_t w = v->w[k];
+        if (!m->deterministic)
+            conv1d_forward_seqs(s->y, s->col, ws->x + ws->xrow[g0] * D, ws->xrow + g0, g1 - g0, v->Wc[k], v->bc[k], D,
+                                w, F);
+        const float *y = s->y;
+        for (int64_t d = g0; d < g1; d++) {
+            const int64_t Lp = ws->xrow[d + 1] - ws->xrow[d], P = Lp - w + 1;
+            if (m->deterministic) { /* no BLAS: the same bits on every CPU */
+                conv1d_forward_rows(s->y, ws->x + ws->xrow[d] * D, wt, v->bc[k], Lp, D, w, F);
+                y = s->y;
+            }
+            maxtime_forward(ws->pool + d * KF + k * F, ws->arg + d * KF + k * F, y, P, F);
+            y += P * F;
+        }
+        wt += w * D * F;
     }
-    relu_forward(pool, pool, v->KF);
-    float *h = ws->hdrop + d * v->KF;
-    if (ws->dropout_on)
-        dropout_forward(h, pool, v->KF, v->p, m->seed, m->step, b->doc_ids[d]);
-    else
-        memcpy(h, pool, (size_t)v->KF * sizeof(float));
+    for (int64_t d = g0; d < g1; d++) {
+        float *pool = ws->pool + d * KF, *h = ws->hdrop + d * KF;
+        relu_forward(pool, pool, KF);
+        if (ws->dropout_on)
+            dropout_forward(h, pool, KF, v->p, m->seed, m->step, b->doc_ids[d]);
+        else
+            memcpy(h, pool, (size_t)KF * sizeof(float));
+    }
 }
+
+/* Documents of a chunk go to group_forward in groups of up to this many padded positions in all
+ * (at least one document), which bounds the im2col scratch. */
+#define GROUP_ROWS 1024
 
 static void cnn_forward(tcd_model *m, const tcd_batch *b, float *logits, int n_threads) {
     cnn_ws *ws = m->ws;
@@ -282,7 +300,11 @@ static void cnn_forward(tcd_model *m, const tcd_batch *b, float *logits, int n_t
 #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
     for (int64_t c = 0; c < n_chunks; c++) {
         const int64_t d0 = c * TCD_CHUNK, nb = (d0 + TCD_CHUNK <= n ? TCD_CHUNK : n - d0);
-        for (int64_t d = d0; d < d0 + nb; d++) doc_forward(m, v, ws, b, d);
+        for (int64_t g0 = d0, g1; g0 < d0 + nb; g0 = g1) {
+            g1 = g0 + 1;
+            while (g1 < d0 + nb && ws->xrow[g1 + 1] - ws->xrow[g0] <= GROUP_ROWS) g1++;
+            group_forward(m, v, ws, b, g0, g1);
+        }
         linear_fwd(logits + d0 * v->O, ws->hdrop + d0 * v->KF, v->Wo, v->bo, nb, v->KF, v->O);
     }
 }

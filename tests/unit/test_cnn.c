@@ -112,6 +112,20 @@ static int test_conv1d(void) {
     int bad = check_param("conv1d dW", W, CF * CW * CD, dW, conv_loss, &c, 1e-2f) +
               check_param("conv1d db", b, CF, db, conv_loss, &c, 1e-2f) +
               check_param("conv1d dx", x, CL * CD, dx, conv_loss, &c, 1e-2f);
+    /* several sequences in one sgemm: sequences of 3, 7 (all of x) and 4 rows, rows counted from 10 */
+    {
+        const int64_t rows[4] = {10, 13, 20, 24};
+        float xs[14 * CD], outs[(1 + 5 + 2) * CF], cols[8 * CW * CD], want[8 * CF];
+        for (int i = 0; i < 14 * CD; i++) xs[i] = frand(-1, 1);
+        conv1d_forward_seqs(outs, cols, xs, rows, 3, W, b, CD, CW, CF);
+        int64_t o = 0;
+        for (int i = 0; i < 3; i++) {
+            const int64_t Li = rows[i + 1] - rows[i];
+            conv1d_forward_ref(want + o * CF, xs + (rows[i] - rows[0]) * CD, W, b, Li, CD, CW, CF);
+            o += Li - CW + 1;
+        }
+        CHECK(o == 8 && max_rel_diff(outs, want, 8 * CF) < 1e-6);
+    }
     /* a window as wide as the input: one position */
     float o1[CF], o1r[CF], col1[CL * CD], W1[CF * CL * CD];
     for (int i = 0; i < CF * CL * CD; i++) W1[i] = frand(-1, 1);
