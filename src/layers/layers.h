@@ -125,6 +125,10 @@ int conv1d_maxpool_backward_fixed(int64_t *dW, int64_t *db, const float *dpool, 
 /* ---- pool.c: max over time ----
  * y [P x F], P >= 1: out [F] = max_t y[t, f], arg [F] = the first t that reaches it. */
 void maxtime_forward(float *out, int32_t *arg, const float *y, int64_t P, int64_t F);
+/* The same over more positions of the same sequence: y [P x F] holds positions t0 .. t0+P, merged
+ * into out and arg from a maxtime_forward of the earlier positions (a later position wins only
+ * when strictly larger, so the first position still wins ties). */
+void maxtime_update(float *out, int32_t *arg, const float *y, int64_t P, int64_t F, int64_t t0);
 /* dy [P x F] += dout[f] at (arg[f], f) only. */
 void maxtime_backward(float *dy, const float *dout, const int32_t *arg, int64_t P, int64_t F);
 

@@ -75,12 +75,11 @@ static void cnn_layout(tcd_model *m) {
     tcd_model_add_tensor(m, "out.bias", m->n_out, 1, 1, TCD_INIT_ZERO, 0);
 }
 
-/* One thread's scratch: the im2col matrix and the convolution's output of one document. */
+/* One thread's scratch: the im2col matrix and the convolution's output of a group of documents. */
 typedef struct {
     int64_t cap_p;       /* positions the arrays hold */
     float *col, *y;      /* [cap_p x wmax*D], [cap_p x F] */
-    float *dx;           /* deterministic: one document's gradient of its sequence [cap_p x D] */
-    char pad[32];        /* one cache line per slot */
+    char pad[40];        /* one cache line per slot */
 } cnn_scratch;
 
 typedef struct {
@@ -174,7 +173,6 @@ static void cnn_ws_free(void *p) {
     for (int t = 0; t < ws->n_scr; t++) {
         free(ws->scr[t].col);
         free(ws->scr[t].y);
-        free(ws->scr[t].dx);
     }
     free(ws->scr);
     free(ws);
@@ -212,20 +210,44 @@ static void ws_reserve(const cnn_view *v, cnn_ws *ws, int64_t n, int64_t rows, i
     }
 }
 
-/* A thread's scratch for documents of up to P positions (its own slot: no other thread touches it). */
+/* Documents of a chunk are convolved in groups of up to this many padded positions in all (at least
+ * one document), and a longer document in blocks of this many positions: the scratch stays bounded. */
+#define GROUP_ROWS 1024
+
+/* A thread's scratch for P positions (its own slot: no other thread touches it). */
 static cnn_scratch *scratch(const cnn_view *v, cnn_ws *ws, int64_t P) {
     cnn_scratch *s = &ws->scr[omp_get_thread_num()];
     if (P > s->cap_p) {
         free(s->col);
         free(s->y);
-        free(s->dx);
-        const int64_t cap = P + P / 2 + 16;
+        const int64_t cap = P < GROUP_ROWS ? P + P / 2 + 16 : GROUP_ROWS;
         s->col = ws_array(cap * v->wmax * v->D, sizeof(float));
         s->y = ws_array(cap * v->F, sizeof(float));
-        s->dx = ws_array(cap * v->D, sizeof(float));
         s->cap_p = cap;
     }
     return s;
+}
+
+/* Document d, longer than GROUP_ROWS positions, width k: the convolution in blocks of GROUP_ROWS
+ * positions, each block's max over time merged into the running one. wt: the width's transposed
+ * weights (deterministic mode). */
+static void long_doc_conv(const tcd_model *m, const cnn_view *v, cnn_ws *ws, cnn_scratch *s, int64_t d, int64_t k,
+                          const float *wt) {
+    const int64_t D = v->D, F = v->F, w = v->w[k], P = ws->xrow[d + 1] - ws->xrow[d] - w + 1;
+    const float *x = ws->x + ws->xrow[d] * D;
+    float *pool = ws->pool + d * v->KF + k * F;
+    int32_t *arg = ws->arg + d * v->KF + k * F;
+    for (int64_t t0 = 0; t0 < P; t0 += GROUP_ROWS) {
+        const int64_t Pb = P - t0 < GROUP_ROWS ? P - t0 : GROUP_ROWS;
+        if (m->deterministic)
+            conv1d_forward_rows(s->y, x + t0 * D, wt, v->bc[k], Pb + w - 1, D, w, F);
+        else
+            conv1d_forward(s->y, s->col, x + t0 * D, v->Wc[k], v->bc[k], Pb + w - 1, D, w, F);
+        if (t0 == 0)
+            maxtime_forward(pool, arg, s->y, Pb, F);
+        else
+            maxtime_update(pool, arg, s->y, Pb, F, t0);
+    }
 }
 
 /* Documents g0 .. g1 of a chunk (their rows are contiguous in ws->x): token vectors; the
@@ -238,10 +260,16 @@ static void group_forward(const tcd_model *m, const cnn_view *v, cnn_ws *ws, con
     for (int64_t d = g0; d < g1; d++)
         embedding_seq_forward(ws->x + ws->xrow[d] * D, v->emb, b->tokens + (b->offsets[d] - b->offsets[0]),
                               ws->len[d], ws->xrow[d + 1] - ws->xrow[d], D);
-    cnn_scratch *s = scratch(v, ws, ws->xrow[g1] - ws->xrow[g0]);
+    const int64_t rows = ws->xrow[g1] - ws->xrow[g0];
+    cnn_scratch *s = scratch(v, ws, rows < GROUP_ROWS ? rows : GROUP_ROWS);
     const float *wt = ws->wt;
     for (int64_t k = 0; k < v->K; k++) {
         const int64_t w = v->w[k];
+        if (rows > GROUP_ROWS) { /* one long document (a group holds one when it exceeds GROUP_ROWS) */
+            long_doc_conv(m, v, ws, s, g0, k, wt);
+            wt += w * D * F;
+            continue;
+        }
         if (!m->deterministic)
             conv1d_forward_seqs(s->y, s->col, ws->x + ws->xrow[g0] * D, ws->xrow + g0, g1 - g0, v->Wc[k], v->bc[k], D,
                                 w, F);
@@ -266,10 +294,6 @@ static void group_forward(const tcd_model *m, const cnn_view *v, cnn_ws *ws, con
             memcpy(h, pool, (size_t)KF * sizeof(float));
     }
 }
-
-/* Documents of a chunk go to group_forward in groups of up to this many padded positions in all
- * (at least one document), which bounds the im2col scratch. */
-#define GROUP_ROWS 1024
 
 static void cnn_forward(tcd_model *m, const tcd_batch *b, float *logits, int n_threads) {
     cnn_ws *ws = m->ws;
@@ -393,7 +417,7 @@ static int doc_fixed(const tcd_model *m, const cnn_view *v, cnn_ws *ws, const tc
     doc_dpool(m, v, ws, b, d);
     const int64_t L = ws->len[d], Lp = ws->xrow[d + 1] - ws->xrow[d];
     const float *x = ws->x + ws->xrow[d] * v->D;
-    float *dx = scratch(v, ws, Lp)->dx;
+    float *dx = ws->dx + ws->xrow[d] * v->D; /* the document's own rows: no other thread's */
     memset(dx, 0, (size_t)(Lp * v->D) * sizeof(float));
     for (int64_t k = 0; k < v->K; k++) {
         const float *dp = dh + k * v->F;

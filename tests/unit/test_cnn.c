@@ -583,6 +583,95 @@ static void test_deterministic(tcd_model *m, const owned_batch *full, int64_t C)
            (long long)C);
 }
 
+/* Documents longer than the convolution's block of positions (1024 in models/cnn.c): the same
+ * probabilities as a whole-document reference, in float and deterministic mode; float and
+ * fixed-point gradients agree (the winning windows lie in any block). */
+static void test_long_documents(void) {
+    enum { LV = 50, LD = 3, LF = 4, LC = 3, LB = 4 };
+    static const int64_t lw[2] = {2, 5};
+    const int lens[LB] = {2600, 3, 1100, 0};
+    tcd_model m;
+    CHECK(cnn_build(&m, LV, LC, "3", "4", "2,5", "0", "5000", 21) == 0);
+    for (int64_t i = 0; i < m.n_params; i++) m.params[i] = frand(-0.5f, 0.5f);
+    int32_t *tok = malloc(4000 * sizeof(int32_t)), lab[LB] = {0, 1, 2, 1};
+    int64_t off[LB + 1], ids[LB] = {1, 2, 3, 4}, pos = 0;
+    off[0] = 0;
+    for (int i = 0; i < LB; i++) {
+        for (int j = 0; j < lens[i]; j++) tok[pos++] = (int32_t)(next_u64() % LV);
+        off[i + 1] = pos;
+    }
+    tcd_batch b = {.n = LB, .tokens = tok, .offsets = off, .labels = lab, .doc_ids = ids};
+    /* the reference: each document whole, plain loops */
+    float want[LB * LC], dW_ref[2][LF * 5 * LD] = {{0}};
+    float *x = calloc(2600 * LD, sizeof(float)), *y = malloc(2600 * LF * sizeof(float));
+    for (int i = 0; i < LB; i++) {
+        const int64_t L = lens[i], Lp = L > 5 ? L : 5;
+        memset(x, 0, 2600 * LD * sizeof(float));
+        for (int64_t t = 0; t < L; t++) memcpy(x + t * LD, m.params + tok[off[i] + t] * LD, LD * sizeof(float));
+        float h[2 * LF], z[LC];
+        int32_t arg[2 * LF];
+        const float *W[2];
+        for (int k = 0; k < 2; k++) {
+            char name[32];
+            snprintf(name, sizeof name, "conv%d.weight", k);
+            W[k] = tcd_model_view(&m, m.params, name);
+            snprintf(name, sizeof name, "conv%d.bias", k);
+            conv1d_forward_ref(y, x, W[k], tcd_model_view(&m, m.params, name), Lp, LD, lw[k], LF);
+            maxtime_forward(h + k * LF, arg + k * LF, y, Lp - lw[k] + 1, LF);
+        }
+        relu_forward(h, h, 2 * LF);
+        linear_forward_ref(z, h, tcd_model_view(&m, m.params, "out.weight"), tcd_model_view(&m, m.params, "out.bias"),
+                           1, 2 * LF, LC);
+        double mx = fmax(z[0], fmax(z[1], z[2])), sum = 0;
+        for (int c = 0; c < LC; c++) sum += exp(z[c] - mx);
+        for (int c = 0; c < LC; c++) want[i * LC + c] = (float)(exp(z[c] - mx) / sum);
+        /* the convolutions' weight gradients at scale 1/4, through the whole-document argmax */
+        const float *Wo = tcd_model_view(&m, m.params, "out.weight");
+        float dpool[2 * LF];
+        for (int u = 0; u < 2 * LF; u++) {
+            double g = 0;
+            for (int c = 0; c < LC; c++) g += Wo[c * 2 * LF + u] * (want[i * LC + c] - (c == lab[i])) * 0.25;
+            dpool[u] = h[u] > 0 ? (float)g : 0.0f;
+        }
+        for (int k = 0; k < 2; k++)
+            conv1d_maxpool_backward(NULL, dW_ref[k], NULL, dpool + k * LF, arg + k * LF, x, W[k], LD, lw[k], LF);
+    }
+    float probs[LB * LC], probs_det[LB * LC];
+    const size_t gbytes = (size_t)m.n_params * sizeof(float);
+    float *g1 = malloc(gbytes), *g_fix = malloc(gbytes);
+    for (int nt = 1; nt <= 2; nt++) {
+        tcd_model_zero_grad(&m);
+        tcd_model_forward(&m, &b, probs, nt);
+        tcd_model_backward(&m, &b, 0.25f, nt);
+        if (nt == 1) memcpy(g1, m.grads, gbytes);
+        CHECK(memcmp(g1, m.grads, gbytes) == 0);
+        for (int i = 0; i < LB * LC; i++) CHECK(fabsf(probs[i] - want[i]) < 1e-5f);
+    }
+    for (int k = 0; k < 2; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "conv%d.weight", k);
+        CHECK(max_rel_diff(g1 + tcd_model_tensor(&m, name)->offset, dW_ref[k], LF * lw[k] * LD) < 1e-4);
+    }
+    int64_t *acc = calloc((size_t)m.n_params, sizeof(int64_t));
+    tcd_model_set_deterministic(&m, 1);
+    tcd_model_forward(&m, &b, probs_det, 2);
+    backward_fixed(&m, &b, 0.25f, 2, acc);
+    for (int i = 0; i < LB * LC; i++) CHECK(fabsf(probs_det[i] - want[i]) < 1e-5f);
+    tcd_fixed_to_float(g_fix, acc, m.n_params, 1);
+    for (int k = 0; k < m.n_tensors; k++) {
+        const tcd_tensor *t = &m.tensors[k];
+        CHECK(max_rel_diff(g_fix + t->offset, g1 + t->offset, t->rows * t->cols) < 1e-5);
+    }
+    free(acc);
+    free(g1);
+    free(g_fix);
+    free(x);
+    free(y);
+    free(tok);
+    tcd_model_free(&m);
+    printf("cnn: documents of 2600 and 1100 tokens (blocks of positions) match a whole-document reference\n");
+}
+
 static void test_batch_invariance(int64_t C) {
     tcd_model m;
     CHECK(cnn_build(&m, TV, C, "8", "6", "2,3,4", "0.4", "40", 11) == 0);
@@ -633,6 +722,7 @@ int main(void) {
     test_config();
     test_batch_invariance(2);
     test_batch_invariance(5);
+    test_long_documents();
     EXPECT(bad == 0);
     return tcd_test_finish("test_cnn");
 }
