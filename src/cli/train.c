@@ -73,8 +73,10 @@ static int model_config(const tcd_model_kind *kind, const model_flags *mf, void 
         const tcd_model_param *p = tcd_model_param_find(kind, mf->flag[i] + 2);
         if (!p) {
             tcd_buf own = {0};
-            for (const tcd_model_param *q = kind->params; q->name; q++)
-                tcd_buf_printf(&own, "%s--%s", q == kind->params ? "" : ", ", q->name);
+            for (const tcd_model_param *q = kind->params; q->name; q++) {
+                tcd_buf_printf(&own, "%s--", q == kind->params ? "" : ", ");
+                for (const char *c = q->name; *c; c++) tcd_buf_putc(&own, *c == '_' ? '-' : *c); /* the flag's spelling */
+            }
             tcd_error("option '%s' does not apply to --model %s (its options: %s)", mf->flag[i], kind->name,
                       own.data ? own.data : "none");
             tcd_buf_free(&own);

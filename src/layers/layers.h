@@ -1,7 +1,7 @@
 /* Paired forward/backward kernels, one file per layer family. Conventions (as in llm.c):
  * outputs first, inputs const, shapes in the comment, backward ADDS into gradients (+=).
- * Row-major everywhere. Only linear.c calls BLAS. Fixed-point variants (--deterministic) sit
- * beside the float kernels of their layer. */
+ * Row-major everywhere. Only linear.c calls BLAS (conv1d.c reaches it through linear.c).
+ * Fixed-point variants (--deterministic) sit beside the float kernels of their layer. */
 #ifndef TCD_LAYERS_H
 #define TCD_LAYERS_H
 
@@ -68,5 +68,80 @@ double softmax_xent_forward(float *probs, const float *logits, const int32_t *la
 /* dlogits [B x C] = (probs - onehot(y)) * scale (overwritten). */
 void softmax_xent_backward(float *dlogits, const float *probs, const int32_t *labels, int64_t B, int64_t C,
                            float scale);
+
+/* ---- embedding_seq.c: a document's token vectors as a sequence (for convolutions) ----
+ * out [Lp x D]: row i = emb[tokens[i]] for i < L, zero for L <= i < Lp (padding). */
+void embedding_seq_forward(float *out, const float *emb, const int32_t *tokens, int64_t L, int64_t Lp, int64_t D);
+/* demb [V x D] += for each document b (in order) and position i < lens[b]: dx[(xrow[b] + i) * D ...],
+ * added to row tokens[offsets[b] - offsets[0] + i], but only for rows in [row_lo, row_hi) (threads
+ * own row ranges, as embedding_bag_backward). dx holds document b's positions from row xrow[b]. */
+void embedding_seq_backward(float *demb, const float *dx, const int64_t *xrow, const int64_t *lens,
+                            const int32_t *tokens, const int64_t *offsets, int64_t B, int64_t D, int64_t row_lo,
+                            int64_t row_hi);
+/* The same in fixed point: fx holds each position's vector already rounded. */
+void embedding_seq_backward_fixed(int64_t *acc, const int64_t *fx, const int64_t *xrow, const int64_t *lens,
+                                  const int32_t *tokens, const int64_t *offsets, int64_t B, int64_t D,
+                                  int64_t row_lo, int64_t row_hi);
+
+/* ---- conv1d.c: 1-D convolution of width w over a sequence of vectors (im2col + sgemm) ----
+ * x [L x D] (row t: position t), W [F x w*D] (filter f, offset j, component d at j*D + d), b [F],
+ * out [P x F] with P = L - w + 1 >= 1:   out[t, f] = b[f] + sum_{j<w, d<D} W[f, j*D + d] x[t+j, d].
+ * col: scratch [P x w*D] (the im2col matrix: row t is x[t .. t+w) flattened). */
+void conv1d_forward(float *out, float *col, const float *x, const float *W, const float *b, int64_t L, int64_t D,
+                    int64_t w, int64_t F);
+/* conv1d_forward over n sequences at once, one sgemm for all their windows (no window crosses two
+ * sequences): sequence i is rows [rows[i] - rows[0], rows[i+1] - rows[0]) of x (at least w rows);
+ * out: the sequences' [P_i x F] outputs back to back; col: scratch [sum_i P_i x w*D]. */
+void conv1d_forward_seqs(float *out, float *col, const float *x, const int64_t *rows, int64_t n, const float *W,
+                         const float *b, int64_t D, int64_t w, int64_t F);
+/* dx [L x D] += the gradient through the convolution (skipped when NULL), dW [F x w*D] += dout^T col,
+ * db [F] += column sums of dout; dout [P x F]; col: scratch [P x w*D] (overwritten). */
+void conv1d_backward(float *dx, float *dW, float *db, float *col, const float *dout, const float *x, const float *W,
+                     int64_t L, int64_t D, int64_t w, int64_t F);
+/* The same convolution without BLAS, vectorised across the filters: each output is its bias, then
+ * the products added in window order (j, then d), as conv1d_forward_ref sums them. Its result for a
+ * position depends on nothing else, and on no BLAS kernel (the same on every CPU): for
+ * --deterministic and inference. Wt [w*D x F]: W transposed by conv1d_transpose. */
+void conv1d_forward_rows(float *out, const float *x, const float *Wt, const float *b, int64_t L, int64_t D, int64_t w,
+                         int64_t F);
+/* Wt [K x F] = W^T, W [F x K] */
+void conv1d_transpose(float *Wt, const float *W, int64_t F, int64_t K);
+/* Plain-loop references of the same (no scratch), for the tests. */
+void conv1d_forward_ref(float *out, const float *x, const float *W, const float *b, int64_t L, int64_t D, int64_t w,
+                        int64_t F);
+void conv1d_backward_ref(float *dx, float *dW, float *db, const float *dout, const float *x, const float *W, int64_t L,
+                         int64_t D, int64_t w, int64_t F);
+/* conv1d_backward when the convolution was max-pooled over time: dout is zero except
+ * dout[arg[f], f] = dpool[f], so the gradient costs O(F w D), not O(P F w D):
+ * dW[f] += dpool[f] x[arg[f] .. arg[f]+w), db[f] += dpool[f], dx[arg[f]+j] += dpool[f] W[f, j]
+ * (filters in order; dx, dW, db each skipped when NULL). */
+void conv1d_maxpool_backward(float *dx, float *dW, float *db, const float *dpool, const int32_t *arg, const float *x,
+                             const float *W, int64_t D, int64_t w, int64_t F);
+/* One document's dW and db of the same in fixed point, each product rounded on its own. Returns 1
+ * when a contribution is not finite or reaches lim, else 0. */
+int conv1d_maxpool_backward_fixed(int64_t *dW, int64_t *db, const float *dpool, const int32_t *arg, const float *x,
+                                  int64_t D, int64_t w, int64_t F, double lim);
+
+/* ---- pool.c: max over time ----
+ * y [P x F], P >= 1: out [F] = max_t y[t, f], arg [F] = the first t that reaches it. */
+void maxtime_forward(float *out, int32_t *arg, const float *y, int64_t P, int64_t F);
+/* The same over more positions of the same sequence: y [P x F] holds positions t0 .. t0+P, merged
+ * into out and arg from a maxtime_forward of the earlier positions (a later position wins only
+ * when strictly larger, so the first position still wins ties). */
+void maxtime_update(float *out, int32_t *arg, const float *y, int64_t P, int64_t F, int64_t t0);
+/* dy [P x F] += dout[f] at (arg[f], f) only. */
+void maxtime_backward(float *dy, const float *dout, const int32_t *arg, int64_t P, int64_t F);
+
+/* ---- dropout.c: inverted dropout with a counter-based mask ----
+ * Unit u of document doc at global step `step` is kept when
+ *   tcd_unit24(tcd_mix64(stream + u * 0x9E3779B97F4A7C15)) >= p,
+ *   stream = tcd_mix64(tcd_mix64(tcd_mix64(seed ^ 0xD120C0DE) + step) + doc),
+ * and a kept unit is scaled by 1 / (1 - p): a pure function of (seed, step, doc, u), never of the
+ * thread or rank. out [n] = inp * mask (out may alias inp); p in [0, 1). */
+void dropout_forward(float *out, const float *inp, int64_t n, float p, uint64_t seed, int64_t step, int64_t doc);
+/* dinp [n] = dout * the same mask (overwritten; may alias dout). */
+void dropout_backward(float *dinp, const float *dout, int64_t n, float p, uint64_t seed, int64_t step, int64_t doc);
+/* The mask's factor for one unit: 0 or 1 / (1 - p). */
+float dropout_scale(float p, uint64_t seed, int64_t step, int64_t doc, int64_t u);
 
 #endif

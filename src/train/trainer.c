@@ -24,6 +24,7 @@
 #include "train/faults.h"
 #include "train/metrics.h"
 #include "train/setup.h"
+#include "train/truncation.h"
 
 void tcd_train_config_default(tcd_train_config *c) {
     memset(c, 0, sizeof *c);
@@ -242,6 +243,15 @@ static void announce(trainer *t) {
              (long long)c->batch, (long long)t->spe, (long long)t->total_steps, c->lr,
              c->deterministic ? " | deterministic" : "");
     free(desc);
+    const int64_t max_len = tcd_model_max_len(c->kind, c->model_cfg);
+    int64_t n_long = 0;
+    char err[1024];
+    if (max_len > 0) {
+        if (tcd_corpus_count_longer(&t->train, max_len, &n_long, err, sizeof err) != 0) tcd_die("%s", err);
+        tcd_info("train: --max-len %lld truncates %lld of the %lld training documents (%.2f%%)", (long long)max_len,
+                 (long long)n_long, (long long)t->train.n_docs,
+                 t->train.n_docs ? 100.0 * (double)n_long / (double)t->train.n_docs : 0.0);
+    }
     if (t->window_blocks > 0)
         tcd_info("train: the corpus exceeds --max-memory %g MB: streaming it in windows of %lld blocks of %d "
                  "documents",
