@@ -20,13 +20,14 @@ static void mpi_abort(int status) { MPI_Abort(MPI_COMM_WORLD, status); }
 
 /* The node's ranks and the ranks of the same local rank on every node (tcd_group). */
 static MPI_Comm node_comm = MPI_COMM_NULL, cross_comm = MPI_COMM_NULL;
+static int cross_size = 1; /* n_nodes when the nodes are even; fewer for the last ranks of uneven ones */
 
 static MPI_Comm comm_of(tcd_group g) {
     return g == TCD_NODE ? node_comm : g == TCD_CROSS ? cross_comm : MPI_COMM_WORLD;
 }
 
 static int group_size(const tcd_dist *d, tcd_group g) {
-    return g == TCD_NODE ? d->local_size : g == TCD_CROSS ? d->n_nodes : d->world;
+    return g == TCD_NODE ? d->local_size : g == TCD_CROSS ? cross_size : d->world;
 }
 
 /* TCDIST_NODE_SIZE: pretend nodes of K consecutive ranks (0: unset). */
@@ -75,6 +76,7 @@ static void find_nodes(tcd_dist *d) {
     d->uniform = sizes[0] == -sizes[1];
     if (MPI_Comm_split(MPI_COMM_WORLD, d->local_rank, d->node, &cross_comm) != MPI_SUCCESS)
         tcd_die("MPI_Comm_split failed");
+    MPI_Comm_size(cross_comm, &cross_size);
 }
 
 static int launched_by_mpi(void) {

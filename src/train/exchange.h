@@ -73,7 +73,7 @@ void tcd_exchange_close(tcd_exchange *x);
  * that a rank did not mark must be zero in that rank's gradient buffer: it is not read. */
 typedef struct {
     const uint64_t *const *bits; /* [n_ranks][(rows + 63) / 64] */
-    int n_ranks;                 /* at most 64 */
+    int n_ranks;
     int64_t row_len, sparse_end;
 } tcd_row_marks;
 

@@ -32,11 +32,6 @@
  * consumed there by the update. */
 #define SUM_BLOCK 2048
 
-/* Whether rank r's batch used row i. */
-static inline int marked(const tcd_row_marks *mk, int r, int64_t i) {
-    return (int)((mk->bits[r][i >> 6] >> (i & 63)) & 1u);
-}
-
 /* g[0..n) (float) or s[0..n) (fixed) = the sum over every source of src[r] + [at, at + n), in rank
  * order (the dense tensors). */
 static void sum_dense(float *restrict g, int64_t *restrict s, void *const *srcs, int n_src, int fixed, int64_t at,
@@ -139,28 +134,9 @@ typedef struct {
 
 #define CLAIM_DONE ((int64_t)1 << 60) /* beyond every block number: nothing to claim */
 
-/* Asks for the marked rows of [b_lo, b_hi) of every source that marked them. Most of them were
- * written by another core: fetched one by one they cost a cache-to-cache transfer each, in
- * sequence; asked for a block ahead, the transfers overlap. */
-static void prefetch_rows(void *const *srcs, int n_src, size_t elem, const tcd_row_marks *mk, int64_t b_lo,
-                          int64_t b_hi) {
-    if (!mk || b_lo >= mk->sparse_end) return;
-    const int64_t L = mk->row_len, end = b_hi < mk->sparse_end ? b_hi : mk->sparse_end;
-    const size_t row_bytes = elem * (size_t)L;
-    for (int64_t row = b_lo / L; row * L < end; row++)
-        for (int r = 0; r < n_src; r++)
-            if (marked(mk, r, row)) {
-                const char *p = (const char *)srcs[r] + (size_t)(row * L) * elem;
-                for (size_t o = 0; o < row_bytes; o += 64) __builtin_prefetch(p + o, 0, 3);
-            }
-}
-
 static void update_block(const tcd_adam_step_consts *k, tcd_adam *a, float *params, void *const *srcs, int n_src,
                          int fixed, const tcd_row_marks *mk, float *g, int64_t *s, int64_t b_lo, int64_t hi) {
     const int64_t len = b_lo + SUM_BLOCK < hi ? SUM_BLOCK : hi - b_lo;
-    if (b_lo + len < hi)
-        prefetch_rows(srcs, n_src, fixed ? sizeof(int64_t) : sizeof(float), mk, b_lo + len,
-                      b_lo + len + SUM_BLOCK < hi ? b_lo + len + SUM_BLOCK : hi);
     gather_block(g, s, srcs, n_src, fixed, mk, b_lo, len);
     tcd_adam_update(k, params + b_lo, g, a->m + b_lo, a->v + b_lo, len);
 }
@@ -452,10 +428,6 @@ static const tcd_exchange_ops shared_ops = {shared_load, shared_reduce, shared_a
 int tcd_exchange_shared_open(tcd_exchange *x, char *why, size_t why_len) {
     const tcd_dist *d = x->d;
     const int det = x->opts.deterministic, W = d->local_size, me = d->local_rank;
-    if (W > 64) {
-        snprintf(why, why_len, "more than 64 ranks on one node");
-        return -1;
-    }
     if (d->n_nodes > 1 && !d->uniform) {
         snprintf(why, why_len, "the nodes hold different numbers of ranks");
         return -1;
