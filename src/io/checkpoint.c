@@ -314,6 +314,10 @@ static int read_model(hid_t f, const char *path, ck_meta *k, char *err, size_t e
     }
     if (!k->model_config) k->model_config = tcd_model_config_json(k->kind, k->cfg);
     tcd_model_shape shape = {.n_embeddings = k->n_embeddings, .n_classes = k->n_classes};
+    if (tcd_model_read_ova(f, &shape.ova, why, sizeof why) != 0) {
+        snprintf(err, errlen, "%s: %s", path, why);
+        return -1;
+    }
     if (tcd_model_build(&k->layout, k->kind, k->cfg, &shape, (uint64_t)k->seed, why, sizeof why) != 0) {
         snprintf(err, errlen, "%s: damaged checkpoint: %s", path, why);
         return -1;
@@ -573,6 +577,12 @@ void tcd_ckpt_info_free(tcd_ckpt_info *info) {
 
 /* The caller's model against the file's, tensor by tensor. */
 static int same_layout(const char *path, const tcd_model *m, const tcd_model *k, char *err, size_t errlen) {
+    if (m->shape.ova != k->shape.ova) {
+        snprintf(err, errlen, "%s: the checkpoint does not fit this model: it was trained with the %s loss, this run "
+                 "uses %s (--loss)",
+                 path, k->shape.ova ? "one-vs-all (ova)" : "softmax/sigmoid", m->shape.ova ? "ova" : "softmax");
+        return -1;
+    }
     for (int i = 0; i < m->n_tensors || i < k->n_tensors; i++) {
         const tcd_tensor *mt = i < m->n_tensors ? &m->tensors[i] : NULL;
         const tcd_tensor *kt = i < k->n_tensors ? &k->tensors[i] : NULL;

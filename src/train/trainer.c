@@ -29,6 +29,7 @@ void tcd_train_config_default(tcd_train_config *c) {
     memset(c, 0, sizeof *c);
     c->schedule = "linear";
     c->exchange = "auto";
+    c->loss = "auto";
     c->epochs = 5;
     c->batch = 192;
     c->seed = 1;
@@ -193,7 +194,8 @@ static void open_loaders(trainer *t) {
 static void open_model(trainer *t) {
     const tcd_train_config *c = t->c;
     char err[1024];
-    const tcd_model_shape shape = {.n_embeddings = t->train.n_embeddings, .n_classes = t->train.n_classes};
+    const tcd_model_shape shape = {.n_embeddings = t->train.n_embeddings, .n_classes = t->train.n_classes,
+                                   .ova = tcd_setup_ova(c, &t->train)};
     if (tcd_model_build(&t->model, c->kind, c->model_cfg, &shape, (uint64_t)c->seed, err, sizeof err) != 0)
         tcd_die("%s", err);
     tcd_model_set_deterministic(&t->model, c->deterministic);
@@ -466,14 +468,18 @@ static void validate(trainer *t) {
     tcd_model_set_training(&t->model, 0, 0);
     tcd_eval_counts ec;
     tcd_eval_counts_init(&ec, t->train.n_classes);
+    /* multi-label counts on every rank alike (a rank may hold no validation documents) */
+    if (t->model.shape.ova || t->vl->has_ml) tcd_eval_counts_multi(&ec, 0.5, 5);
     tcd_evaluate_range(&t->model, t->vl, 0, t->vhi - t->vlo, 1024, t->threads, &ec);
     tcd_dist_sum_i64(t->d, ec.confusion, ec.n_classes * ec.n_classes);
+    if (ec.ml) tcd_dist_sum_i64(t->d, ec.ml, ec.ml_len);
     tcd_dist_sum_i64(t->d, &ec.n_docs, 1);
     tcd_dist_sum_f64(t->d, &ec.loss_sum, 1);
     t->valid_acc = tcd_eval_accuracy(&ec);
     t->valid_loss = tcd_eval_loss(&ec);
     int64_t correct = 0;
     for (int64_t k = 0; k < ec.n_classes; k++) correct += ec.confusion[k * ec.n_classes + k];
+    if (ec.ml) correct = ec.ml[3 * ec.n_classes]; /* multi-label: hits@1 (valid accuracy is P@1) */
     tcd_metrics_valid(t->mt, t->step, t->epoch, t->valid_loss, t->valid_acc, ec.n_docs, correct);
     if (t->c->early_stop > 0) judge(t, &ec);
     tcd_eval_counts_free(&ec);
