@@ -822,12 +822,7 @@ static int parse_fasttext(const tcd_fields *fs, const char *p, size_t n, tcd_buf
         at = end;
     }
     *label_n = out->len - *label_off;
-    if (n_labels > 1) /* an empty one ("__label__ __label__b") is caught by the list check */
-        for (size_t i = 0; i < *label_n; i++)
-            if (out->data[*label_off + i] == 0 && (i == 0 || out->data[*label_off + i - 1] == 0)) {
-                snprintf(err, errlen, "empty label (a bare %s token)", fs->label_prefix);
-                return -1;
-            }
+    /* several: an empty one ("__label__a __label__") is caught by the list check in tcd_parse_record */
     return 0;
 }
 
