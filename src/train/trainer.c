@@ -17,6 +17,7 @@
 #include "infer/evaluate.h"
 #include "io/checkpoint.h"
 #include "io/corpus.h"
+#include "io/h5util.h"
 #include "io/model_file.h"
 #include "tcdist.h"
 #include "train/adam.h"
@@ -189,6 +190,35 @@ static void open_loaders(trainer *t) {
         hold_out(t);
 }
 
+/* One-vs-all: the output bias starts at each class's prior log-odds, log(p / (1 - p)) with
+ * p = (documents with the class + 1) / (documents + 2), so that training does not first spend its
+ * steps pushing every class's probability from 0.5 down to its rate. The counts come from the whole
+ * training corpus (its label sets, or /labels), the same on every rank. A kind without a tensor
+ * "out.bias" of C rows keeps its initialisation. */
+static void ova_prior_bias(trainer *t, float *params) {
+    const tcd_tensor *bias = tcd_model_tensor(&t->model, "out.bias");
+    const int64_t C = t->model.shape.n_classes, N = t->train.n_docs;
+    if (!bias || bias->rows * bias->cols != C) return;
+    int64_t *count = tcd_calloc((size_t)C, sizeof(int64_t));
+    if (t->loader.has_ml) {
+        for (int64_t k = 0; k < t->loader.ml.off[N]; k++) count[t->loader.ml.ids[k]]++;
+    } else {
+        const int64_t slice = (int64_t)1 << 20;
+        int32_t *lab = tcd_malloc(sizeof(int32_t) * (size_t)slice);
+        for (int64_t d = 0; d < N; d += slice) {
+            const int64_t n = N - d < slice ? N - d : slice;
+            if (tcd_corpus_read_labels(&t->train, d, n, lab) != 0) tcd_die("%s: %s", t->train.path, tcd_h5_errmsg());
+            for (int64_t i = 0; i < n; i++) count[lab[i]]++;
+        }
+        free(lab);
+    }
+    for (int64_t c = 0; c < C; c++) {
+        const double p = ((double)count[c] + 1.0) / ((double)N + 2.0);
+        params[bias->offset + c] = (float)log(p / (1.0 - p));
+    }
+    free(count);
+}
+
 /* The model, the exchange that owns its buffers, the optimizer bound to them, and the initial
  * state: fresh, or every rank reads the checkpoint. */
 static void open_model(trainer *t) {
@@ -211,6 +241,7 @@ static void open_model(trainer *t) {
                      (long long)t->resumed.step, (long long)t->resumed.epoch + 1, (long long)t->resumed.step_in_epoch);
     } else {
         tcd_model_init_params(&t->model, p0);
+        if (t->model.shape.ova) ova_prior_bias(t, p0);
     }
     const tcd_exchange_opts xo = {.kind = c->exchange, .deterministic = c->deterministic, .lazy_adam = c->lazy_adam,
                                   .replicas = c->clip_norm > 0 || c->check_replicas > 0, .quiet = c->quiet};

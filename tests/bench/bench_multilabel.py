@@ -11,7 +11,8 @@ Cases: 6 classes with 2 labels a document, and 20 classes with 3; 40,000 trainin
 documents each, mean length 40 words, --signal 0.3 (each word is from one of the document's
 classes' topics with probability 0.3, else from the shared distribution).
 Both: dim 16, 5 epochs, 2 threads. tcdist: its defaults (lr 0.004, batch 192, linear decay; the
-one-vs-all loss is chosen by itself for a multi-label corpus) and --lr 0.02; fastText: -lr 0.5
+one-vs-all loss is chosen by itself for a multi-label corpus), --lr 0.02, and --lr 0.02 --hidden 0
+(no hidden layer: fastText's architecture); fastText: -lr 0.5
 and its default -lr 0.1, -loss ova. Metrics: tcdist from `tcdist eval --json`; fastText from
 `fasttext predict-prob MODEL TEST -1 0.5` (micro-F1 over all (document, class) decisions) and
 `fasttext predict MODEL TEST 1` (P@1), computed here against the test file's labels.
@@ -69,7 +70,8 @@ def case(tcd, tmp, name, classes, k):
     run([tcd, "prepare", "--vocab", trh, "-o", teh, te])
     gold = gold_of(te)
     rows = []
-    for label, extra in (("tcdist (defaults)", []), ("tcdist --lr 0.02", ["--lr", "0.02"])):
+    for label, extra in (("tcdist (defaults)", []), ("tcdist --lr 0.02", ["--lr", "0.02"]),
+                         ("tcdist --lr 0.02 --hidden 0", ["--lr", "0.02", "--hidden", "0"])):
         rd = os.path.join(tmp, name + "-run" + str(len(rows)))
         secs, _ = run([tcd, "train", "--data", trh, "--run-dir", rd, "--epochs", "5", "--threads", "2", "--quiet",
                        "--no-checkpoint", "--overwrite", *extra])

@@ -14,7 +14,15 @@ fail() { echo "FAIL: $*"; exit 1; }
 common=(--data "$T/a.h5" --epochs 2 --batch 64 --lr 0.02 --quiet --threads 1)
 
 "$TCDIST" train "${common[@]}" --run-dir "$T/soft"
-"$TCDIST" train "${common[@]}" --run-dir "$T/ova" --loss ova --checkpoint-every 40
+"$TCDIST" train "${common[@]}" --run-dir "$T/ova" --loss ova --checkpoint-every 40 --save-init
+# the output bias starts at each class's prior log-odds (the rest as the seed says)
+"$PYTHON" - "$T/a.h5" "$T/ova/init.h5" "$T/soft/model.h5" <<'PY'
+import h5py, numpy as np, sys
+y = h5py.File(sys.argv[1])["labels"][()]
+p = (np.bincount(y, minlength=3) + 1) / (len(y) + 2)
+b = h5py.File(sys.argv[2])["params/out.bias"][()]
+assert np.allclose(b, np.log(p / (1 - p)), atol=1e-6), (b, p)
+PY
 grep -q '"loss": "softmax"' "$T/soft/config.json" || fail "config.json of the default run does not say softmax"
 grep -q '"loss": "ova"' "$T/ova/config.json" || fail "config.json of --loss ova does not say ova"
 "$PYTHON" - "$T/soft/model.h5" "$T/ova/model.h5" <<'PY'
