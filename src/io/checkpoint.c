@@ -49,6 +49,7 @@ typedef struct {
     void *cfg;
     char *model_config;        /* as stored (version 2): hashed exactly as written */
     int64_t v1_dim, v1_hidden; /* version 1's description of the bag model */
+    int ova;                   /* the root attribute loss = "ova" (one-vs-all head); hashed when set */
     int64_t n_classes, n_embeddings, n_params, vocab_size, n_buckets;
     int64_t step, epoch, step_in_epoch, adam_t, seed, epoch_docs, tokens_total;
     double epoch_loss, elapsed_s;
@@ -92,6 +93,7 @@ static void ck_state_text(const ck_meta *k, tcd_buf *b) {
     if (k->has_best)
         tcd_buf_printf(b, ";best_step=%lld;bad_evals=%lld;best_metric=%.17g", (long long)k->best_step,
                        (long long)k->bad_evals, k->best_metric);
+    if (k->ova) tcd_buf_printf(b, ";loss=ova");
 }
 
 static void field_header(tcd_sha256 *s, uint64_t n_bytes) {
@@ -147,6 +149,7 @@ static void meta_for_write(ck_meta *k, const tcd_model *m, const tcd_ckpt_optim 
     memset(k, 0, sizeof *k);
     k->version = TCD_CKPT_VERSION;
     k->model_config = tcd_model_config_json(m->kind, m->cfg);
+    k->ova = m->shape.ova;
     k->n_classes = m->shape.n_classes;
     k->n_embeddings = m->shape.n_embeddings;
     k->n_params = m->n_params;
@@ -318,6 +321,7 @@ static int read_model(hid_t f, const char *path, ck_meta *k, char *err, size_t e
         snprintf(err, errlen, "%s: %s", path, why);
         return -1;
     }
+    k->ova = shape.ova;
     if (tcd_model_build(&k->layout, k->kind, k->cfg, &shape, (uint64_t)k->seed, why, sizeof why) != 0) {
         snprintf(err, errlen, "%s: damaged checkpoint: %s", path, why);
         return -1;
