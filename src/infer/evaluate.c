@@ -166,11 +166,12 @@ static void report_multi(tcd_buf *b, const tcd_eval_counts *e, char *const *labe
     const double micro = tcd_eval_micro_f1(e), macro = tcd_eval_macro_f1(e);
     int64_t stp = 0, sfp = 0, sfn = 0;
     for (int64_t c = 0; c < C; c++) stp += tp[c], sfp += fp[c], sfn += fn[c];
-    const double mp = stp + sfp ? (double)stp / (double)(stp + sfp) : 0.0, mr = stp + sfn ? (double)stp / (double)(stp + sfn) : 0.0;
+    const double mp = stp + sfp ? (double)stp / (double)(stp + sfp) : 0.0;
+    const double mr = stp + sfn ? (double)stp / (double)(stp + sfn) : 0.0;
     if (json) {
         tcd_buf_printf(b,
-                       "{\"n_docs\": %lld, \"multi_label\": true, \"threshold\": %.6g, \"top_k\": %lld, \"p_at_1\": %.6f, "
-                       "\"r_at_1\": %.6f, \"p_at_k\": %.6f, \"r_at_k\": %.6f, \"micro_precision\": %.6f, "
+                       "{\"n_docs\": %lld, \"multi_label\": true, \"threshold\": %.6g, \"top_k\": %lld, "
+                       "\"p_at_1\": %.6f, \"r_at_1\": %.6f, \"p_at_k\": %.6f, \"r_at_k\": %.6f, \"micro_precision\": %.6f, "
                        "\"micro_recall\": %.6f, \"micro_f1\": %.6f, \"macro_f1\": %.6f, \"loss\": %.6f, "
                        "\"labels_per_doc\": %.6f, \"predicted_per_doc\": %.6f, \"classes\": [",
                        (long long)e->n_docs, e->threshold, (long long)K, tcd_eval_p_at(e, 0), tcd_eval_r_at(e, 0),

@@ -714,6 +714,12 @@ static int json_find(const tcd_fields *fs, jctx *j, tcd_buf *key, size_t *value_
     return 0;
 }
 
+/* NUL joins the labels of a list, so a label may not hold one (\u0000). */
+static int json_nul(const tcd_fields *fs, char *err, size_t errlen) {
+    snprintf(err, errlen, "field '%s': a label holds a NUL character (\\u0000)", fs->label_name);
+    return -1;
+}
+
 static int parse_json(const tcd_fields *fs, const char *p, size_t n, tcd_parse_scratch *s, tcd_buf *out,
                       size_t *text_n, size_t *label_off, size_t *label_n, char *err, size_t errlen) {
     jctx j = {p, n, 0, fs->replace_surrogates, err, errlen};
@@ -743,6 +749,8 @@ static int parse_json(const tcd_fields *fs, const char *p, size_t n, tcd_parse_s
     j.pos = lp;
     if (c == '"') {
         if (jstring(&j, out) < 0) return -1;
+        if (out->len > *label_off && memchr(out->data + *label_off, 0, out->len - *label_off))
+            return json_nul(fs, err, errlen);
     } else if (c == '-' || (c >= '0' && c <= '9') || c == 't' || c == 'f') {
         jskip(&j, 0); /* validated already */
         tcd_buf_append(out, p + lp, j.pos - lp);
@@ -756,8 +764,11 @@ static int parse_json(const tcd_fields *fs, const char *p, size_t n, tcd_parse_s
             const size_t ip = j.pos;
             const char ic = ip < n ? p[ip] : 0;
             if (n_items) tcd_buf_putc(out, 0);
+            const size_t item = out->len;
             if (ic == '"') {
                 if (jstring(&j, out) < 0) return -1;
+                if (out->len > item && memchr(out->data + item, 0, out->len - item))
+                    return json_nul(fs, err, errlen);
             } else if (ic == '-' || (ic >= '0' && ic <= '9') || ic == 't' || ic == 'f') {
                 jskip(&j, 0);
                 tcd_buf_append(out, p + ip, j.pos - ip);
@@ -817,6 +828,10 @@ static int parse_fasttext(const tcd_fields *fs, const char *p, size_t n, tcd_buf
         while (at < last && is_blank(p[at])) at++;
         size_t end = at;
         while (end < last && !is_blank(p[end])) end++;
+        if (memchr(p + at, 0, end - at)) {
+            snprintf(err, errlen, "NUL byte in a label");
+            return -1;
+        }
         if (out->len > *label_off) tcd_buf_putc(out, 0);
         tcd_buf_append(out, p + at + fs->label_prefix_len, end - at - fs->label_prefix_len);
         at = end;
@@ -887,8 +902,14 @@ int tcd_parse_record(const tcd_fields *fs, const char *p, size_t n, tcd_parse_sc
         rc = 0;
     }
     if (rc) return rc;
-    const char sep = fs->fmt == TCD_FMT_TSV || fs->fmt == TCD_FMT_CSV ? fs->label_sep : 0;
-    if (sep || memchr(out->data + *label_off, 0, *label_n)) return split_labels(out, sep, label_off, label_n, err, errlen);
+    const int delimited = fs->fmt == TCD_FMT_TSV || fs->fmt == TCD_FMT_CSV;
+    if (delimited && *label_n && memchr(out->data + *label_off, 0, *label_n)) {
+        snprintf(err, errlen, "NUL byte in the label");
+        return -1;
+    }
+    const char sep = delimited ? fs->label_sep : 0;
+    if (sep || (*label_n && memchr(out->data + *label_off, 0, *label_n)))
+        return split_labels(out, sep, label_off, label_n, err, errlen);
     trim_span(out->data, label_off, label_n);
     if (*label_n == 0) {
         snprintf(err, errlen, "empty label");
