@@ -67,6 +67,13 @@ close "$T/np2" "$T/run" 1e-5
 mpi 2 "${common[@]}" --run-dir "$T/det2" --threads 1 --deterministic
 [ "$(sha "$T/det1t2")" = "$(sha "$T/det1")" ] || fail "deterministic: 2 threads differ from 1"
 [ "$(sha "$T/det2")" = "$(sha "$T/det1")" ] || fail "deterministic: -np 2 differs from one process"
+# streamed (--max-memory below the corpus) and with a held-out split and early stopping on macro-F1
+mpi 2 "${common[@]}" --run-dir "$T/det2s" --threads 1 --deterministic --max-memory 0.2
+"$TCDIST" train "${common[@]}" --run-dir "$T/det1s" --threads 2 --deterministic --max-memory 0.2
+[ "$(sha "$T/det2s")" = "$(sha "$T/det1s")" ] || fail "deterministic streaming: -np 2 differs from one process"
+"$TCDIST" train --data "$T/train.h5" --valid-split 0.1 --early-stop 2 --valid-metric macro_f1 --valid-every 40 \
+  --epochs 3 --batch 64 --lr 0.02 --quiet --threads 2 --run-dir "$T/es"
+grep -q '"best_macro_f1": 0\.[5-9]' "$T/es/summary.json" || { cat "$T/es/summary.json"; fail "early stop on macro-F1"; }
 # distributed validation: hits@1 of the last evaluation equals eval's P@1 x documents
 "$TCDIST" eval --model "$T/det2" --data "$T/test.h5" --json >"$T/eval2.json"
 "$PYTHON" - "$T/det2/metrics.jsonl" "$T/eval2.json" <<'PY'
