@@ -268,12 +268,12 @@ static void announce(trainer *t) {
     if (c->quiet || t->d->rank != 0) return;
     char *desc = tcd_model_config_describe(c->kind, c->model_cfg);
     tcd_info("train: %lld docs, %lld tokens, %lld classes, %lld embeddings, model %s, %lld params | %d ranks x %d "
-             "threads%s%s | batch %lld, %lld steps/epoch, %lld steps, lr %g%s",
+             "threads%s%s | batch %lld, %lld steps/epoch, %lld steps, lr %g%s%s",
              (long long)t->train.n_docs, (long long)t->train.n_tokens, (long long)t->train.n_classes,
              (long long)t->train.n_embeddings, desc, (long long)t->model.n_params, t->d->world, t->threads,
              t->d->world > 1 ? ", exchange " : "", t->d->world > 1 ? tcd_exchange_name(t->xch) : "",
              (long long)c->batch, (long long)t->spe, (long long)t->total_steps, c->lr,
-             c->deterministic ? " | deterministic" : "");
+             t->model.shape.ova ? " | one-vs-all loss" : "", c->deterministic ? " | deterministic" : "");
     free(desc);
     if (t->window_blocks > 0)
         tcd_info("train: the corpus exceeds --max-memory %g MB: streaming it in windows of %lld blocks of %d "
