@@ -194,8 +194,8 @@ char *tcd_setup_config_json(const tcd_train_config *c, const char *exchange, con
                        (long long)c->early_stop, c->valid_metric, (long long)c->valid_every);
     char *members = tcd_model_config_members(c->kind, c->model_cfg);
     char *model_config = tcd_model_config_json(c->kind, c->model_cfg);
-    tcd_buf_printf(&b, ", \"loss\": \"%s\"",
-                   tcd_setup_ova(c, train) ? "ova" : train->n_classes == 2 ? "sigmoid" : "softmax");
+    /* only for one-vs-all: a single-label run's config.json and model.h5 stay byte-identical */
+    if (tcd_setup_ova(c, train)) tcd_buf_printf(&b, ", \"loss\": \"ova\"");
     tcd_buf_printf(&b, ", \"data_content_sha256\": \"%s\", \"model\": \"%s\", %s%s\"n_classes\": %lld, "
                        "\"n_embeddings\": %lld, \"epochs\": %lld, \"batch\": %lld, "
                        "\"lr\": %.9g, \"schedule\": \"%s\", \"warmup\": %lld, \"min_lr\": %.9g, \"beta1\": %.9g, "
