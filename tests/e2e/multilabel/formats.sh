@@ -42,6 +42,16 @@ done
 "$TCDIST" prepare --vocab "$T/ft.h5" -o "$T/dev.h5" "$T/a.jsonl" >/dev/null
 [ "$(attr "$T/dev.h5" content_sha256)" = "$want" ] || fail "--vocab corpus differs"
 
+# damaged label sets (rewritten through h5py, so the chunk checksums still hold) are refused, naming
+# the file and the document
+cp "$T/ft.h5" "$T/dmg.h5"
+"$PYTHON" -c 'import h5py,sys; f=h5py.File(sys.argv[1], "r+"); d=f["label_sets/ids"]; d[3]=7' "$T/dmg.h5"
+if "$TCDIST" train --data "$T/dmg.h5" --run-dir "$T/dmgrun" --quiet 2>"$T/err.txt"; then fail "trained on damaged label sets"; fi
+grep -q "dmg.h5: damaged corpus: dataset 'label_sets': document 2 has an empty, unsorted or out-of-range label set" \
+  "$T/err.txt" || { cat "$T/err.txt"; fail "damaged label sets message"; }
+if "$TCDIST" inspect --verify "$T/dmg.h5" >/dev/null 2>"$T/err.txt"; then fail "inspect --verify passed damaged label sets"; fi
+grep -q "label_sets" "$T/err.txt" || { cat "$T/err.txt"; fail "inspect --verify message"; }
+
 # single-label input: no label sets, and the bytes of the corpus hash as before (one label per line)
 printf '__label__a x y\n__label__b z\n' >"$T/s.ft"
 "$TCDIST" prepare -o "$T/s.h5" "$T/s.ft" >/dev/null
