@@ -147,7 +147,7 @@ static void hex64(uint64_t v, char out[17]) { snprintf(out, 17, "%016llx", (unsi
 static void meta_for_write(ck_meta *k, const tcd_model *m, const tcd_ckpt_optim *o, const tcd_ckpt_state *st,
                            const tcd_corpus *train, const char *config_json) {
     memset(k, 0, sizeof *k);
-    k->version = TCD_CKPT_VERSION;
+    k->version = m->shape.ova ? 3 : 2; /* 3: an older tcdist must not resume a one-vs-all model */
     k->model_config = tcd_model_config_json(m->kind, m->cfg);
     k->ova = m->shape.ova;
     k->n_classes = m->shape.n_classes;
@@ -177,7 +177,7 @@ static void meta_for_write(ck_meta *k, const tcd_model *m, const tcd_ckpt_optim 
 static int write_state_attrs(hid_t f, const ck_meta *k) {
     int rc = 0;
     rc |= tcd_h5_attr_set_str(f, "format", TCD_CKPT_FORMAT);
-    rc |= tcd_h5_attr_set_i64(f, "version", TCD_CKPT_VERSION);
+    rc |= tcd_h5_attr_set_i64(f, "version", k->version);
     rc |= tcd_h5_attr_set_i64(f, "step", k->step);
     rc |= tcd_h5_attr_set_i64(f, "epoch", k->epoch);
     rc |= tcd_h5_attr_set_i64(f, "step_in_epoch", k->step_in_epoch);

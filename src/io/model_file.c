@@ -72,7 +72,7 @@ int tcd_model_write_into(hid_t f, const tcd_model *m, int64_t step, const tcd_co
     if (rc) return -1;
     char *mc = tcd_model_config_json(m->kind, m->cfg);
     rc |= tcd_h5_attr_set_str(f, "format", TCD_MODEL_FORMAT);
-    rc |= tcd_h5_attr_set_i64(f, "version", TCD_MODEL_VERSION);
+    rc |= tcd_h5_attr_set_i64(f, "version", m->shape.ova ? 3 : 2);
     rc |= tcd_h5_attr_set_str(f, "model", m->kind->name);
     rc |= tcd_h5_attr_set_str(f, "model_config", mc);
     if (m->shape.ova) rc |= tcd_h5_attr_set_str(f, "loss", "ova"); /* absent: sigmoid/softmax, as before */

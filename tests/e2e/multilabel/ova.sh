@@ -30,6 +30,7 @@ import h5py, sys
 s, o = h5py.File(sys.argv[1]), h5py.File(sys.argv[2])
 assert "loss" not in s.attrs, "a softmax model.h5 got a loss attribute"
 assert o.attrs["loss"] in (b"ova", "ova")
+assert s.attrs["version"] == 2 and o.attrs["version"] == 3, (s.attrs["version"], o.attrs["version"])
 assert s["params/out.weight"].shape == o["params/out.weight"].shape == (3, 16)
 PY
 "$TCDIST" eval --model "$T/ova" --data "$T/v.h5" --json >"$T/ova.json"
@@ -53,6 +54,8 @@ awk -F'\t' 'NF < 2 || NF > 4 || $2 < 0.01 { bad = 1 } END { exit bad }' "$T/p.ts
 rm "$T/ova/model.h5"
 if "$TCDIST" train "${common[@]}" --run-dir "$T/ova" --resume --epochs 3 2>"$T/err.txt"; then fail "resumed an ova checkpoint as softmax"; fi
 grep -q "trained with the one-vs-all (ova) loss" "$T/err.txt" || { cat "$T/err.txt"; fail "resume message"; }
+"$PYTHON" -c 'import h5py,sys,glob; assert all(h5py.File(p).attrs["version"] == 3 for p in glob.glob(sys.argv[1] + "/*.h5"))' \
+  "$T/ova/checkpoints" || fail "a one-vs-all checkpoint is not version 3"
 "$TCDIST" train "${common[@]}" --run-dir "$T/ova" --resume --epochs 3 --loss ova
 
 # a multi-label corpus refuses --loss softmax
