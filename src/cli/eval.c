@@ -17,13 +17,18 @@
 int tcd_cmd_eval(int argc, char **argv) {
     const char *model_path = NULL, *data = NULL;
     int json = 0;
-    int64_t threads = 0, batch = 1024;
+    int64_t threads = 0, batch = 1024, top_k = 5;
+    double threshold = 0.5;
     const tcd_opt opts[] = {
         {"--model", TCD_OPT_STR, &model_path, "RUN_DIR|MODEL.h5", "a run dir (uses its model.h5) or a model file"},
         {"--data", TCD_OPT_STR, &data, "TEST.h5", "corpus prepared with --vocab of the training corpus"},
-        {"--json", TCD_OPT_FLAG, &json, NULL, "one JSON object (accuracy, loss, n_docs, macro_f1, classes, confusion)"},
+        {"--json", TCD_OPT_FLAG, &json, NULL, "one JSON object (accuracy, loss, n_docs, macro_f1, classes, confusion; multi-label: p_at_1, r_at_1, "
+                                           "p_at_k, r_at_k, micro_f1, macro_f1, ...)"},
         {"--threads", TCD_OPT_I64, &threads, "N", "OpenMP threads (0: OMP_NUM_THREADS or all cores)", 0, 4096},
         {"--batch", TCD_OPT_I64, &batch, "N", "documents per forward pass", 1, 1 << 24},
+        {"--threshold", TCD_OPT_F64, &threshold, "T",
+         "multi-label: a class is predicted when its probability is at least T (micro/macro F1)", 0, 1},
+        {"--top-k", TCD_OPT_I64, &top_k, "K", "multi-label: also report P@K and R@K (besides P@1, R@1)", 1, 1000000},
         {0},
     };
     char **pos = NULL;
@@ -78,6 +83,12 @@ int tcd_cmd_eval(int argc, char **argv) {
     }
     tcd_eval_counts e;
     tcd_eval_counts_init(&e, mf->n_classes);
+    /* a one-vs-all model or a multi-label corpus: P@k, R@k, micro and macro F1 at the threshold */
+    const int multi = tcd_predictor_model(pred)->shape.ova || c.multi_label;
+    if (multi) tcd_eval_counts_multi(&e, threshold, top_k);
+    else if (tcd_args_given("--threshold") || tcd_args_given("--top-k"))
+        tcd_warn("--threshold and --top-k apply to multi-label evaluation (a one-vs-all model or a multi-label "
+                 "corpus); this is neither");
     tcd_evaluate_range(tcd_predictor_model(pred), &l, 0, c.n_docs, batch, n_threads, &e);
     tcd_buf out = {0};
     if (!json) tcd_buf_printf(&out, "model      %s\ndata       %s\n", mf->path, data);

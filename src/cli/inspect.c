@@ -68,6 +68,12 @@ static void rep_model(report *r, const tcd_model_kind *kind, const void *cfg, co
 
 /* ---- corpus files ---- */
 
+/* n_classes, and for a multi-label corpus its labels in all (/label_sets/ids). */
+static void rep_classes(report *r, const tcd_corpus *c) {
+    rep_i64(r, "n_classes", c->n_classes);
+    if (c->multi_label) rep_i64(r, "multi_label_labels", c->n_label_ids);
+}
+
 typedef struct {
     int64_t min, max, median, p90, p99;
     double mean;
@@ -244,7 +250,7 @@ static int inspect_corpus(const char *path, int json) {
     rep_i64(&r, "n_buckets", c.n_buckets);
     rep_i64(&r, "n_embeddings", c.n_embeddings);
     rep_i64(&r, "n_skipped", c.n_skipped);
-    rep_i64(&r, "n_classes", c.n_classes);
+    rep_classes(&r, &c);
     if (json) {
         rep_key(&r, "classes");
         tcd_buf_putc(&r.b, '[');
@@ -330,6 +336,7 @@ static int inspect_model(const char *path, int json) {
     rep_str(&r, "format", TCD_MODEL_FORMAT);
     rep_i64(&r, "version", mf.version);
     rep_model(&r, m->kind, m->cfg, mf.model_config);
+    rep_str(&r, "loss", m->shape.ova ? "ova" : m->shape.n_classes == 2 ? "sigmoid" : "softmax");
     rep_i64(&r, "step", mf.step);
     rep_i64(&r, "n_classes", m->shape.n_classes);
     rep_i64(&r, "n_embeddings", m->shape.n_embeddings);

@@ -23,6 +23,10 @@ typedef struct {
     const tcd_model_file *mf;
     int64_t top_k;
     int json, n_threads;
+    int ova;            /* a one-vs-all (multi-label) model: print the labels at or above the threshold */
+    int has_threshold;  /* --threshold given (single-label models: filters the top K) */
+    double threshold;
+    int64_t *order;     /* [C] */
     /* the pending batch */
     const char *file[PRED_BATCH];
     int64_t line[PRED_BATCH];
@@ -62,7 +66,28 @@ static void print_error(predict_state *p, tcd_buf *out, int i) {
 static void print_prediction(predict_state *p, tcd_buf *out, int i) {
     const int64_t C = p->mf->n_classes;
     const float *pr = p->probs + p->good[i] * C;
-    int64_t order[64];
+    int64_t *order = p->order;
+    if (p->ova || p->has_threshold) {
+        /* labels at or above the threshold, at most --top-k (ova default: no limit) */
+        const int64_t n = tcd_select_labels(pr, C, p->threshold, p->top_k, order);
+        if (!p->json) {
+            for (int64_t j = 0; j < n; j++)
+                tcd_buf_printf(out, "%s%s\t%.6f", j ? "\t" : "", p->mf->labels[order[j]], pr[order[j]]);
+            tcd_buf_printf(out, "\n");
+            return;
+        }
+        tcd_buf_printf(out, "{\"file\": ");
+        tcd_buf_json_string(out, p->file[i], strlen(p->file[i]));
+        tcd_buf_printf(out, ", \"line\": %lld, \"labels\": [", (long long)p->line[i]);
+        for (int64_t j = 0; j < n; j++) {
+            const char *lab = p->mf->labels[order[j]];
+            tcd_buf_printf(out, "%s{\"label\": ", j ? ", " : "");
+            tcd_buf_json_string(out, lab, strlen(lab));
+            tcd_buf_printf(out, ", \"prob\": %.6f}", pr[order[j]]);
+        }
+        tcd_buf_printf(out, "]}\n");
+        return;
+    }
     const int64_t k = p->top_k < C ? p->top_k : C;
     tcd_top_k(pr, C, k, order);
     if (!p->json) {
@@ -189,8 +214,8 @@ static int predict_corpus(tcd_batch_predict_opts *o, int n_pos, int json, int ar
         tcd_error("-o %s: name the output OUT.jsonl (JSON lines) or OUT.h5 (HDF5)", o->out_path);
         return TCD_EXIT_USAGE;
     }
-    if (o->out_h5 && tcd_args_given("--top-k")) {
-        tcd_error("--top-k is for JSON lines: OUT.h5 holds every class's probability");
+    if (o->out_h5 && (tcd_args_given("--top-k") || tcd_args_given("--threshold"))) {
+        tcd_error("--top-k and --threshold are for JSON lines: OUT.h5 holds every class's probability");
         return TCD_EXIT_USAGE;
     }
     tcd_dist dist;
@@ -204,10 +229,17 @@ int tcd_cmd_predict(int argc, char **argv) {
     const char *model_path = NULL;
     int json = 0;
     int64_t top_k = 1, threads = 0;
+    double threshold = 0.5;
     tcd_batch_predict_opts bo = {.batch = 16384};
     const tcd_opt opts[] = {
         {"--model", TCD_OPT_STR, &model_path, "RUN_DIR|MODEL.h5", "a run dir (uses its model.h5) or a model file"},
-        {"--top-k", TCD_OPT_I64, &top_k, "K", "print the K most probable labels", 1, 64},
+        {"--top-k", TCD_OPT_I64, &top_k, "K",
+         "print the K most probable labels (one-vs-all model: at most K of those at or above the threshold)", 1,
+         1000000},
+        {"--threshold", TCD_OPT_F64, &threshold, "T",
+         "print the labels whose probability is at least T (default 0.5 for a one-vs-all model, whose classes "
+         "have independent probabilities; for another model it filters the top K)",
+         0, 1},
         {"--json", TCD_OPT_FLAG, &json, NULL, "JSON lines: {file, line, label, prob[, top]} or {file, line, error}"},
         {"--threads", TCD_OPT_I64, &threads, "N", "OpenMP threads (0: OMP_NUM_THREADS or all cores)", 0, 4096},
         {"--data", TCD_OPT_STR, &bo.data_path, "CORPUS.h5", "instead of text: a corpus made by 'tcdist prepare --vocab' (with -o)"},
@@ -218,10 +250,12 @@ int tcd_cmd_predict(int argc, char **argv) {
     };
     char **pos = NULL;
     int n_pos = 0;
-    int prc = tcd_args_parse("tcdist predict --model RUN_DIR|MODEL.h5 [--top-k K] [--json] [FILE...]\n"
+    int prc = tcd_args_parse("tcdist predict --model RUN_DIR|MODEL.h5 [--top-k K] [--threshold T] [--json] [FILE...]\n"
                              "       tcdist predict --model RUN_DIR|MODEL.h5 --data CORPUS.h5 -o OUT.jsonl|OUT.h5 [--top-k K]",
                              "Reads raw text, one document per line, from the files or stdin, and prints the\n"
                              "predicted label and its probability per line (tab-separated), or the top K.\n"
+                             "A one-vs-all (multi-label) model prints every label whose probability is at\n"
+                             "least --threshold (0.5), most probable first, at most --top-k.\n"
                              "With --data, labels every document of a prepared corpus, alone or under\n"
                              "mpirun/srun, into OUT.jsonl ({doc, label, prob[, top]} per line, in corpus\n"
                              "order) or OUT.h5 (datasets labels and probabilities).",
@@ -237,6 +271,8 @@ int tcd_cmd_predict(int argc, char **argv) {
         free(pos);
         bo.model_path = model_path;
         bo.top_k = tcd_args_given("--top-k") ? top_k : 0;
+        bo.threshold = threshold;
+        bo.has_threshold = tcd_args_given("--threshold");
         bo.n_threads = threads > 0 ? (int)threads : omp_get_max_threads();
         return predict_corpus(&bo, n_pos, json, argc, argv);
     }
@@ -246,7 +282,8 @@ int tcd_cmd_predict(int argc, char **argv) {
         return TCD_EXIT_USAGE;
     }
     char err[1024];
-    predict_state p = {.top_k = top_k, .json = json};
+    predict_state p = {.top_k = top_k, .json = json, .threshold = threshold,
+                       .has_threshold = tcd_args_given("--threshold")};
     p.pred = tcd_predictor_open(model_path, err, sizeof err);
     if (!p.pred) {
         tcd_error("--model: %s", err);
@@ -256,6 +293,9 @@ int tcd_cmd_predict(int argc, char **argv) {
     p.mf = tcd_predictor_file(p.pred);
     p.n_threads = threads > 0 ? (int)threads : omp_get_max_threads();
     p.probs = tcd_malloc(sizeof(float) * PRED_BATCH * (size_t)p.mf->n_classes);
+    p.order = tcd_malloc(sizeof(int64_t) * (size_t)p.mf->n_classes);
+    p.ova = p.mf->model.shape.ova;
+    if (p.ova && !tcd_args_given("--top-k")) p.top_k = p.mf->n_classes;
     int rc = TCD_EXIT_OK;
     for (int f = 0; f < (n_pos ? n_pos : 1); f++)
         if (predict_file(&p, n_pos ? pos[f] : "-") != 0) rc = TCD_EXIT_ERROR;
@@ -266,6 +306,7 @@ int tcd_cmd_predict(int argc, char **argv) {
     tcd_encoder_free(&p.enc);
     free(p.tokens);
     free(p.probs);
+    free(p.order);
     tcd_predictor_free(p.pred);
     free(pos);
     return rc;

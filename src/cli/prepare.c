@@ -17,7 +17,7 @@
 
 /* The flags as given. */
 typedef struct {
-    const char *format, *text_field, *label_field, *vocab_path, *invalid_utf8, *labels, *label_prefix, *out;
+    const char *format, *text_field, *label_field, *vocab_path, *invalid_utf8, *labels, *label_prefix, *label_sep, *out;
     int no_header, no_lowercase, drop_punct, skip_bad;
     int64_t min_count, max_vocab, max_len, ngrams, buckets, threads, block_kb;
 } prep_flags;
@@ -129,6 +129,20 @@ static int check_flags(const prep_flags *o, char **pos, int n_pos, tcd_prepare_o
         tcd_error("--label-prefix applies to fastText input only");
         return TCD_EXIT_ERROR;
     }
+    if (o->label_sep && p->format != TCD_FMT_TSV && p->format != TCD_FMT_CSV) {
+        tcd_error("--label-sep applies to TSV and CSV input only (fastText: put several %s tokens on a line; "
+                  "JSONL: make the label a list, [\"a\", \"b\"])",
+                  o->label_prefix ? o->label_prefix : "__label__");
+        return TCD_EXIT_USAGE;
+    }
+    if (o->label_sep && (strlen(o->label_sep) != 1 || o->label_sep[0] == '\n' || o->label_sep[0] == '\r' ||
+                         (o->label_sep[0] == '\t' && p->format == TCD_FMT_TSV))) {
+        tcd_error("--label-sep '%s': give one character that is not the field delimiter or a line break (e.g. "
+                  "'|' or ';')",
+                  o->label_sep);
+        return TCD_EXIT_USAGE;
+    }
+    p->label_sep = o->label_sep ? o->label_sep[0] : 0;
     /* Check each input up front so that a typo fails before minutes of work. */
     for (int i = 0; i < n_pos; i++) {
         if (strcmp(pos[i], "-") && access(pos[i], R_OK) != 0) {
@@ -199,6 +213,8 @@ int tcd_cmd_prepare(int argc, char **argv) {
          NULL},
         {"--label-prefix", TCD_OPT_STR, &o->label_prefix, "P", "fastText label prefix (default __label__)", 0, 0,
          NULL},
+        {"--label-sep", TCD_OPT_STR, &o->label_sep, "C",
+         "TSV/CSV: the label field is a list of labels separated by C (multi-label; e.g. '|')", 0, 0, NULL},
         {"--skip-bad", TCD_OPT_FLAG, &o->skip_bad, NULL, "skip bad records (counted) instead of stopping", 0, 0,
          NULL},
         {"--threads", TCD_OPT_I64, &o->threads, "N", "parsing threads (0: OMP_NUM_THREADS or all cores)", 0, 1024,

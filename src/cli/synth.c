@@ -47,7 +47,7 @@ static int parse_size(const char *s, int64_t *out, char *err, size_t errlen) {
 /* The flags as given. */
 typedef struct {
     const char *out_path, *bytes_str, *format;
-    int64_t n_docs, n_classes, vocab, seed, part, threads;
+    int64_t n_docs, n_classes, vocab, seed, part, threads, labels_per_doc;
     double mean_len, zipf_s, signal;
 } synth_flags;
 
@@ -81,7 +81,13 @@ static int check_flags(const synth_flags *fl, char **pos, int n_pos, tcd_synth_o
                   (long long)fl->n_classes, (long long)fl->vocab, (long long)TCD_SYNTH_MAX_TOPIC_ENTRIES);
         return TCD_EXIT_USAGE;
     }
+    if (fl->labels_per_doc > fl->n_classes) {
+        tcd_error("synth: --labels-per-doc %lld is more than --classes %lld", (long long)fl->labels_per_doc,
+                  (long long)fl->n_classes);
+        return TCD_EXIT_USAGE;
+    }
     *so = (tcd_synth_opts){
+        .labels_per_doc = fl->labels_per_doc,
         .seed = (uint64_t)fl->seed,
         .part = fl->part,
         .n_docs = fl->n_docs,
@@ -150,7 +156,7 @@ static int write_output(const char *out_path, const tcd_synth_opts *so, const ch
 }
 
 int tcd_cmd_synth(int argc, char **argv) {
-    synth_flags fl = {.format = "tsv", .n_docs = 20000, .n_classes = 2, .vocab = 20000, .seed = 1,
+    synth_flags fl = {.format = "tsv", .n_docs = 20000, .n_classes = 2, .vocab = 20000, .seed = 1, .labels_per_doc = 1,
                       .mean_len = 40, .zipf_s = 1.1, .signal = 0.15};
     const tcd_opt opts[] = {
         {"-o,--output", TCD_OPT_STR, &fl.out_path, "FILE", "output file, '-' for stdout (required)", 0, 0, NULL},
@@ -158,6 +164,10 @@ int tcd_cmd_synth(int argc, char **argv) {
         {"--bytes", TCD_OPT_STR, &fl.bytes_str, "SIZE",
          "instead of --docs: stop at the first document end at or past SIZE bytes (500M, 2G)", 0, 0, NULL},
         {"--classes", TCD_OPT_I64, &fl.n_classes, "C", "number of classes (labels \"0\"..\"C-1\")", 2, 10000, NULL},
+        {"--labels-per-doc", TCD_OPT_I64, &fl.labels_per_doc, "K",
+         "K distinct classes per document (multi-label; each word from one of their topics); fastText writes K "
+         "__label__ tokens, JSONL a list, TSV/CSV 'a|b' (prepare --label-sep '|')",
+         1, TCD_SYNTH_MAX_LABELS, NULL},
         {"--vocab", TCD_OPT_I64, &fl.vocab, "V", "number of distinct words", 20, 10000000, NULL},
         {"--mean-len", TCD_OPT_F64, &fl.mean_len, "L", "mean document length in words (1 + geometric)", 1, 1e5, NULL},
         {"--zipf", TCD_OPT_F64, &fl.zipf_s, "S", "Zipf exponent of the word distributions", 0, 5, NULL},

@@ -156,6 +156,10 @@ int tcd_cmd_train(int argc, char **argv) {
          0, (double)INT64_MAX},
         {"--run-dir", TCD_OPT_STR, &c.run_dir, "DIR", "where config, metrics, summary and model.h5 go"},
         {"--model", TCD_OPT_CHOICE, &kind_name, "KIND", "model architecture", 0, 0, tcd_model_kind_names()},
+        {"--loss", TCD_OPT_CHOICE, &c.loss, "L",
+         "output loss: ova (one-vs-all: an independent sigmoid per class, BCE summed over classes; multi-label), "
+         "softmax (sigmoid for 2 classes), auto (ova for a multi-label corpus, else softmax)",
+         0, 0, "auto|ova|softmax"},
         {"--epochs", TCD_OPT_I64, &c.epochs, "N", "passes over the training data", 1, 1000000},
         {"--batch", TCD_OPT_I64, &c.batch, "N", "global batch size (documents per step, over all ranks)", 1, 1 << 24},
         {"--lr", TCD_OPT_F64, &c.lr, "X", "peak learning rate", 1e-12, 1e6},

@@ -43,6 +43,18 @@ int64_t tcd_perm_at(const tcd_perm *p, int64_t i) {
 
 #define READ_SLICE ((int64_t)1 << 24)
 
+/* A multi-label corpus: its label sets, whole (tiny beside the tokens). */
+static int open_label_sets(tcd_loader *l, const tcd_corpus *c, char *err, size_t errlen) {
+    if (!c->multi_label) return 0;
+    if (tcd_corpus_read_label_sets(c, &l->ml) != 0) {
+        snprintf(err, errlen, "%s: %s", c->path, tcd_h5_errmsg());
+        tcd_loader_free(l);
+        return -1;
+    }
+    l->has_ml = 1;
+    return 0;
+}
+
 int tcd_loader_open(tcd_loader *l, const tcd_corpus *c, int64_t doc_lo, int64_t doc_hi, uint64_t seed, int shuffle,
                     char *err, size_t errlen) {
     memset(l, 0, sizeof *l);
@@ -78,7 +90,7 @@ int tcd_loader_open(tcd_loader *l, const tcd_corpus *c, int64_t doc_lo, int64_t 
     }
     /* the corpus reads checked the offsets (in order, within the tokens), the token ids and the labels */
     for (int64_t i = 0; i <= n; i++) l->offsets[i] -= tok0;
-    return 0;
+    return open_label_sets(l, c, err, errlen);
 }
 
 static void window_free(tcd_window *w) {
@@ -105,6 +117,7 @@ void tcd_loader_free(tcd_loader *l) {
     free(l->bids);
     free(l->sel);
     free(l->held);
+    if (l->has_ml) tcd_multilabels_free(&l->ml);
     memset(l, 0, sizeof *l);
 }
 
@@ -147,6 +160,7 @@ static void assemble(tcd_loader *l, const int64_t *docs, int64_t n, int64_t cont
     out->offsets = l->boff;
     out->labels = l->blab;
     out->doc_ids = l->bids;
+    out->multi = l->has_ml ? &l->ml : NULL;
 }
 
 static void stream_batch(tcd_loader *l, int64_t epoch, int64_t start, int64_t end, tcd_batch *out);
@@ -232,7 +246,6 @@ int tcd_loader_open_stream(tcd_loader *l, const tcd_corpus *c, int64_t doc_lo, i
                            int shuffle, int64_t window_blocks, char *err, size_t errlen) {
     memset(l, 0, sizeof *l);
     TCD_CHECK(0 <= doc_lo && doc_lo <= doc_hi && doc_hi <= c->n_docs && window_blocks > 0);
-    (void)err, (void)errlen;
     l->corpus = c;
     l->n_docs_total = c->n_docs;
     l->doc_lo = doc_lo;
@@ -246,7 +259,7 @@ int tcd_loader_open_stream(tcd_loader *l, const tcd_corpus *c, int64_t doc_lo, i
     l->stream_epoch = -1;
     l->win[0].window = l->win[1].window = -1;
     l->map_window = -1;
-    return 0;
+    return open_label_sets(l, c, err, errlen);
 }
 
 static int64_t block_size(const tcd_loader *l, int64_t b) {
@@ -397,4 +410,5 @@ static void stream_batch(tcd_loader *l, int64_t epoch, int64_t start, int64_t en
     out->offsets = l->boff;
     out->labels = l->blab;
     out->doc_ids = l->bids;
+    out->multi = l->has_ml ? &l->ml : NULL;
 }

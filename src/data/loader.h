@@ -76,6 +76,9 @@ typedef struct {
     /* a held-out validation split (tcd_loader_hold_out): the trained documents, global and sorted,
      * and the held-out documents of this shard, local; NULL when there is none */
     int64_t *sel, n_sel, *held, n_held;
+    /* a multi-label corpus: the label sets of the whole corpus (batches point at them) */
+    tcd_multilabels ml;
+    int has_ml;
 } tcd_loader;
 
 /* Whether document `doc` is held out for validation by --valid-split `frac` under `seed`: a pure

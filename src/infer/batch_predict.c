@@ -192,9 +192,23 @@ static int forward_share(bp_state *s, int64_t a, int64_t b, char *err, size_t er
     return 0;
 }
 
-static void jsonl_record(tcd_buf *out, const tcd_model_file *mf, int64_t doc, const float *pr, int64_t top_k) {
+static void jsonl_record(tcd_buf *out, const tcd_model_file *mf, int64_t doc, const float *pr, int64_t top_k,
+                         const tcd_batch_predict_opts *o, int64_t *order) {
     const int64_t C = mf->n_classes, k = top_k < 1 ? 1 : top_k < C ? top_k : C;
-    int64_t order[64];
+    if (mf->model.shape.ova || o->has_threshold) {
+        /* multi-label: the labels at or above the threshold, at most --top-k */
+        const int64_t n = tcd_select_labels(pr, C, o->has_threshold || !o->threshold ? o->threshold : 0.5,
+                                            top_k > 0 ? top_k : C, order);
+        tcd_buf_printf(out, "{\"doc\": %lld, \"labels\": [", (long long)doc);
+        for (int64_t j = 0; j < n; j++) {
+            const char *lab = mf->labels[order[j]];
+            tcd_buf_printf(out, "%s{\"label\": ", j ? ", " : "");
+            tcd_buf_json_string(out, lab, strlen(lab));
+            tcd_buf_printf(out, ", \"prob\": %.6f}", pr[order[j]]);
+        }
+        tcd_buf_printf(out, "]}\n");
+        return;
+    }
     tcd_top_k(pr, C, k, order);
     const char *lab = mf->labels[order[0]];
     tcd_buf_printf(out, "{\"doc\": %lld, \"label\": ", (long long)doc);
@@ -228,7 +242,9 @@ static int write_window(bp_state *s, int64_t g0, int64_t g1, char *err, size_t e
         return -1;
     }
     tcd_buf out = {0};
-    for (int64_t i = 0; i < n; i++) jsonl_record(&out, s->mf, g0 + i, s->probs_all + i * C, s->o->top_k);
+    int64_t *order = tcd_malloc(sizeof(int64_t) * (size_t)C);
+    for (int64_t i = 0; i < n; i++) jsonl_record(&out, s->mf, g0 + i, s->probs_all + i * C, s->o->top_k, s->o, order);
+    free(order);
     const int ok = out.len == 0 || fwrite(out.data, 1, out.len, s->jsonl) == out.len;
     tcd_buf_free(&out);
     if (ok) return 0;

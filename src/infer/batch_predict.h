@@ -24,6 +24,8 @@ typedef struct {
     const char *model_path, *data_path, *out_path;
     int out_h5;      /* 1: the HDF5 predictions file; 0: JSONL */
     int64_t top_k;   /* JSONL: a "top" array of the K most probable labels; 0: none */
+    double threshold; /* JSONL of a one-vs-all model (or has_threshold): "labels", those >= threshold */
+    int has_threshold;
     int64_t batch;   /* documents per window (all ranks together), rounded up to whole chunks */
     int n_threads;
     int quiet;       /* no progress on stderr */

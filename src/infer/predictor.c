@@ -97,3 +97,12 @@ void tcd_top_k(const float *probs, int64_t C, int64_t k, int64_t *order) {
         order[i] = c;
     }
 }
+
+int64_t tcd_select_labels(const float *probs, int64_t C, double threshold, int64_t max_k, int64_t *order) {
+    if (max_k > C) max_k = C;
+    if (max_k < 1) return 0;
+    tcd_top_k(probs, C, max_k, order);
+    int64_t n = 0;
+    while (n < max_k && (double)probs[order[n]] >= threshold) n++;
+    return n;
+}

@@ -45,5 +45,8 @@ void tcd_predictor_forward(tcd_predictor *p, const tcd_batch *b, float *probs, i
 
 /* The k most probable classes of one row, most probable first, ties to the lower id. */
 void tcd_top_k(const float *probs, int64_t C, int64_t k, int64_t *order);
+/* The classes with probability >= threshold, most probable first, at most max_k of them, into
+ * order (room for max_k, clamped to C); returns how many. (Multi-label prediction.) */
+int64_t tcd_select_labels(const float *probs, int64_t C, double threshold, int64_t max_k, int64_t *order);
 
 #endif

@@ -49,6 +49,7 @@ typedef struct {
     void *cfg;
     char *model_config;        /* as stored (version 2): hashed exactly as written */
     int64_t v1_dim, v1_hidden; /* version 1's description of the bag model */
+    int ova;                   /* the root attribute loss = "ova" (one-vs-all head); hashed when set */
     int64_t n_classes, n_embeddings, n_params, vocab_size, n_buckets;
     int64_t step, epoch, step_in_epoch, adam_t, seed, epoch_docs, tokens_total;
     double epoch_loss, elapsed_s;
@@ -92,6 +93,7 @@ static void ck_state_text(const ck_meta *k, tcd_buf *b) {
     if (k->has_best)
         tcd_buf_printf(b, ";best_step=%lld;bad_evals=%lld;best_metric=%.17g", (long long)k->best_step,
                        (long long)k->bad_evals, k->best_metric);
+    if (k->ova) tcd_buf_printf(b, ";loss=ova");
 }
 
 static void field_header(tcd_sha256 *s, uint64_t n_bytes) {
@@ -145,8 +147,9 @@ static void hex64(uint64_t v, char out[17]) { snprintf(out, 17, "%016llx", (unsi
 static void meta_for_write(ck_meta *k, const tcd_model *m, const tcd_ckpt_optim *o, const tcd_ckpt_state *st,
                            const tcd_corpus *train, const char *config_json) {
     memset(k, 0, sizeof *k);
-    k->version = TCD_CKPT_VERSION;
+    k->version = m->shape.ova ? 3 : 2; /* 3: an older tcdist must not resume a one-vs-all model */
     k->model_config = tcd_model_config_json(m->kind, m->cfg);
+    k->ova = m->shape.ova;
     k->n_classes = m->shape.n_classes;
     k->n_embeddings = m->shape.n_embeddings;
     k->n_params = m->n_params;
@@ -174,7 +177,7 @@ static void meta_for_write(ck_meta *k, const tcd_model *m, const tcd_ckpt_optim 
 static int write_state_attrs(hid_t f, const ck_meta *k) {
     int rc = 0;
     rc |= tcd_h5_attr_set_str(f, "format", TCD_CKPT_FORMAT);
-    rc |= tcd_h5_attr_set_i64(f, "version", TCD_CKPT_VERSION);
+    rc |= tcd_h5_attr_set_i64(f, "version", k->version);
     rc |= tcd_h5_attr_set_i64(f, "step", k->step);
     rc |= tcd_h5_attr_set_i64(f, "epoch", k->epoch);
     rc |= tcd_h5_attr_set_i64(f, "step_in_epoch", k->step_in_epoch);
@@ -314,6 +317,11 @@ static int read_model(hid_t f, const char *path, ck_meta *k, char *err, size_t e
     }
     if (!k->model_config) k->model_config = tcd_model_config_json(k->kind, k->cfg);
     tcd_model_shape shape = {.n_embeddings = k->n_embeddings, .n_classes = k->n_classes};
+    if (tcd_model_read_ova(f, &shape.ova, why, sizeof why) != 0) {
+        snprintf(err, errlen, "%s: %s", path, why);
+        return -1;
+    }
+    k->ova = shape.ova;
     if (tcd_model_build(&k->layout, k->kind, k->cfg, &shape, (uint64_t)k->seed, why, sizeof why) != 0) {
         snprintf(err, errlen, "%s: damaged checkpoint: %s", path, why);
         return -1;
@@ -573,6 +581,12 @@ void tcd_ckpt_info_free(tcd_ckpt_info *info) {
 
 /* The caller's model against the file's, tensor by tensor. */
 static int same_layout(const char *path, const tcd_model *m, const tcd_model *k, char *err, size_t errlen) {
+    if (m->shape.ova != k->shape.ova) {
+        snprintf(err, errlen, "%s: the checkpoint does not fit this model: it was trained with the %s loss, this run "
+                 "uses %s (--loss)",
+                 path, k->shape.ova ? "one-vs-all (ova)" : "softmax/sigmoid", m->shape.ova ? "ova" : "softmax");
+        return -1;
+    }
     for (int i = 0; i < m->n_tensors || i < k->n_tensors; i++) {
         const tcd_tensor *mt = i < m->n_tensors ? &m->tensors[i] : NULL;
         const tcd_tensor *kt = i < k->n_tensors ? &k->tensors[i] : NULL;

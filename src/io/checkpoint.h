@@ -30,7 +30,7 @@
 #include "models/model.h"
 
 #define TCD_CKPT_FORMAT "tcdist-checkpoint"
-#define TCD_CKPT_VERSION 2
+#define TCD_CKPT_VERSION 3 /* the newest read; written: 3 for a one-vs-all model (loss = "ova"), else 2 */
 
 typedef struct {
     int64_t step;          /* global steps completed */

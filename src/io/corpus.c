@@ -146,12 +146,20 @@ int tcd_corpus_open(tcd_corpus *c, const char *path, char *err, size_t errlen) {
     else if (c->version >= 2 && (tcd_h5_dims(c->file, "label_names/offsets", d) != 1 || d[0] != c->n_classes + 1))
         bad = "label_names/offsets";
     else if (tcd_h5_dims(c->file, "vocab/counts", d) != 1 || d[0] != c->vocab_size) bad = "vocab/counts";
+    else if (tcd_h5_exists(c->file, "label_sets") == 1 &&
+             (tcd_h5_dims(c->file, "label_sets/offsets", d) != 1 || d[0] != c->n_docs + 1 ||
+              tcd_h5_dims(c->file, "label_sets/ids", d) != 1 || d[0] < c->n_docs))
+        bad = "label_sets";
     else if (c->n_embeddings != c->vocab_size + c->n_buckets || c->vocab_size < 2 || c->n_classes < 1 ||
              c->n_embeddings > INT32_MAX || c->n_classes > INT32_MAX || c->n_docs < 0 || c->n_tokens < 0 ||
              c->n_buckets < 0)
         bad = "sizes";
     else if ((double)c->n_tokens * 4.0 + (double)c->n_docs * 12.0 > (double)tcd_h5_file_size(c->file))
         bad = "file size (truncated?)";
+    if (!bad && tcd_h5_exists(c->file, "label_sets") == 1) {
+        c->multi_label = 1;
+        c->n_label_ids = d[0];
+    }
     if (bad) {
         snprintf(err, errlen, "%s: damaged corpus: '%s' does not match the stored counts", path, bad);
         tcd_corpus_close(c);
@@ -231,6 +239,44 @@ int tcd_corpus_read_labels(const tcd_corpus *c, int64_t doc0, int64_t n_docs, in
                           (long long)(doc0 + i), out[i], (long long)c->n_classes);
             return -1;
         }
+    return 0;
+}
+
+void tcd_multilabels_free(tcd_multilabels *m) {
+    free(m->off);
+    free(m->ids);
+    memset(m, 0, sizeof *m);
+}
+
+int tcd_corpus_read_label_sets(const tcd_corpus *c, tcd_multilabels *out) {
+    memset(out, 0, sizeof *out);
+    TCD_CHECK(c->multi_label);
+    out->n_docs = c->n_docs;
+    out->off = tcd_malloc(sizeof(int64_t) * (size_t)(c->n_docs + 1));
+    out->ids = tcd_malloc(sizeof(int32_t) * (size_t)(c->n_label_ids ? c->n_label_ids : 1));
+    if (tcd_h5_read_rows(c->file, "label_sets/offsets", H5T_NATIVE_INT64, 0, c->n_docs + 1, out->off) != 0 ||
+        tcd_h5_read_rows(c->file, "label_sets/ids", H5T_NATIVE_INT32, 0, c->n_label_ids, out->ids) != 0) {
+        tcd_multilabels_free(out);
+        return -1;
+    }
+    if (out->off[0] != 0 || out->off[c->n_docs] != c->n_label_ids) {
+        tcd_h5_seterr("damaged corpus: dataset 'label_sets/offsets' does not span 'label_sets/ids'");
+        tcd_multilabels_free(out);
+        return -1;
+    }
+    for (int64_t d = 0; d < c->n_docs; d++) {
+        const int64_t a = out->off[d], b = out->off[d + 1];
+        int ok = a < b && b <= c->n_label_ids;
+        for (int64_t k = a; ok && k < b; k++)
+            ok = out->ids[k] >= 0 && out->ids[k] < c->n_classes && (k == a || out->ids[k] > out->ids[k - 1]);
+        if (!ok) {
+            tcd_h5_seterr("damaged corpus: dataset 'label_sets': document %lld has an empty, unsorted or out-of-range "
+                          "label set",
+                          (long long)d);
+            tcd_multilabels_free(out);
+            return -1;
+        }
+    }
     return 0;
 }
 
@@ -318,9 +364,25 @@ int tcd_corpus_verify(const tcd_corpus *c, char *err, size_t errlen) {
         tcd_h5_free_strings(words, n_words);
         return -1;
     }
-    char vocab[65], content[65];
+    char vocab[65], content[65], ml_hex[65];
+    if (c->multi_label) {
+        tcd_multilabels ml;
+        if (tcd_corpus_read_label_sets(c, &ml) != 0) {
+            snprintf(err, errlen, "%s: %s", c->path, tcd_h5_errmsg());
+            tcd_h5_free_strings(words, n_words);
+            tcd_h5_free_strings(labels, n_labels);
+            return -1;
+        }
+        tcd_sha256 s;
+        tcd_sha256_init(&s);
+        tcd_sha256_le(&s, ml.off, ml.n_docs + 1, sizeof(int64_t));
+        tcd_sha256_le(&s, ml.ids, ml.off[ml.n_docs], sizeof(int32_t));
+        tcd_sha256_hex(&s, ml_hex);
+        tcd_multilabels_free(&ml);
+    }
     tcd_corpus_vocab_sha256((const char *const *)words, n_words, vocab);
-    tcd_corpus_content_sha256(&c->tok, vocab, (const char *const *)labels, n_labels, hex[0], hex[1], hex[2], content);
+    tcd_corpus_content_sha256(&c->tok, vocab, (const char *const *)labels, n_labels, hex[0], hex[1], hex[2],
+                              c->multi_label ? ml_hex : NULL, content);
     tcd_h5_free_strings(words, n_words);
     tcd_h5_free_strings(labels, n_labels);
     if (strcmp(vocab, c->vocab_sha256) != 0) {

@@ -75,6 +75,30 @@ static int flush_docs(tcd_corpus_writer *w) {
 }
 
 int tcd_cw_add(tcd_corpus_writer *w, const int32_t *ids, int64_t n, int32_t label) {
+    return tcd_cw_add_multi(w, ids, n, &label, 1);
+}
+
+static void ml_push(tcd_corpus_writer *w, const int32_t *labels, int64_t n_labels) {
+    if (w->n_docs + 2 > w->ml_off_cap) {
+        w->ml_off_cap = w->ml_off_cap ? 2 * w->ml_off_cap : 65536;
+        w->ml_off = tcd_realloc(w->ml_off, (size_t)w->ml_off_cap * sizeof(int64_t));
+    }
+    if (w->ml_n + n_labels > w->ml_cap) {
+        w->ml_cap = w->ml_cap ? 2 * w->ml_cap : 65536;
+        while (w->ml_cap < w->ml_n + n_labels) w->ml_cap *= 2;
+        w->ml_ids = tcd_realloc(w->ml_ids, (size_t)w->ml_cap * sizeof(int32_t));
+    }
+    w->ml_off[w->n_docs] = w->ml_n;
+    memcpy(w->ml_ids + w->ml_n, labels, (size_t)n_labels * sizeof(int32_t));
+    w->ml_n += n_labels;
+    w->ml_off[w->n_docs + 1] = w->ml_n;
+    if (n_labels != 1) w->multi = 1;
+}
+
+int tcd_cw_add_multi(tcd_corpus_writer *w, const int32_t *ids, int64_t n, const int32_t *labels, int64_t n_labels) {
+    TCD_CHECK(n_labels >= 1);
+    ml_push(w, labels, n_labels);
+    const int32_t label = labels[0];
     while (n > 0) {
         int64_t room = w->tok_cap - w->tok_n;
         int64_t k = n < room ? n : room;
@@ -131,6 +155,11 @@ int tcd_cw_remap(tcd_corpus_writer *w, const int32_t *word_remap, int64_t n_raw_
         sha_le(&w->sha_labels, lab, n, sizeof(int32_t));
         if (label_remap && tcd_h5_appender_write_at(&w->labels, start, lab, n) < 0) return -1;
     }
+    if (label_remap)
+        for (int64_t i = 0; i < w->ml_n; i++) {
+            TCD_CHECK(w->ml_ids[i] >= 0 && w->ml_ids[i] < n_raw_labels);
+            w->ml_ids[i] = label_remap[w->ml_ids[i]];
+        }
     w->final_ids = 1; /* hashes now cover everything */
     return 0;
 }
@@ -151,7 +180,7 @@ void tcd_corpus_vocab_sha256(const char *const *words, int64_t n, char hex[65]) 
 
 void tcd_corpus_content_sha256(const tcd_tok_opts *tok, const char vocab_hex[65], const char *const *label_names,
                                int64_t n_classes, const char tok_hex[65], const char off_hex[65],
-                               const char lab_hex[65], char out[65]) {
+                               const char lab_hex[65], const char *ml_hex, char out[65]) {
     char settings[512];
     tcd_corpus_settings_string(tok, settings, sizeof settings);
     tcd_buf names = {0};
@@ -169,6 +198,7 @@ void tcd_corpus_content_sha256(const tcd_tok_opts *tok, const char vocab_hex[65]
     tcd_sha256_field(&s, tok_hex, 64);
     tcd_sha256_field(&s, off_hex, 64);
     tcd_sha256_field(&s, lab_hex, 64);
+    if (ml_hex) tcd_sha256_field(&s, ml_hex, 64);
     tcd_sha256_hex(&s, out);
     tcd_buf_free(&names);
 }
@@ -181,18 +211,41 @@ int tcd_cw_finish(tcd_corpus_writer *w, const tcd_corpus_meta *m, char content_s
     TCD_CHECK(w->final_ids);
     tcd_corpus_vocab_sha256(m->words, m->vocab_size, vocab_sha256);
 
-    char tok_hex[65], off_hex[65], lab_hex[65];
+    char tok_hex[65], off_hex[65], lab_hex[65], ml_hex[65];
     tcd_sha256_hex(&w->sha_tokens, tok_hex);
     tcd_sha256_hex(&w->sha_offsets, off_hex);
     tcd_sha256_hex(&w->sha_labels, lab_hex);
+    if (w->multi) {
+        /* each document's set sorted (ids are final now); /labels keeps the first label as read */
+        for (int64_t d = 0; d < w->n_docs; d++) {
+            int32_t *x = w->ml_ids + w->ml_off[d];
+            const int64_t k = w->ml_off[d + 1] - w->ml_off[d];
+            for (int64_t i = 1; i < k; i++)
+                for (int64_t j = i; j > 0 && x[j - 1] > x[j]; j--) {
+                    int32_t t = x[j];
+                    x[j] = x[j - 1];
+                    x[j - 1] = t;
+                }
+        }
+        tcd_sha256 s;
+        tcd_sha256_init(&s);
+        sha_le(&s, w->ml_off, w->n_docs + 1, sizeof(int64_t));
+        sha_le(&s, w->ml_ids, w->ml_n, sizeof(int32_t));
+        tcd_sha256_hex(&s, ml_hex);
+    }
     tcd_corpus_content_sha256(m->tok, vocab_sha256, m->label_names, m->n_classes, tok_hex, off_hex, lab_hex,
-                              content_sha256);
+                              w->multi ? ml_hex : NULL, content_sha256);
 
     int rc = 0;
     int64_t vdims[1] = {m->vocab_size};
     rc |= tcd_h5_write_strtable(w->file, "vocab/words", m->words, m->vocab_size);
     rc |= tcd_h5_write(w->file, "vocab/counts", H5T_NATIVE_INT64, 1, vdims, m->counts);
     rc |= tcd_h5_write_strtable(w->file, "label_names", m->label_names, m->n_classes);
+    if (w->multi) {
+        int64_t odims[1] = {w->n_docs + 1}, idims[1] = {w->ml_n};
+        rc |= tcd_h5_write(w->file, "label_sets/offsets", H5T_NATIVE_INT64, 1, odims, w->ml_off);
+        rc |= tcd_h5_write(w->file, "label_sets/ids", H5T_NATIVE_INT32, 1, idims, w->ml_ids);
+    }
     if (rc) return -1;
 
     hid_t f = w->file;
@@ -211,6 +264,7 @@ int tcd_cw_finish(tcd_corpus_writer *w, const tcd_corpus_meta *m, char content_s
     rc |= tcd_h5_attr_set_str(f, "input_format", m->input_format);
     rc |= tcd_h5_attr_set_str(f, "sources", m->sources);
     rc |= tcd_h5_attr_set_i64(f, "n_skipped", m->n_skipped);
+    if (w->multi) rc |= tcd_h5_attr_set_i64(f, "multi_label", 1);
     rc |= tcd_h5_attr_set_str(f, "vocab_sha256", vocab_sha256);
     rc |= tcd_h5_attr_set_str(f, "content_sha256", content_sha256);
     rc |= tcd_h5_attr_set_str(f, "created_by", "tcdist " TCDIST_VERSION);
@@ -224,6 +278,10 @@ int tcd_cw_finish(tcd_corpus_writer *w, const tcd_corpus_meta *m, char content_s
     free(w->tok_buf);
     free(w->off_buf);
     free(w->lab_buf);
+    free(w->ml_off);
+    free(w->ml_ids);
+    w->ml_off = NULL;
+    w->ml_ids = NULL;
     w->tok_buf = NULL;
     w->off_buf = NULL;
     w->lab_buf = NULL;
@@ -239,6 +297,10 @@ void tcd_cw_abort(tcd_corpus_writer *w) {
     free(w->tok_buf);
     free(w->off_buf);
     free(w->lab_buf);
+    free(w->ml_off);
+    free(w->ml_ids);
+    w->ml_off = NULL;
+    w->ml_ids = NULL;
     w->tok_buf = NULL;
     w->off_buf = NULL;
     w->lab_buf = NULL;

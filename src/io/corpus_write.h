@@ -24,6 +24,12 @@ typedef struct {
     int64_t doc_n, doc_cap; /* buffered documents (off_buf and lab_buf) */
     int64_t n_docs, n_tokens;
     int final_ids; /* ids are final when appended: hash tokens and labels on the fly */
+    /* every document's label set, kept in memory (12 bytes a document); written as /label_sets
+     * only when some document has more than one label (multi) */
+    int64_t *ml_off, ml_off_cap;
+    int32_t *ml_ids;
+    int64_t ml_n, ml_cap;
+    int multi;
     tcd_sha256 sha_tokens, sha_offsets, sha_labels;
 } tcd_corpus_writer;
 
@@ -31,6 +37,8 @@ typedef struct {
 int tcd_cw_create(tcd_corpus_writer *w, const char *path, int final_ids);
 /* Appends one document: n ids and its label. Returns 0 or -1. */
 int tcd_cw_add(tcd_corpus_writer *w, const int32_t *ids, int64_t n, int32_t label);
+/* The same with a label set: labels[0 .. n_labels) distinct, n_labels >= 1; /labels gets labels[0]. */
+int tcd_cw_add_multi(tcd_corpus_writer *w, const int32_t *ids, int64_t n, const int32_t *labels, int64_t n_labels);
 int tcd_cw_flush(tcd_corpus_writer *w);
 /* Training corpus: rewrites /tokens and /labels in place, in blocks. A word id x >= 0 becomes
  * word_remap[x] (x < n_raw_words), an n-gram -(b + 1) becomes vocab_size + b, a label y becomes
@@ -62,10 +70,11 @@ void tcd_cw_abort(tcd_corpus_writer *w);
 void tcd_corpus_settings_string(const tcd_tok_opts *o, char *out, size_t n);
 /* content_sha256: over the magic "tcdist-corpus-v1", the settings string, the vocabulary's sha256,
  * the label names joined by '\n', and the sha256s of the little-endian bytes of /tokens, /offsets
- * and /labels, each a length-prefixed field. */
+ * and /labels, each a length-prefixed field; a multi-label corpus adds one more field, ml_hex (the
+ * sha256 of /label_sets/offsets then /label_sets/ids); NULL for a single-label corpus. */
 void tcd_corpus_content_sha256(const tcd_tok_opts *tok, const char vocab_hex[65], const char *const *label_names,
                                int64_t n_classes, const char tok_hex[65], const char off_hex[65],
-                               const char lab_hex[65], char out[65]);
+                               const char lab_hex[65], const char *ml_hex, char out[65]);
 /* Adds the little-endian bytes of n values of `size` bytes each to s. */
 void tcd_sha256_le(tcd_sha256 *s, const void *data, int64_t n, size_t size);
 /* sha256 over the words in id order, each a length-prefixed field. */

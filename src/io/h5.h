@@ -105,5 +105,9 @@ int tcd_model_write_into(hid_t f, const tcd_model *m, int64_t step, const struct
  * or -2 (a kind or parameter of a newer tcdist), as tcd_model_config_parse. (model_file.c) */
 int tcd_model_read_kind(hid_t f, int64_t version, const tcd_model_kind **kind, void **cfg, char *err,
                         size_t errlen);
+/* The output head of a model or checkpoint file: the root attribute `loss` ("ova": one-vs-all),
+ * absent for the sigmoid/softmax head (every file before multi-label). Returns 0, or -2 for a loss
+ * this tcdist does not know, with a message. (model_file.c) */
+int tcd_model_read_ova(hid_t f, int *ova, char *err, size_t errlen);
 
 #endif

@@ -72,9 +72,10 @@ int tcd_model_write_into(hid_t f, const tcd_model *m, int64_t step, const tcd_co
     if (rc) return -1;
     char *mc = tcd_model_config_json(m->kind, m->cfg);
     rc |= tcd_h5_attr_set_str(f, "format", TCD_MODEL_FORMAT);
-    rc |= tcd_h5_attr_set_i64(f, "version", TCD_MODEL_VERSION);
+    rc |= tcd_h5_attr_set_i64(f, "version", m->shape.ova ? 3 : 2);
     rc |= tcd_h5_attr_set_str(f, "model", m->kind->name);
     rc |= tcd_h5_attr_set_str(f, "model_config", mc);
+    if (m->shape.ova) rc |= tcd_h5_attr_set_str(f, "loss", "ova"); /* absent: sigmoid/softmax, as before */
     rc |= tcd_h5_attr_set_i64(f, "n_classes", m->shape.n_classes);
     rc |= tcd_h5_attr_set_i64(f, "n_embeddings", m->shape.n_embeddings);
     rc |= tcd_h5_attr_set_i64(f, "vocab_size", train->vocab_size);
@@ -138,6 +139,22 @@ static char *legacy_v1_config(hid_t f, char *err, size_t errlen) {
     return json;
 }
 
+int tcd_model_read_ova(hid_t f, int *ova, char *err, size_t errlen) {
+    *ova = 0;
+    if (!tcd_h5_attr_exists(f, "loss")) return 0;
+    char *loss = tcd_h5_attr_get_str(f, "loss");
+    int rc = 0;
+    if (loss && !strcmp(loss, "ova"))
+        *ova = 1;
+    else {
+        snprintf(err, errlen, "unknown output loss '%s' (this tcdist knows ova; a newer tcdist wrote this file?)",
+                 loss ? loss : "?");
+        rc = -2;
+    }
+    free(loss);
+    return rc;
+}
+
 int tcd_model_read_kind(hid_t f, int64_t version, const tcd_model_kind **kind, void **cfg, char *err,
                         size_t errlen) {
     char why[512] = "";
@@ -188,6 +205,11 @@ static int read_header(hid_t f, tcd_model_file *mf, char *err, size_t errlen) {
     const int krc = tcd_model_read_kind(f, mf->version, &kind, &cfg, why, sizeof why);
     if (krc != 0) {
         snprintf(err, errlen, "%s: %s%s", mf->path, krc == -2 ? "" : "damaged model: ", why);
+        return -1;
+    }
+    if (tcd_model_read_ova(f, &shape.ova, why, sizeof why) != 0) {
+        snprintf(err, errlen, "%s: %s", mf->path, why);
+        free(cfg);
         return -1;
     }
     mf->model_config = tcd_model_config_json(kind, cfg);

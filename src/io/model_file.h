@@ -13,7 +13,9 @@
  * Versions: 1 (tcdist 0.1: bag model only, its dim and hidden as attributes, no model_config;
  * variable-length strings, HDF5 1.8 format) and 2 (model_config; the HDF5 1.10 format with
  * checksummed metadata, Fletcher32 on every dataset, string tables, fixed-length string
- * attributes). Every version up to TCD_MODEL_VERSION is read. */
+ * attributes); 3 is version 2 with the attribute loss = "ova" (a one-vs-all model, written as 3 so
+ * that an older tcdist refuses it rather than reading its logits as a softmax; every other model
+ * is still written as 2). Every version up to TCD_MODEL_VERSION is read. */
 #ifndef TCD_MODEL_FILE_H
 #define TCD_MODEL_FILE_H
 
@@ -22,7 +24,7 @@
 #include "text/tokenize.h"
 
 #define TCD_MODEL_FORMAT "tcdist-model"
-#define TCD_MODEL_VERSION 2
+#define TCD_MODEL_VERSION 3 /* the newest read; written: 3 for a one-vs-all model, else 2 */
 
 typedef struct {
     tcd_model model; /* built, with buffers of its own and the stored parameters */

@@ -68,6 +68,12 @@ double softmax_xent_forward(float *probs, const float *logits, const int32_t *la
 /* dlogits [B x C] = (probs - onehot(y)) * scale (overwritten). */
 void softmax_xent_backward(float *dlogits, const float *probs, const int32_t *labels, int64_t B, int64_t C,
                            float scale);
+/* One-vs-all (multi-label): logits [B x C], each an independent sigmoid: probs [B x C] =
+ * sigmoid(logits). targets [B x C] in {0,1} (NULL: prediction only, returns 0). Returns the SUM over
+ * documents and classes of the binary cross-entropy, in the stable form above. */
+double ova_bce_forward(float *probs, const float *logits, const uint8_t *targets, int64_t B, int64_t C);
+/* dlogits [B x C] = (probs - targets) * scale (overwritten). */
+void ova_bce_backward(float *dlogits, const float *probs, const uint8_t *targets, int64_t B, int64_t C, float scale);
 
 /* ---- embedding_seq.c: a document's token vectors as a sequence (for convolutions) ----
  * out [Lp x D]: row i = emb[tokens[i]] for i < L, zero for L <= i < Lp (padding). */

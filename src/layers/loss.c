@@ -52,3 +52,17 @@ void softmax_xent_backward(float *dlogits, const float *probs, const int32_t *la
             dlogits[b * C + c] = (probs[b * C + c] - (c == labels[b] ? 1.0f : 0.0f)) * scale;
     }
 }
+
+double ova_bce_forward(float *probs, const float *logits, const uint8_t *targets, int64_t B, int64_t C) {
+    double total = 0.0;
+    for (int64_t i = 0; i < B * C; i++) {
+        const double z = logits[i];
+        probs[i] = (float)sigmoid_d(z);
+        if (targets) total += fmax(z, 0.0) - z * (targets[i] ? 1.0 : 0.0) + log1p(exp(-fabs(z)));
+    }
+    return total;
+}
+
+void ova_bce_backward(float *dlogits, const float *probs, const uint8_t *targets, int64_t B, int64_t C, float scale) {
+    for (int64_t i = 0; i < B * C; i++) dlogits[i] = (probs[i] - (targets[i] ? 1.0f : 0.0f)) * scale;
+}

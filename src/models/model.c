@@ -19,6 +19,7 @@ struct tcd_head_ws {
     float *logits;     /* [cap x n_out] */
     float *probs;      /* [cap x n_out]: sigmoid or softmax */
     float *dlogits;    /* [cap x n_out] */
+    uint8_t *targets;  /* one-vs-all: [cap x C] 0/1 targets of the last forward with labels */
     double *chunk_loss;/* [chunks x 8]: one cache line per chunk */
 };
 
@@ -57,7 +58,7 @@ int tcd_model_build(tcd_model *m, const tcd_model_kind *k, const void *cfg, cons
     memcpy(m->cfg, cfg, k->cfg_size);
     m->shape = *shape;
     m->seed = seed;
-    m->n_out = shape->n_classes == 2 ? 1 : shape->n_classes;
+    m->n_out = shape->n_classes == 2 && !shape->ova ? 1 : shape->n_classes;
     k->layout(m);
     for (int i = 0; i < m->n_tensors; i++)
         TCD_CHECK(!m->tensors[i].sparse_rows || (i == 0 && m->tensors[i].offset == 0));
@@ -93,6 +94,7 @@ static void head_free(struct tcd_head_ws *h) {
     free(h->logits);
     free(h->probs);
     free(h->dlogits);
+    free(h->targets);
     free(h->chunk_loss);
     free(h);
 }
@@ -165,7 +167,9 @@ static void head_reserve(tcd_model *m, int64_t n) {
     free(h->logits);
     free(h->probs);
     free(h->dlogits);
+    free(h->targets);
     free(h->chunk_loss);
+    h->targets = m->shape.ova ? tcd_malloc((size_t)(cap * O)) : NULL;
     h->logits = tcd_aligned_alloc((size_t)(cap * O) * sizeof(float));
     h->probs = tcd_aligned_alloc((size_t)(cap * O) * sizeof(float));
     h->dlogits = tcd_aligned_alloc((size_t)(cap * O) * sizeof(float));
@@ -173,9 +177,36 @@ static void head_reserve(tcd_model *m, int64_t n) {
     h->cap = cap;
 }
 
+/* One-vs-all targets of a batch with labels: each document's label set (b->multi, by its corpus
+ * index) or its one label. */
+static void head_targets(tcd_model *m, const tcd_batch *b) {
+    const int64_t C = m->n_out;
+    uint8_t *t = m->head->targets;
+    memset(t, 0, (size_t)(b->n * C));
+    for (int64_t i = 0; i < b->n; i++) {
+        if (b->multi) {
+            const int64_t d = b->doc_ids[i];
+            for (int64_t k = b->multi->off[d]; k < b->multi->off[d + 1]; k++) t[i * C + b->multi->ids[k]] = 1;
+        } else {
+            t[i * C + b->labels[i]] = 1;
+        }
+    }
+}
+
 static double head_forward(tcd_model *m, const int32_t *labels, int64_t n, int n_threads) {
     struct tcd_head_ws *h = m->head;
     const int64_t O = m->n_out, n_chunks = (n + TCD_CHUNK - 1) / TCD_CHUNK;
+    if (m->shape.ova) {
+#pragma omp parallel for schedule(static) num_threads(n_threads) if (n_chunks > 1)
+        for (int64_t c = 0; c < n_chunks; c++) {
+            const int64_t d0 = c * TCD_CHUNK, nb = d0 + TCD_CHUNK <= n ? TCD_CHUNK : n - d0;
+            h->chunk_loss[c * 8] =
+                ova_bce_forward(h->probs + d0 * O, h->logits + d0 * O, labels ? h->targets + d0 * O : NULL, nb, O);
+        }
+        double loss = 0.0;
+        for (int64_t c = 0; c < n_chunks; c++) loss += h->chunk_loss[c * 8];
+        return labels ? loss : 0.0;
+    }
 #pragma omp parallel for schedule(static) num_threads(n_threads) if (n_chunks > 1)
     for (int64_t c = 0; c < n_chunks; c++) {
         const int64_t d0 = c * TCD_CHUNK, nb = d0 + TCD_CHUNK <= n ? TCD_CHUNK : n - d0;
@@ -191,7 +222,9 @@ static double head_forward(tcd_model *m, const int32_t *labels, int64_t n, int n
 
 static void head_backward(tcd_model *m, const int32_t *labels, int64_t n, float scale) {
     struct tcd_head_ws *h = m->head;
-    if (m->n_out == 1)
+    if (m->shape.ova)
+        ova_bce_backward(h->dlogits, h->probs, h->targets, n, m->n_out, scale);
+    else if (m->n_out == 1)
         sigmoid_bce_backward(h->dlogits, h->probs, labels, n, scale);
     else
         softmax_xent_backward(h->dlogits, h->probs, labels, n, m->n_out, scale);
@@ -223,6 +256,17 @@ static void check_batch(const tcd_model *m, const tcd_batch *b) {
             if (b->labels[i] < 0 || b->labels[i] >= m->shape.n_classes)
                 tcd_die("model: label %d of batch document %lld is outside [0, %lld)", b->labels[i], (long long)i,
                         (long long)m->shape.n_classes);
+    if (b->labels && b->multi) {
+        if (!b->doc_ids) tcd_die("model: a multi-label batch without document ids");
+        for (int64_t i = 0; i < b->n; i++) {
+            const int64_t d = b->doc_ids[i];
+            if (d < 0 || d >= b->multi->n_docs) tcd_die("model: batch document %lld has no label set", (long long)i);
+            for (int64_t k = b->multi->off[d]; k < b->multi->off[d + 1]; k++)
+                if (b->multi->ids[k] < 0 || b->multi->ids[k] >= m->shape.n_classes)
+                    tcd_die("model: label %d of corpus document %lld is outside [0, %lld)", b->multi->ids[k],
+                            (long long)d, (long long)m->shape.n_classes);
+        }
+    }
 }
 
 double tcd_model_forward(tcd_model *m, const tcd_batch *b, float *probs, int n_threads) {
@@ -231,11 +275,12 @@ double tcd_model_forward(tcd_model *m, const tcd_batch *b, float *probs, int n_t
     if (n_threads < 1) n_threads = 1;
     head_reserve(m, b->n);
     m->kind->forward(m, b, m->head->logits, n_threads);
+    if (m->shape.ova && b->labels) head_targets(m, b);
     const double loss = head_forward(m, b->labels, b->n, n_threads);
     const int64_t O = m->n_out, C = m->shape.n_classes;
     if (probs) {
         const float *p = m->head->probs;
-        if (O == 1)
+        if (O == 1 && !m->shape.ova)
             for (int64_t i = 0; i < b->n; i++) {
                 probs[2 * i] = 1.0f - p[i];
                 probs[2 * i + 1] = p[i];

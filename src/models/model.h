@@ -9,7 +9,7 @@
  * predict); in training the exchange owns them and tcd_model_bind only points the model at them.
  *
  * A kind implements the encoder and the classifier up to the logits; the output head (binary
- * sigmoid, softmax, and later one-vs-all) is shared: the kind gets dlogits from it in backward.
+ * sigmoid, softmax, or one-vs-all: shape.ova) is shared: the kind gets dlogits from it in backward.
  *
  * Life cycle: build -> alloc or bind -> init_params (or load) -> forward -> backward -> ... ->
  * free. Backward refuses to run without a forward pass with labels on the same batch.
@@ -33,6 +33,8 @@
 typedef struct {
     int64_t n_embeddings; /* rows of the token embedding: corpus words + n-gram buckets */
     int64_t n_classes;    /* C >= 2 */
+    int ova;              /* the output head: 0 = sigmoid (2 classes) or softmax; 1 = one-vs-all, an
+                           * independent sigmoid per class (multi-label; --loss ova), C logits */
 } tcd_model_shape;
 
 /* ---- the tensor table ---- */
@@ -107,7 +109,7 @@ struct tcd_model {
     void *cfg;             /* the kind's config struct (owned) */
     tcd_model_shape shape;
     uint64_t seed;         /* initialisation */
-    int64_t n_out;         /* logits per document: 1 for two classes (sigmoid), else C (softmax) */
+    int64_t n_out;         /* logits per document: 1 for two classes (sigmoid), else C (softmax, ova) */
     int n_tensors;
     tcd_tensor tensors[TCD_MAX_TENSORS];
     int64_t n_params;
@@ -179,8 +181,10 @@ float *tcd_model_view(const tcd_model *m, float *buf, const char *name);
 void tcd_model_init_params(const tcd_model *m, float *params);
 
 /* Forward over a batch. Writes class probabilities into probs [n x C] when probs != NULL (for two
- * classes: [1-p, p]). When the batch has labels, returns the SUM of the per-document losses and
- * keeps what backward needs; otherwise returns 0. */
+ * classes: [1-p, p]; one-vs-all: each class's own sigmoid, rows do not sum to 1). When the batch has
+ * labels, returns the SUM of the per-document losses (one-vs-all: BCE summed over the classes; the
+ * targets are the document's label set from b->multi, or one-hot of labels[i]) and keeps what
+ * backward needs; otherwise returns 0. */
 double tcd_model_forward(tcd_model *m, const tcd_batch *b, float *probs, int n_threads);
 /* The gradient of scale * (sum of the batch's losses), for the batch of the last forward: ADDED
  * into m->grads, or in deterministic mode into m->acc as exact fixed point (see model.c; a

@@ -79,6 +79,7 @@ static void answer_metadata(tcd_answer *a, tcd_served *s, int v1) {
                       "\"parameters\": {\"version\": \"%s\", \"step\": %lld, \"labels\": ",
                    mf->params_sha256, (long long)mf->n_classes, mf->params_sha256, (long long)mf->step);
     json_labels(b, mf);
+    if (mf->model.shape.ova) tcd_buf_printf(b, ", \"loss\": \"ova\""); /* independent class probabilities */
     tcd_buf_printf(b, ", \"model_config\": %s, \"path\": ", mf->model_config ? mf->model_config : "null");
     tcd_buf_json_string(b, mf->path, strlen(mf->path));
     tcd_buf_printf(b, "}}\n");

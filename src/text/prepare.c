@@ -204,6 +204,8 @@ typedef struct {
     int64_t *extra_counts;    /* training: occurrences found in the parallel phase, by raw id */
     int64_t cap_extra;
     int64_t *class_docs;      /* documents per label id */
+    int32_t *lab_buf;         /* one record's label ids */
+    int64_t lab_cap;
     int64_t cap_class;
     tcd_corpus_writer w;
     int64_t n_skipped, n_docs_in;
@@ -240,11 +242,11 @@ static void label_list(const tcd_vocab *v, tcd_buf *b) {
 
 /* The label id of record r into *label. Returns 0, 1 when the record is skipped (a label outside a
  * fixed list under --skip-bad), or -1 when the run must stop (message printed). */
-static int record_label(prep_state *st, const chunk_out *c, const rec_out *r, const char *path, int32_t *label) {
-    const char *lab = c->bytes.data + r->label_off;
-    uint64_t lh = tcd_word_hash(lab, r->label_n);
+static int one_label(prep_state *st, const rec_out *r, const char *lab, size_t lab_n, const char *path,
+                     int32_t *label) {
+    uint64_t lh = tcd_word_hash(lab, lab_n);
     if (!st->fixed_labels) {
-        *label = tcd_vocab_add(st->labels, lab, r->label_n, lh, 1);
+        *label = tcd_vocab_add(st->labels, lab, lab_n, lh, 1);
         if (tcd_vocab_size(st->labels) > MAX_CLASSES) {
             tcd_error("%s:%lld: more than %d distinct labels; is --label-field the right column?", path,
                       (long long)r->line, MAX_CLASSES);
@@ -252,16 +254,42 @@ static int record_label(prep_state *st, const chunk_out *c, const rec_out *r, co
         }
         return 0;
     }
-    *label = tcd_vocab_find(st->labels, lab, r->label_n, lh);
+    *label = tcd_vocab_find(st->labels, lab, lab_n, lh);
     if (*label >= 0) return 0;
     tcd_buf names = {0};
     label_list(st->labels, &names);
-    char *msg = tcd_sprintf("label '%.*s' is not one of the %s (%s)", (int)r->label_n, lab, st->label_origin,
+    char *msg = tcd_sprintf("label '%.*s' is not one of the %s (%s)", (int)lab_n, lab, st->label_origin,
                             names.data);
     tcd_buf_free(&names);
     int rc = bad_record(st, path, r->line, msg);
     free(msg);
     return rc < 0 ? -1 : 1;
+}
+
+/* The label ids of record r (several, NUL-separated, for a multi-label record) into labels, distinct
+ * and in the order read; *n their number. Returns as one_label. */
+static int record_labels(prep_state *st, const chunk_out *c, const rec_out *r, const char *path, int32_t **labels,
+                         int64_t *cap, int64_t *n) {
+    const char *p = c->bytes.data + r->label_off, *end = p + r->label_n;
+    *n = 0;
+    while (p <= end) {
+        const char *z = memchr(p, 0, (size_t)(end - p));
+        if (!z) z = end;
+        int32_t id;
+        int rc = one_label(st, r, p, (size_t)(z - p), path, &id);
+        if (rc) return rc;
+        int dup = 0;
+        for (int64_t k = 0; k < *n && !dup; k++) dup = (*labels)[k] == id;
+        if (!dup) {
+            if (*n == *cap) {
+                *cap = *cap ? 2 * *cap : 16;
+                *labels = tcd_realloc(*labels, (size_t)*cap * sizeof(int32_t));
+            }
+            (*labels)[(*n)++] = id;
+        }
+        p = z + 1;
+    }
+    return 0;
 }
 
 static void count_class_doc(prep_state *st, int32_t label) {
@@ -303,14 +331,14 @@ static int commit_chunk(prep_state *st, chunk_out *c, const char *path) {
             if (bad_record(st, path, r->line, c->bytes.data + r->err_off) < 0) return -1;
             continue;
         }
-        int32_t label;
-        int lrc = record_label(st, c, r, path, &label);
+        int64_t n_lab;
+        int lrc = record_labels(st, c, r, path, &st->lab_buf, &st->lab_cap, &n_lab);
         if (lrc < 0) return -1;
         if (lrc > 0) continue;
-        count_class_doc(st, label);
+        for (int64_t q = 0; q < n_lab; q++) count_class_doc(st, st->lab_buf[q]);
         int32_t *ids = c->ids + r->id_off;
         if (st->ctx.training) assign_word_ids(st, c, r, ids);
-        if (tcd_cw_add(&st->w, ids, r->n_words + r->n_ngrams, label) < 0) {
+        if (tcd_cw_add_multi(&st->w, ids, r->n_words + r->n_ngrams, st->lab_buf, n_lab) < 0) {
             tcd_error("%s: %s", st->o->out, tcd_h5_errmsg());
             return -1;
         }
@@ -369,6 +397,7 @@ static int64_t process_input(prep_state *st, const char *path, tcd_format fmt) {
                 break;
             }
             fs.replace_surrogates = st->ctx.tok.invalid_utf8 == TCD_UTF8_REPLACE;
+            fs.label_sep = st->o->label_sep;
             have_fields = 1;
             st->ctx.fields = &fs;
             if (header) {
@@ -459,6 +488,7 @@ static void free_state(prep_state *st) {
     if (st->labels) tcd_vocab_free(st->labels);
     free(st->extra_counts);
     free(st->class_docs);
+    free(st->lab_buf);
 }
 
 /* Removes the temporary output after a failure. */
@@ -557,6 +587,8 @@ static int64_t read_inputs(prep_state *st) {
 typedef struct {
     tcd_vocab *final;         /* training: the final vocabulary (NULL: the training corpus's, st->vocab) */
     const char **label_names; /* [n_classes] in final id order (pointers into st->labels) */
+    int multi;                /* some document has several labels */
+    int64_t n_assign;         /* labels of all documents */
     int32_t *label_remap;     /* training without --labels: provisional label id -> final id */
     int64_t n_classes, vocab_size, n_docs, n_tokens;
 } outcome;
@@ -636,6 +668,8 @@ static int write_file(prep_state *st, outcome *fin, char content_hex[65]) {
     char vocab_hex[65];
     fin->n_docs = st->w.n_docs;
     fin->n_tokens = st->w.n_tokens;
+    fin->multi = st->w.multi;
+    fin->n_assign = st->w.ml_n;
     int frc = tcd_cw_finish(&st->w, &meta, content_hex, vocab_hex);
     if (frc == 0 && tcd_commit_file(g_tmp_path, o->out) != 0) {
         tcd_error("%s: cannot move the finished file into place", o->out);
@@ -682,6 +716,9 @@ static void print_summary(const prep_state *st, const outcome *fin, int64_t n_by
     class_counts(st, fin, &cls);
     tcd_info("  classes     %lld: %s", (long long)fin->n_classes, cls.data);
     tcd_buf_free(&cls);
+    if (fin->multi)
+        tcd_info("  multi-label %lld labels in all, %.2f per document", (long long)fin->n_assign,
+                 fin->n_docs ? (double)fin->n_assign / (double)fin->n_docs : 0.0);
     tcd_info("  skipped     %lld bad record%s", (long long)st->n_skipped, st->n_skipped == 1 ? "" : "s");
     tcd_info("  time        %.2f s, %.1f MB/s of raw input (%.1f MB)", secs,
              secs > 0 ? (double)n_bytes / 1e6 / secs : 0.0, (double)n_bytes / 1e6);

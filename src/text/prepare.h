@@ -34,6 +34,7 @@ typedef struct {
     int64_t min_count, max_vocab;
     char *const *labels;      /* a training corpus's classes in id order (distinct); NULL: from the input */
     int64_t n_labels;
+    char label_sep;           /* TSV/CSV: the label field is a list split on it (0: one label) */
     int skip_bad;             /* skip bad records (counted, the first few warned) instead of stopping */
     int threads;              /* parsing threads, >= 1 */
     size_t block_bytes;       /* input read block */

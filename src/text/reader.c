@@ -714,6 +714,12 @@ static int json_find(const tcd_fields *fs, jctx *j, tcd_buf *key, size_t *value_
     return 0;
 }
 
+/* NUL joins the labels of a list, so a label may not hold one (\u0000). */
+static int json_nul(const tcd_fields *fs, char *err, size_t errlen) {
+    snprintf(err, errlen, "field '%s': a label holds a NUL character (\\u0000)", fs->label_name);
+    return -1;
+}
+
 static int parse_json(const tcd_fields *fs, const char *p, size_t n, tcd_parse_scratch *s, tcd_buf *out,
                       size_t *text_n, size_t *label_off, size_t *label_n, char *err, size_t errlen) {
     jctx j = {p, n, 0, fs->replace_surrogates, err, errlen};
@@ -743,12 +749,50 @@ static int parse_json(const tcd_fields *fs, const char *p, size_t n, tcd_parse_s
     j.pos = lp;
     if (c == '"') {
         if (jstring(&j, out) < 0) return -1;
+        if (out->len > *label_off && memchr(out->data + *label_off, 0, out->len - *label_off))
+            return json_nul(fs, err, errlen);
     } else if (c == '-' || (c >= '0' && c <= '9') || c == 't' || c == 'f') {
         jskip(&j, 0); /* validated already */
         tcd_buf_append(out, p + lp, j.pos - lp);
+    } else if (c == '[') {
+        /* a list of labels: strings, numbers or booleans, joined by NUL */
+        j.pos++;
+        int n_items = 0;
+        for (;;) {
+            jws(&j);
+            if (j.pos < n && p[j.pos] == ']' && n_items == 0) break;
+            const size_t ip = j.pos;
+            const char ic = ip < n ? p[ip] : 0;
+            if (n_items) tcd_buf_putc(out, 0);
+            const size_t item = out->len;
+            if (ic == '"') {
+                if (jstring(&j, out) < 0) return -1;
+                if (out->len > item && memchr(out->data + item, 0, out->len - item))
+                    return json_nul(fs, err, errlen);
+            } else if (ic == '-' || (ic >= '0' && ic <= '9') || ic == 't' || ic == 'f') {
+                jskip(&j, 0);
+                tcd_buf_append(out, p + ip, j.pos - ip);
+            } else {
+                snprintf(err, errlen, "field '%s': item %d of the list is %s, not a string, number or bool",
+                         fs->label_name, n_items + 1, ic == 'n' ? "null" : ic == '{' ? "an object" : "a list");
+                return -1;
+            }
+            n_items++;
+            jws(&j);
+            if (j.pos < n && p[j.pos] == ',') {
+                j.pos++;
+                continue;
+            }
+            break; /* ']' (validated already) */
+        }
+        if (n_items == 0) {
+            snprintf(err, errlen, "field '%s' is an empty list (every document needs at least one label)",
+                     fs->label_name);
+            return -1;
+        }
     } else {
-        snprintf(err, errlen, "field '%s' is %s, not a string, number or bool", fs->label_name,
-                 c == 'n' ? "null" : c == '{' ? "an object" : "an array");
+        snprintf(err, errlen, "field '%s' is %s, not a string, number, bool or list of them", fs->label_name,
+                 c == 'n' ? "null" : "an object");
         return -1;
     }
     *label_n = out->len - *label_off;
@@ -759,7 +803,7 @@ static int parse_json(const tcd_fields *fs, const char *p, size_t n, tcd_parse_s
 
 static int parse_fasttext(const tcd_fields *fs, const char *p, size_t n, tcd_buf *out, size_t *text_n,
                           size_t *label_off, size_t *label_n, char *err, size_t errlen) {
-    size_t pos = 0, lab = 0, lab_n = 0;
+    size_t pos = 0, first = 0, last = 0;
     int n_labels = 0;
     for (;;) {
         while (pos < n && is_blank(p[pos])) pos++;
@@ -767,10 +811,8 @@ static int parse_fasttext(const tcd_fields *fs, const char *p, size_t n, tcd_buf
             break;
         size_t end = pos;
         while (end < n && !is_blank(p[end])) end++;
-        if (n_labels == 0) {
-            lab = pos + fs->label_prefix_len;
-            lab_n = end - lab;
-        }
+        if (n_labels == 0) first = pos;
+        last = end;
         n_labels++;
         pos = end;
     }
@@ -778,15 +820,53 @@ static int parse_fasttext(const tcd_fields *fs, const char *p, size_t n, tcd_buf
         snprintf(err, errlen, "missing label (the line must start with a %s token)", fs->label_prefix);
         return -1;
     }
-    if (n_labels > 1) {
-        snprintf(err, errlen, "several labels (%d); multi-label is not supported", n_labels);
-        return -1;
-    }
     tcd_buf_append(out, p + pos, n - pos);
     *text_n = out->len;
     *label_off = out->len;
-    tcd_buf_append(out, p + lab, lab_n);
-    *label_n = lab_n;
+    /* every label token without its prefix, joined by NUL */
+    for (size_t at = first; at < last;) {
+        while (at < last && is_blank(p[at])) at++;
+        size_t end = at;
+        while (end < last && !is_blank(p[end])) end++;
+        if (memchr(p + at, 0, end - at)) {
+            snprintf(err, errlen, "NUL byte in a label");
+            return -1;
+        }
+        if (out->len > *label_off) tcd_buf_putc(out, 0);
+        tcd_buf_append(out, p + at + fs->label_prefix_len, end - at - fs->label_prefix_len);
+        at = end;
+    }
+    *label_n = out->len - *label_off;
+    /* several: an empty one ("__label__a __label__") is caught by the list check in tcd_parse_record */
+    return 0;
+}
+
+/* A list of labels in out->data[*off, +*n), separated by sep (0: by NUL): each item trimmed, none
+ * empty, rewritten in place joined by NUL. */
+static int split_labels(tcd_buf *out, char sep, size_t *off, size_t *n, char *err, size_t errlen) {
+    char *p = out->data + *off;
+    size_t w = 0, i = 0, items = 0;
+    for (;;) {
+        size_t end = i;
+        while (end < *n && p[end] != sep) end++;
+        size_t a = i, len = end - i;
+        trim_span(p, &a, &len);
+        if (len == 0) {
+            if (sep && items == 0 && end >= *n)
+                snprintf(err, errlen, "empty label");
+            else
+                snprintf(err, errlen, "empty label in the list (item %zu)", items + 1);
+            return -1;
+        }
+        if (items) p[w++] = 0;
+        memmove(p + w, p + a, len);
+        w += len;
+        items++;
+        if (end >= *n) break;
+        i = end + 1;
+    }
+    *n = w;
+    out->len = *off + w;
     return 0;
 }
 
@@ -822,6 +902,14 @@ int tcd_parse_record(const tcd_fields *fs, const char *p, size_t n, tcd_parse_sc
         rc = 0;
     }
     if (rc) return rc;
+    const int delimited = fs->fmt == TCD_FMT_TSV || fs->fmt == TCD_FMT_CSV;
+    if (delimited && *label_n && memchr(out->data + *label_off, 0, *label_n)) {
+        snprintf(err, errlen, "NUL byte in the label");
+        return -1;
+    }
+    const char sep = delimited ? fs->label_sep : 0;
+    if (sep || (*label_n && memchr(out->data + *label_off, 0, *label_n)))
+        return split_labels(out, sep, label_off, label_n, err, errlen);
     trim_span(out->data, label_off, label_n);
     if (*label_n == 0) {
         snprintf(err, errlen, "empty label");

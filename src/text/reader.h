@@ -69,6 +69,7 @@ typedef struct {
     char *label_prefix; /* fastText */
     size_t label_prefix_len;
     int replace_surrogates; /* JSONL: a lone \uD800-\uDFFF escape becomes U+FFFD (else an error) */
+    char label_sep;         /* TSV/CSV --label-sep: the label field is a list split on it (0: one label) */
 } tcd_fields;
 
 /* Resolves the --text-field / --label-field specs for one file. text_spec is a comma list; each
@@ -92,7 +93,9 @@ void tcd_parse_scratch_free(tcd_parse_scratch *s);
 
 /* Extracts one record: the text (text fields joined with one space) is written to out->data[0,
  * *text_n) and the label (ASCII blanks trimmed) to out->data[*label_off, +*label_n); out is reset
- * first. Returns 0, or -1 with a reason (no file:line prefix) in err: missing field, broken quote,
+ * first. A record with several labels (fastText: several label tokens; JSONL: a list; TSV/CSV with
+ * label_sep: the field split on it) gives them all, each trimmed and non-empty, joined by NUL bytes
+ * in that span. Returns 0, or -1 with a reason (no file:line prefix) in err: missing field, broken quote,
  * invalid JSON, empty label, fastText label problems. Thread-safe. */
 int tcd_parse_record(const tcd_fields *fs, const char *p, size_t n, tcd_parse_scratch *s, tcd_buf *out,
                      size_t *text_n, size_t *label_off, size_t *label_n, char *err, size_t errlen);

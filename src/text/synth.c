@@ -128,6 +128,7 @@ typedef struct {
     int64_t topic_size;
     uint32_t *topic_words; /* [n_classes][topic_size] word ids */
     int64_t n_classes;
+    int64_t labels_per_doc; /* classes per document (1: single-label) */
     uint64_t signal_u64;   /* a word comes from the topic when a random u64 < this */
     double geo_log_q;      /* log(1 - 1/mean_len); 0 for mean_len == 1 */
 } language;
@@ -228,12 +229,32 @@ static void gen_block(const language *L, uint64_t seed, int64_t part, int64_t b,
     out->n_docs = n_docs;
     for (int64_t d = 0; d < n_docs; d++) {
         uint32_t label = rng_below(rng_next(&r), (uint32_t)L->n_classes);
+        /* --labels-per-doc K > 1: K distinct classes (more draws; K = 1 leaves the stream as it was) */
+        uint32_t labs[TCD_SYNTH_MAX_LABELS];
+        int64_t K = 1;
+        labs[0] = label;
+        while (K < L->labels_per_doc) {
+            uint32_t x = rng_below(rng_next(&r), (uint32_t)L->n_classes);
+            int dup = 0;
+            for (int64_t k = 0; k < K && !dup; k++) dup = labs[k] == x;
+            if (!dup) labs[K++] = x;
+        }
+        for (int64_t i = 1; i < K; i++) /* ascending */
+            for (int64_t j = i; j > 0 && labs[j - 1] > labs[j]; j--) {
+                uint32_t t = labs[j];
+                labs[j] = labs[j - 1];
+                labs[j - 1] = t;
+            }
         int64_t n_words = 1;
         if (L->geo_log_q < 0) n_words += (int64_t)floor(log(rng_unit(&r)) / L->geo_log_q);
-        char lab[24];
-        int lab_len = snprintf(lab, sizeof lab, "%u", label);
+        char lab[TCD_SYNTH_MAX_LABELS * 24];
+        int lab_len = 0;
+        for (int64_t k = 0; k < K; k++) {
+            const char *sep = !k ? "" : fmt == TCD_FMT_FASTTEXT ? " __label__" : fmt == TCD_FMT_JSONL ? "\",\"" : "|";
+            lab_len += snprintf(lab + lab_len, sizeof lab - (size_t)lab_len, "%s%u", sep, labs[k]);
+        }
         /* worst case: words of up to 2*8 chars + separators + framing */
-        tcd_buf_reserve(&out->text, (size_t)n_words * 17 + 64);
+        tcd_buf_reserve(&out->text, (size_t)n_words * 17 + 64 + (size_t)lab_len);
         char *p = out->text.data + out->text.len;
         if (fmt == TCD_FMT_FASTTEXT) {
             memcpy(p, "__label__", 9);
@@ -247,6 +268,7 @@ static void gen_block(const language *L, uint64_t seed, int64_t part, int64_t b,
         }
         const uint32_t *topic = L->topic_words + (int64_t)label * L->topic_size;
         for (int64_t w = 0; w < n_words; w++) {
+            if (K > 1) topic = L->topic_words + (int64_t)labs[rng_below(rng_next(&r), (uint32_t)K)] * L->topic_size;
             uint64_t u = rng_next(&r);
             uint64_t v = rng_next(&r);
             uint32_t id = (u < L->signal_u64) ? topic[alias_sample(&L->topic, v)] : alias_sample(&L->shared, v);
@@ -258,8 +280,13 @@ static void gen_block(const language *L, uint64_t seed, int64_t part, int64_t b,
         case TCD_FMT_TSV: *p++ = '\t'; break;
         case TCD_FMT_CSV: *p++ = ','; break;
         case TCD_FMT_JSONL:
-            memcpy(p, "\",\"label\":\"", 11);
-            p += 11;
+            if (K > 1) {
+                memcpy(p, "\",\"label\":[\"", 12);
+                p += 12;
+            } else {
+                memcpy(p, "\",\"label\":\"", 11);
+                p += 11;
+            }
             break;
         case TCD_FMT_FASTTEXT: break;
         }
@@ -267,7 +294,10 @@ static void gen_block(const language *L, uint64_t seed, int64_t part, int64_t b,
             memcpy(p, lab, (size_t)lab_len);
             p += lab_len;
         }
-        if (fmt == TCD_FMT_JSONL) {
+        if (fmt == TCD_FMT_JSONL && K > 1) {
+            memcpy(p, "\"]}", 3);
+            p += 3;
+        } else if (fmt == TCD_FMT_JSONL) {
             memcpy(p, "\"}", 2);
             p += 2;
         }
@@ -320,6 +350,7 @@ static void write_block(synth_out *w, const block_out *bo) {
 int tcd_synth_write(const tcd_synth_opts *o, FILE *f, int64_t *n_docs, int64_t *n_bytes) {
     language L;
     language_build(&L, o->seed, o->vocab, o->n_classes, o->zipf_s, o->signal, o->mean_len);
+    L.labels_per_doc = o->labels_per_doc > 1 ? o->labels_per_doc : 1;
     synth_out w = {.f = f, .max_bytes = o->max_bytes};
     if (o->format == TCD_FMT_TSV || o->format == TCD_FMT_CSV) {
         const char *hdr = o->format == TCD_FMT_TSV ? "text\tlabel\n" : "text,label\n";

@@ -25,6 +25,10 @@ int tcd_write_text_atomic(const char *path, const char *text, char *err, size_t 
     return ok ? 0 : -1;
 }
 
+int tcd_setup_ova(const tcd_train_config *c, const tcd_corpus *train) {
+    return !strcmp(c->loss, "ova") || (!strcmp(c->loss, "auto") && train->multi_label);
+}
+
 static int check_corpora(const tcd_train_config *c, tcd_corpus *train, tcd_corpus *valid) {
     char err[1024];
     if (tcd_corpus_open(train, c->data, err, sizeof err) != 0) {
@@ -37,6 +41,12 @@ static int check_corpora(const tcd_train_config *c, tcd_corpus *train, tcd_corpu
     }
     if (train->n_classes < 2) {
         tcd_error("--data %s: %lld class(es); a classifier needs at least 2", c->data, (long long)train->n_classes);
+        return -1;
+    }
+    if (train->multi_label && !strcmp(c->loss, "softmax")) {
+        tcd_error("--loss softmax: --data %s is multi-label (some documents have several labels); use --loss ova "
+                  "(or auto)",
+                  c->data);
         return -1;
     }
     if (!c->valid) return 0;
@@ -77,7 +87,8 @@ static int check_writable(const char *dir) {
 static int check_room(const tcd_train_config *c, const tcd_corpus *train) {
     tcd_model m;
     char err[512];
-    const tcd_model_shape shape = {.n_embeddings = train->n_embeddings, .n_classes = train->n_classes};
+    const tcd_model_shape shape = {.n_embeddings = train->n_embeddings, .n_classes = train->n_classes,
+                                   .ova = tcd_setup_ova(c, train)};
     if (tcd_model_build(&m, c->kind, c->model_cfg, &shape, (uint64_t)c->seed, err, sizeof err) != 0) {
         tcd_error("%s", err);
         return -1;
@@ -183,6 +194,8 @@ char *tcd_setup_config_json(const tcd_train_config *c, const char *exchange, con
                        (long long)c->early_stop, c->valid_metric, (long long)c->valid_every);
     char *members = tcd_model_config_members(c->kind, c->model_cfg);
     char *model_config = tcd_model_config_json(c->kind, c->model_cfg);
+    /* only for one-vs-all: a single-label run's config.json and model.h5 stay byte-identical */
+    if (tcd_setup_ova(c, train)) tcd_buf_printf(&b, ", \"loss\": \"ova\"");
     tcd_buf_printf(&b, ", \"data_content_sha256\": \"%s\", \"model\": \"%s\", %s%s\"n_classes\": %lld, "
                        "\"n_embeddings\": %lld, \"epochs\": %lld, \"batch\": %lld, "
                        "\"lr\": %.9g, \"schedule\": \"%s\", \"warmup\": %lld, \"min_lr\": %.9g, \"beta1\": %.9g, "

@@ -9,6 +9,8 @@
 
 /* Opens the corpora (train, and valid when given), checks they fit each other, and that the run
  * dir can be written and has room. 0, or -1 with the message printed. */
+/* --loss: whether the run trains a one-vs-all head (ova, or auto on a multi-label corpus). */
+int tcd_setup_ova(const tcd_train_config *c, const tcd_corpus *train);
 int tcd_setup_check(const tcd_train_config *c, tcd_corpus *train, tcd_corpus *valid);
 /* A resume must come from the same data, vocabulary and model, unless --force; 0 or -1 (printed). */
 int tcd_setup_check_resume(const tcd_train_config *c, const tcd_corpus *train, const char *ckpt_path);

@@ -17,6 +17,7 @@
 #include "infer/evaluate.h"
 #include "io/checkpoint.h"
 #include "io/corpus.h"
+#include "io/h5util.h"
 #include "io/model_file.h"
 #include "tcdist.h"
 #include "train/adam.h"
@@ -30,6 +31,7 @@ void tcd_train_config_default(tcd_train_config *c) {
     memset(c, 0, sizeof *c);
     c->schedule = "linear";
     c->exchange = "auto";
+    c->loss = "auto";
     c->epochs = 5;
     c->batch = 192;
     c->seed = 1;
@@ -189,12 +191,42 @@ static void open_loaders(trainer *t) {
         hold_out(t);
 }
 
+/* One-vs-all: the output bias starts at each class's prior log-odds, log(p / (1 - p)) with
+ * p = (documents with the class + 1) / (documents + 2), so that training does not first spend its
+ * steps pushing every class's probability from 0.5 down to its rate. The counts come from the whole
+ * training corpus (its label sets, or /labels), the same on every rank. A kind without a tensor
+ * "out.bias" of C rows keeps its initialisation. */
+static void ova_prior_bias(trainer *t, float *params) {
+    const tcd_tensor *bias = tcd_model_tensor(&t->model, "out.bias");
+    const int64_t C = t->model.shape.n_classes, N = t->train.n_docs;
+    if (!bias || bias->rows * bias->cols != C) return;
+    int64_t *count = tcd_calloc((size_t)C, sizeof(int64_t));
+    if (t->loader.has_ml) {
+        for (int64_t k = 0; k < t->loader.ml.off[N]; k++) count[t->loader.ml.ids[k]]++;
+    } else {
+        const int64_t slice = (int64_t)1 << 20;
+        int32_t *lab = tcd_malloc(sizeof(int32_t) * (size_t)slice);
+        for (int64_t d = 0; d < N; d += slice) {
+            const int64_t n = N - d < slice ? N - d : slice;
+            if (tcd_corpus_read_labels(&t->train, d, n, lab) != 0) tcd_die("%s: %s", t->train.path, tcd_h5_errmsg());
+            for (int64_t i = 0; i < n; i++) count[lab[i]]++;
+        }
+        free(lab);
+    }
+    for (int64_t c = 0; c < C; c++) {
+        const double p = ((double)count[c] + 1.0) / ((double)N + 2.0);
+        params[bias->offset + c] = (float)log(p / (1.0 - p));
+    }
+    free(count);
+}
+
 /* The model, the exchange that owns its buffers, the optimizer bound to them, and the initial
  * state: fresh, or every rank reads the checkpoint. */
 static void open_model(trainer *t) {
     const tcd_train_config *c = t->c;
     char err[1024];
-    const tcd_model_shape shape = {.n_embeddings = t->train.n_embeddings, .n_classes = t->train.n_classes};
+    const tcd_model_shape shape = {.n_embeddings = t->train.n_embeddings, .n_classes = t->train.n_classes,
+                                   .ova = tcd_setup_ova(c, &t->train)};
     if (tcd_model_build(&t->model, c->kind, c->model_cfg, &shape, (uint64_t)c->seed, err, sizeof err) != 0)
         tcd_die("%s", err);
     tcd_model_set_deterministic(&t->model, c->deterministic);
@@ -210,6 +242,7 @@ static void open_model(trainer *t) {
                      (long long)t->resumed.step, (long long)t->resumed.epoch + 1, (long long)t->resumed.step_in_epoch);
     } else {
         tcd_model_init_params(&t->model, p0);
+        if (t->model.shape.ova) ova_prior_bias(t, p0);
     }
     const tcd_exchange_opts xo = {.kind = c->exchange, .deterministic = c->deterministic, .lazy_adam = c->lazy_adam,
                                   .replicas = c->clip_norm > 0 || c->check_replicas > 0, .quiet = c->quiet};
@@ -236,12 +269,12 @@ static void announce(trainer *t) {
     if (c->quiet || t->d->rank != 0) return;
     char *desc = tcd_model_config_describe(c->kind, c->model_cfg);
     tcd_info("train: %lld docs, %lld tokens, %lld classes, %lld embeddings, model %s, %lld params | %d ranks x %d "
-             "threads%s%s | batch %lld, %lld steps/epoch, %lld steps, lr %g%s",
+             "threads%s%s | batch %lld, %lld steps/epoch, %lld steps, lr %g%s%s",
              (long long)t->train.n_docs, (long long)t->train.n_tokens, (long long)t->train.n_classes,
              (long long)t->train.n_embeddings, desc, (long long)t->model.n_params, t->d->world, t->threads,
              t->d->world > 1 ? ", exchange " : "", t->d->world > 1 ? tcd_exchange_name(t->xch) : "",
              (long long)c->batch, (long long)t->spe, (long long)t->total_steps, c->lr,
-             c->deterministic ? " | deterministic" : "");
+             t->model.shape.ova ? " | one-vs-all loss" : "", c->deterministic ? " | deterministic" : "");
     free(desc);
     const int64_t max_len = tcd_model_max_len(c->kind, c->model_cfg);
     int64_t n_long = 0;
@@ -476,14 +509,18 @@ static void validate(trainer *t) {
     tcd_model_set_training(&t->model, 0, 0);
     tcd_eval_counts ec;
     tcd_eval_counts_init(&ec, t->train.n_classes);
+    /* multi-label counts on every rank alike (a rank may hold no validation documents) */
+    if (t->model.shape.ova || t->vl->has_ml) tcd_eval_counts_multi(&ec, 0.5, 5);
     tcd_evaluate_range(&t->model, t->vl, 0, t->vhi - t->vlo, 1024, t->threads, &ec);
     tcd_dist_sum_i64(t->d, ec.confusion, ec.n_classes * ec.n_classes);
+    if (ec.ml) tcd_dist_sum_i64(t->d, ec.ml, ec.ml_len);
     tcd_dist_sum_i64(t->d, &ec.n_docs, 1);
     tcd_dist_sum_f64(t->d, &ec.loss_sum, 1);
     t->valid_acc = tcd_eval_accuracy(&ec);
     t->valid_loss = tcd_eval_loss(&ec);
     int64_t correct = 0;
     for (int64_t k = 0; k < ec.n_classes; k++) correct += ec.confusion[k * ec.n_classes + k];
+    if (ec.ml) correct = ec.ml[3 * ec.n_classes]; /* multi-label: hits@1 (valid accuracy is P@1) */
     tcd_metrics_valid(t->mt, t->step, t->epoch, t->valid_loss, t->valid_acc, ec.n_docs, correct);
     if (t->c->early_stop > 0) judge(t, &ec);
     tcd_eval_counts_free(&ec);

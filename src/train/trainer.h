@@ -28,6 +28,7 @@ typedef struct {
     int64_t early_stop;       /* patience in evaluations (0: off) */
     int64_t valid_every;      /* also evaluate every N steps (0: at epoch ends only) */
     const char *valid_metric; /* accuracy | macro_f1 | loss: what --early-stop watches */
+    const char *loss;         /* auto | ova | softmax: the output head (auto: ova for a multi-label corpus) */
 } tcd_train_config;
 
 /* The defaults of every setting but the model's (kind NULL, paths NULL). */

@@ -1,7 +1,7 @@
 /* The raw-input readers, one binary per format (FUZZ_FORMAT = TCD_FMT_TSV, _CSV, _FASTTEXT,
  * _JSONL): the input's first byte picks the prepare options, the rest is the file. Everything
  * `tcdist prepare` does to a record before the vocabulary runs: block reader, header and field
- * resolution, record parsing, tokenizing, n-gram ids. */
+ * resolution, record parsing (multi-label lists too), tokenizing, n-gram ids. */
 #include "fuzz_common.h"
 #include "text/reader.h"
 #include "text/tokenize.h"
@@ -64,6 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                                    sizeof err) != 0)
                 break;
             fs.replace_surrogates = tok.invalid_utf8 == TCD_UTF8_REPLACE;
+            fs.label_sep = (opt & 4) ? '|' : 0; /* TSV/CSV: a list of labels (prepare --label-sep '|') */
             have_fields = 1;
             if (header) {
                 recs++;
@@ -76,6 +77,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                                  sizeof err) != 0)
                 continue;
             if (text_n > out.len || label_off + label_n > out.len || label_n == 0) abort();
+            /* several labels are joined by NUL: none of them empty */
+            const char *lab = out.data + label_off;
+            if (lab[0] == 0 || lab[label_n - 1] == 0) abort();
+            for (size_t k = 1; k < label_n; k++)
+                if (lab[k] == 0 && lab[k - 1] == 0) abort();
             tokenize_text(&tok, out.data, text_n, &toks);
         }
     }

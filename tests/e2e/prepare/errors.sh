@@ -68,8 +68,8 @@ run_ok "invalid utf-8 replaced" --invalid-utf8 replace -o u.h5 u.tsv
 # ---- fastText label problems
 printf '__label__a fine\nno label here\n' > f1.ft
 run_fail "fasttext missing label" 1 'f1\.ft:2: missing label' -o x.h5 f1.ft
-printf '__label__a fine\n__label__a __label__b two\n' > f2.ft
-run_fail "fasttext several labels" 1 'f2\.ft:2: several labels.*multi-label is not supported' -o x.h5 f2.ft
+printf '__label__a fine\n__label__a __label__ two\n' > f2.ft
+run_fail "fasttext bare label among several" 1 'f2\.ft:2: empty label in the list \(item 2\)' -o x.h5 f2.ft
 
 # ---- unknown label with --vocab (and with --labels)
 printf 'text\tlabel\ngood\tpos\nbad\tneg\n' > tr.tsv
