@@ -2,7 +2,8 @@
 # slurm/train.sbatch under a real (private) Slurm: `sbatch --wait` with 2 tasks on a small synthetic
 # corpus finishes, writes model.h5, learns (valid accuracy > 0.8) and is not requeued
 # (SLURM_RESTART_COUNT stays 0), through each launcher: srun --mpi=pmix (the default), mpirun and
-# launch/tcdist-launch, with the same parameters (--deterministic).
+# launch/tcdist-launch, with the same parameters (--deterministic); and on 2 pretend nodes
+# (TCDIST_NODE_SIZE=1) the default exchange is hier, with the same parameters.
 source "$(dirname "$0")/harness.sh"
 W=$T/work
 "$TCDIST" synth --docs 4000 --classes 2 --seed 3 -o "$W/a.tsv" >/dev/null
@@ -41,4 +42,14 @@ grep -q 'srun --mpi=pmix' "$W/job-srun.out" || fail "the default launcher is not
 grep -q 'mpirun -np 2' "$W/job-mpirun.out" || fail "TCDIST_LAUNCHER=mpirun did not use mpirun -np 2"
 [ "$(sha "$W/run-srun")" = "$(sha "$W/run-mpirun")" ] || fail "srun and mpirun runs differ (--deterministic)"
 [ "$(sha "$W/run-srun")" = "$(sha "$W/run-tcdist-launch")" ] || fail "srun and tcdist-launch runs differ (--deterministic)"
-echo "ok: train.sbatch under sbatch --wait with 2 tasks, through srun, mpirun and tcdist-launch: same parameters"
+cfg() { "$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]+"/config.json"))["exchange"])' "$1"; }
+[ "$(cfg "$W/run-srun")" = shared ] || fail "one node: the exchange should be shared, got $(cfg "$W/run-srun")"
+# the same job on 2 pretend nodes of 1 task (the one slurmd stands for two nodes): auto picks hier
+export RUN_DIR=$W/run-nodes TCDIST_LAUNCHER=srun TCDIST_NODE_SIZE=1
+timeout 120 sbatch --wait --export=ALL --chdir="$W" --nodes=1 --ntasks-per-node=2 --cpus-per-task=1 --time=10 \
+  --output="$W/job-nodes.out" "$TCDIST_SRC/slurm/train.sbatch" --seed 5 > "$W/sbatch.out" || {
+  cat "$W/job-nodes.out"; fail "2 pretend nodes: sbatch --wait failed"; }
+unset TCDIST_NODE_SIZE
+[ "$(cfg "$W/run-nodes")" = hier ] || fail "2 pretend nodes: the exchange should be hier, got $(cfg "$W/run-nodes")"
+[ "$(sha "$W/run-nodes")" = "$(sha "$W/run-srun")" ] || fail "2 pretend nodes (hier) and one node differ (--deterministic)"
+echo "ok: train.sbatch under sbatch --wait with 2 tasks, through srun, mpirun and tcdist-launch: same parameters; hier on 2 pretend nodes: the same"
