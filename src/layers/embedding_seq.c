@@ -19,7 +19,7 @@ void embedding_seq_backward(float *restrict demb, const float *restrict dx, cons
     if (row_hi <= row_lo) return;
     for (int64_t b = 0; b < B; b++) {
         const int32_t *restrict tok = tokens + (offsets[b] - base);
-        const float *restrict g0 = dx + xrow[b] * D;
+        const float *restrict g0 = dx + (xrow[b] - xrow[0]) * D;
         for (int64_t i = 0; i < lens[b]; i++) {
             const int64_t t = tok[i];
             if ((uint64_t)(t - row_lo) >= span) continue; /* another thread's row */
@@ -39,7 +39,7 @@ void embedding_seq_backward_fixed(int64_t *restrict acc, const int64_t *restrict
     if (row_hi <= row_lo) return;
     for (int64_t b = 0; b < B; b++) {
         const int32_t *restrict tok = tokens + (offsets[b] - base);
-        const int64_t *restrict g0 = fx + xrow[b] * D;
+        const int64_t *restrict g0 = fx + (xrow[b] - xrow[0]) * D;
         for (int64_t i = 0; i < lens[b]; i++) {
             const int64_t t = tok[i];
             if ((uint64_t)(t - row_lo) >= span) continue;

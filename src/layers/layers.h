@@ -78,9 +78,10 @@ void ova_bce_backward(float *dlogits, const float *probs, const uint8_t *targets
 /* ---- embedding_seq.c: a document's token vectors as a sequence (for convolutions) ----
  * out [Lp x D]: row i = emb[tokens[i]] for i < L, zero for L <= i < Lp (padding). */
 void embedding_seq_forward(float *out, const float *emb, const int32_t *tokens, int64_t L, int64_t Lp, int64_t D);
-/* demb [V x D] += for each document b (in order) and position i < lens[b]: dx[(xrow[b] + i) * D ...],
- * added to row tokens[offsets[b] - offsets[0] + i], but only for rows in [row_lo, row_hi) (threads
- * own row ranges, as embedding_bag_backward). dx holds document b's positions from row xrow[b]. */
+/* demb [V x D] += for each document b (in order) and position i < lens[b]: dx[(xrow[b] - xrow[0] + i)
+ * * D ...], added to row tokens[offsets[b] - offsets[0] + i], but only for rows in [row_lo, row_hi)
+ * (threads own row ranges, as embedding_bag_backward). dx holds document b's positions from row
+ * xrow[b] - xrow[0] (xrow[0] and offsets[0] may be nonzero: a slice of a batch's documents). */
 void embedding_seq_backward(float *demb, const float *dx, const int64_t *xrow, const int64_t *lens,
                             const int32_t *tokens, const int64_t *offsets, int64_t B, int64_t D, int64_t row_lo,
                             int64_t row_hi);

@@ -75,27 +75,40 @@ static void cnn_layout(tcd_model *m) {
     tcd_model_add_tensor(m, "out.bias", m->n_out, 1, 1, TCD_INIT_ZERO, 0);
 }
 
-/* One thread's scratch: the im2col matrix and the convolution's output of a group of documents. */
+/* Memory. Forward keeps, per document, only its pooled features and their argmax positions (K*F
+ * each), its length and where its rows would start; the token vectors live in per-thread scratch
+ * for one group of documents at a time. Backward recomputes what is cheap: the dropout output from
+ * the pooled features (the mask is a pure function), and each document's token vectors, gathered
+ * again from the embedding table. It runs in waves of n_threads chunks: the token gradients of a
+ * wave's chunks (the rows that the embedding update needs), then the wave's dense partials added in
+ * chunk order and its embedding rows in document order, then the next wave. So the activation
+ * memory is bounded by the documents in flight (n_threads chunks of TCD_CHUNK), not by the batch,
+ * and every sum runs in the order it ran when the whole batch was kept: the same bits. */
+
+/* One thread's scratch: the im2col matrix and the convolution's output of a group of documents,
+ * the token vectors of a group (forward) or of one document (backward) and, in deterministic mode,
+ * that document's token gradients; the dropout output and its gradient of a chunk. */
 typedef struct {
-    int64_t cap_p;       /* positions the arrays hold */
+    int64_t cap_p;       /* positions col and y hold */
     float *col, *y;      /* [cap_p x wmax*D], [cap_p x F] */
-    char pad[40];        /* one cache line per slot */
+    int64_t cap_x;       /* rows x (and dx) hold */
+    float *x, *dx;       /* [cap_x x D] */
+    float *hd, *dh;      /* [TCD_CHUNK x KF] */
+    char pad[8];         /* one cache line per slot */
 } cnn_scratch;
 
 typedef struct {
     int64_t cap;            /* documents the per-document arrays hold */
     float *pool;            /* [cap x KF] relu(max over time) */
-    float *hdrop;           /* [cap x KF] after dropout (the output layer's input) */
-    float *dh;              /* [cap x KF] */
     int32_t *arg;           /* [cap x KF] argmax position per filter */
     int64_t *len;           /* [cap] real positions used (after --max-len) */
-    int64_t *xrow;          /* [cap + 1] first row of each document in x / dx */
-    int64_t cap_rows;       /* rows x and dx hold */
-    float *x;               /* [rows x D] each document's (padded) token vectors */
-    float *dx;              /* [rows x D] their gradients */
-    int64_t *fix_x;         /* deterministic: [rows x D] the rounded gradients */
+    int64_t *xrow;          /* [cap + 1] first row of each document, were the batch's rows back to back */
+    int64_t cap_wrows;      /* rows wdx (and fix_x) hold */
+    float *wdx;             /* [wave rows x D] the token gradients of a wave's documents */
+    int64_t *fix_x;         /* deterministic: [wave rows x D] the same, rounded */
     int64_t fix_rows;
-    float *partials;        /* [chunks x dense_stride] */
+    int n_slots;            /* wave width: chunks in flight */
+    float *partials;        /* [n_slots x dense_stride] the dense gradients of a wave's chunks */
     int64_t dense_off, dense_n, dense_stride;
     int64_t *fix_part;      /* deterministic: [fix_nt x dense_stride] */
     int fix_nt;
@@ -150,13 +163,10 @@ static void *cnn_ws_new(const tcd_model *m) {
 
 static void free_docs(cnn_ws *ws) {
     free(ws->pool);
-    free(ws->hdrop);
-    free(ws->dh);
     free(ws->arg);
     free(ws->len);
     free(ws->xrow);
-    free(ws->partials);
-    ws->pool = ws->hdrop = ws->dh = ws->partials = NULL;
+    ws->pool = NULL;
     ws->arg = NULL;
     ws->len = ws->xrow = NULL;
     ws->cap = 0;
@@ -165,14 +175,19 @@ static void free_docs(cnn_ws *ws) {
 static void cnn_ws_free(void *p) {
     cnn_ws *ws = p;
     free_docs(ws);
-    free(ws->x);
-    free(ws->dx);
+    free(ws->wdx);
+    free(ws->partials);
     free(ws->fix_x);
     free(ws->fix_part);
     free(ws->wt);
     for (int t = 0; t < ws->n_scr; t++) {
-        free(ws->scr[t].col);
-        free(ws->scr[t].y);
+        cnn_scratch *s = &ws->scr[t];
+        free(s->col);
+        free(s->y);
+        free(s->x);
+        free(s->dx);
+        free(s->hd);
+        free(s->dh);
     }
     free(ws->scr);
     free(ws);
@@ -180,28 +195,17 @@ static void cnn_ws_free(void *p) {
 
 static void *ws_array(int64_t n, size_t size) { return tcd_aligned_alloc((size_t)(n > 0 ? n : 1) * size); }
 
-/* Room for n documents of `rows` padded positions in all, and n_threads scratch slots. */
-static void ws_reserve(const cnn_view *v, cnn_ws *ws, int64_t n, int64_t rows, int n_threads) {
+/* Room for n documents' pooled features and n_threads scratch slots. */
+static void ws_reserve(const cnn_view *v, cnn_ws *ws, int64_t n, int n_threads) {
     if (n > ws->cap) {
         free_docs(ws);
         int64_t cap = n + n / 2;
         cap = (cap + TCD_CHUNK - 1) / TCD_CHUNK * TCD_CHUNK;
         ws->pool = ws_array(cap * v->KF, sizeof(float));
-        ws->hdrop = ws_array(cap * v->KF, sizeof(float));
-        ws->dh = ws_array(cap * v->KF, sizeof(float));
         ws->arg = ws_array(cap * v->KF, sizeof(int32_t));
         ws->len = ws_array(cap, sizeof(int64_t));
         ws->xrow = ws_array(cap + 1, sizeof(int64_t));
-        ws->partials = ws_array(cap / TCD_CHUNK * ws->dense_stride, sizeof(float));
         ws->cap = cap;
-    }
-    if (rows > ws->cap_rows) {
-        free(ws->x);
-        free(ws->dx);
-        const int64_t cap = rows + rows / 2 + 64;
-        ws->x = ws_array(cap * v->D, sizeof(float));
-        ws->dx = ws_array(cap * v->D, sizeof(float));
-        ws->cap_rows = cap;
     }
     if (n_threads > ws->n_scr) {
         ws->scr = tcd_realloc(ws->scr, (size_t)n_threads * sizeof *ws->scr);
@@ -210,13 +214,48 @@ static void ws_reserve(const cnn_view *v, cnn_ws *ws, int64_t n, int64_t rows, i
     }
 }
 
+/* Waves of `width` chunks over the batch's n documents: the most rows one wave holds. */
+static int64_t wave_rows(const cnn_ws *ws, int64_t n, int64_t width) {
+    const int64_t n_chunks = (n + TCD_CHUNK - 1) / TCD_CHUNK;
+    int64_t most = 0;
+    for (int64_t c0 = 0; c0 < n_chunks; c0 += width) {
+        const int64_t d_lo = c0 * TCD_CHUNK, d_hi = (c0 + width) * TCD_CHUNK < n ? (c0 + width) * TCD_CHUNK : n;
+        if (ws->xrow[d_hi] - ws->xrow[d_lo] > most) most = ws->xrow[d_hi] - ws->xrow[d_lo];
+    }
+    return most;
+}
+
+/* The backward's wave buffers: `rows` token gradients (float, or in deterministic mode int64) and
+ * `slots` dense partials (float mode). */
+static void wave_reserve(const cnn_view *v, cnn_ws *ws, int64_t rows, int slots, int fixed) {
+    if (!fixed && rows > ws->cap_wrows) {
+        free(ws->wdx);
+        const int64_t cap = rows + rows / 4 + 64;
+        ws->wdx = ws_array(cap * v->D, sizeof(float));
+        ws->cap_wrows = cap;
+    }
+    if (fixed && rows > ws->fix_rows) {
+        free(ws->fix_x);
+        const int64_t cap = rows + rows / 4 + 64;
+        ws->fix_x = ws_array(cap * v->D, sizeof(int64_t));
+        ws->fix_rows = cap;
+    }
+    if (!fixed && slots > ws->n_slots) {
+        free(ws->partials);
+        ws->partials = ws_array((int64_t)slots * ws->dense_stride, sizeof(float));
+        ws->n_slots = slots;
+    }
+}
+
 /* Documents of a chunk are convolved in groups of up to this many padded positions in all (at least
  * one document), and a longer document in blocks of this many positions: the scratch stays bounded. */
 #define GROUP_ROWS 1024
 
-/* A thread's scratch for P positions (its own slot: no other thread touches it). */
-static cnn_scratch *scratch(const cnn_view *v, cnn_ws *ws, int64_t P) {
-    cnn_scratch *s = &ws->scr[omp_get_thread_num()];
+/* The calling thread's slot (no other thread touches it). */
+static cnn_scratch *slot(cnn_ws *ws) { return &ws->scr[omp_get_thread_num()]; }
+
+/* im2col and convolution output for P positions. */
+static void scratch_conv(const cnn_view *v, cnn_scratch *s, int64_t P) {
     if (P > s->cap_p) {
         free(s->col);
         free(s->y);
@@ -225,16 +264,30 @@ static cnn_scratch *scratch(const cnn_view *v, cnn_ws *ws, int64_t P) {
         s->y = ws_array(cap * v->F, sizeof(float));
         s->cap_p = cap;
     }
-    return s;
 }
 
-/* Document d, longer than GROUP_ROWS positions, width k: the convolution in blocks of GROUP_ROWS
- * positions, each block's max over time merged into the running one. wt: the width's transposed
- * weights (deterministic mode). */
-static void long_doc_conv(const tcd_model *m, const cnn_view *v, cnn_ws *ws, cnn_scratch *s, int64_t d, int64_t k,
-                          const float *wt) {
+/* Token vectors (and, with grad, their gradients) for `rows` rows; the chunk's [TCD_CHUNK x KF] pair. */
+static void scratch_x(const cnn_view *v, cnn_scratch *s, int64_t rows, int grad) {
+    if (rows > s->cap_x || (grad && !s->dx)) {
+        free(s->x);
+        free(s->dx);
+        const int64_t cap = rows > s->cap_x ? rows + rows / 2 + 16 : s->cap_x;
+        s->x = ws_array(cap * v->D, sizeof(float));
+        s->dx = grad ? ws_array(cap * v->D, sizeof(float)) : NULL;
+        s->cap_x = cap;
+    }
+    if (!s->hd) {
+        s->hd = ws_array(TCD_CHUNK * v->KF, sizeof(float));
+        s->dh = ws_array(TCD_CHUNK * v->KF, sizeof(float));
+    }
+}
+
+/* Document d, longer than GROUP_ROWS positions, width k, its token vectors at x: the convolution in
+ * blocks of GROUP_ROWS positions, each block's max over time merged into the running one. wt: the
+ * width's transposed weights (deterministic mode). */
+static void long_doc_conv(const tcd_model *m, const cnn_view *v, cnn_ws *ws, cnn_scratch *s, const float *x, int64_t d,
+                          int64_t k, const float *wt) {
     const int64_t D = v->D, F = v->F, w = v->w[k], P = ws->xrow[d + 1] - ws->xrow[d] - w + 1;
-    const float *x = ws->x + ws->xrow[d] * D;
     float *pool = ws->pool + d * v->KF + k * F;
     int32_t *arg = ws->arg + d * v->KF + k * F;
     for (int64_t t0 = 0; t0 < P; t0 += GROUP_ROWS) {
@@ -250,34 +303,48 @@ static void long_doc_conv(const tcd_model *m, const cnn_view *v, cnn_ws *ws, cnn
     }
 }
 
-/* Documents g0 .. g1 of a chunk (their rows are contiguous in ws->x): token vectors; the
+/* h of document d (the output layer's input): its pooled features after dropout. */
+static void doc_hidden(const tcd_model *m, const cnn_view *v, const cnn_ws *ws, const tcd_batch *b, int64_t d,
+                       float *h) {
+    const float *pool = ws->pool + d * v->KF;
+    if (ws->dropout_on)
+        dropout_forward(h, pool, v->KF, v->p, m->seed, m->step, b->doc_ids[d]);
+    else
+        memcpy(h, pool, (size_t)v->KF * sizeof(float));
+}
+
+/* Document d's token vectors (padded) into x. */
+static void doc_tokens(const cnn_view *v, const cnn_ws *ws, const tcd_batch *b, int64_t d, float *x) {
+    embedding_seq_forward(x, v->emb, b->tokens + (b->offsets[d] - b->offsets[0]), ws->len[d],
+                          ws->xrow[d + 1] - ws->xrow[d], v->D);
+}
+
+/* Documents g0 .. g1 of the chunk that starts at d0: token vectors (into the thread's scratch); the
  * convolutions, one sgemm per width over all their windows (thread-independent: the groups are a
  * function of the chunk), or in deterministic mode the BLAS-free kernel document by document (a
- * document's result then depends on nothing else); max over time, ReLU, dropout. */
-static void group_forward(const tcd_model *m, const cnn_view *v, cnn_ws *ws, const tcd_batch *b, int64_t g0,
-                          int64_t g1) {
-    const int64_t D = v->D, F = v->F, KF = v->KF;
-    for (int64_t d = g0; d < g1; d++)
-        embedding_seq_forward(ws->x + ws->xrow[d] * D, v->emb, b->tokens + (b->offsets[d] - b->offsets[0]),
-                              ws->len[d], ws->xrow[d + 1] - ws->xrow[d], D);
-    const int64_t rows = ws->xrow[g1] - ws->xrow[g0];
-    cnn_scratch *s = scratch(v, ws, rows < GROUP_ROWS ? rows : GROUP_ROWS);
+ * document's result then depends on nothing else); max over time, ReLU, dropout into s->hd. */
+static void group_forward(const tcd_model *m, const cnn_view *v, cnn_ws *ws, cnn_scratch *s, const tcd_batch *b,
+                          int64_t d0, int64_t g0, int64_t g1) {
+    const int64_t D = v->D, F = v->F, KF = v->KF, rows = ws->xrow[g1] - ws->xrow[g0];
+    scratch_x(v, s, rows, 0);
+    float *x = s->x;
+    for (int64_t d = g0; d < g1; d++) doc_tokens(v, ws, b, d, x + (ws->xrow[d] - ws->xrow[g0]) * D);
+    scratch_conv(v, s, rows < GROUP_ROWS ? rows : GROUP_ROWS);
     const float *wt = ws->wt;
     for (int64_t k = 0; k < v->K; k++) {
         const int64_t w = v->w[k];
         if (rows > GROUP_ROWS) { /* one long document (a group holds one when it exceeds GROUP_ROWS) */
-            long_doc_conv(m, v, ws, s, g0, k, wt);
+            long_doc_conv(m, v, ws, s, x, g0, k, wt);
             wt += w * D * F;
             continue;
         }
         if (!m->deterministic)
-            conv1d_forward_seqs(s->y, s->col, ws->x + ws->xrow[g0] * D, ws->xrow + g0, g1 - g0, v->Wc[k], v->bc[k], D,
-                                w, F);
+            conv1d_forward_seqs(s->y, s->col, x, ws->xrow + g0, g1 - g0, v->Wc[k], v->bc[k], D, w, F);
         const float *y = s->y;
         for (int64_t d = g0; d < g1; d++) {
             const int64_t Lp = ws->xrow[d + 1] - ws->xrow[d], P = Lp - w + 1;
             if (m->deterministic) { /* no BLAS: the same bits on every CPU */
-                conv1d_forward_rows(s->y, ws->x + ws->xrow[d] * D, wt, v->bc[k], Lp, D, w, F);
+                conv1d_forward_rows(s->y, x + (ws->xrow[d] - ws->xrow[g0]) * D, wt, v->bc[k], Lp, D, w, F);
                 y = s->y;
             }
             maxtime_forward(ws->pool + d * KF + k * F, ws->arg + d * KF + k * F, y, P, F);
@@ -286,12 +353,9 @@ static void group_forward(const tcd_model *m, const cnn_view *v, cnn_ws *ws, con
         wt += w * D * F;
     }
     for (int64_t d = g0; d < g1; d++) {
-        float *pool = ws->pool + d * KF, *h = ws->hdrop + d * KF;
+        float *pool = ws->pool + d * KF;
         relu_forward(pool, pool, KF);
-        if (ws->dropout_on)
-            dropout_forward(h, pool, KF, v->p, m->seed, m->step, b->doc_ids[d]);
-        else
-            memcpy(h, pool, (size_t)KF * sizeof(float));
+        doc_hidden(m, v, ws, b, d, s->hd + (d - d0) * KF);
     }
 }
 
@@ -301,14 +365,13 @@ static void cnn_forward(tcd_model *m, const tcd_batch *b, float *logits, int n_t
     const cnn_view *v = &v0;
     const int64_t n = b->n, n_chunks = (n + TCD_CHUNK - 1) / TCD_CHUNK;
     /* the positions each document uses (--max-len), padded to the widest filter, and where its rows start */
-    ws_reserve(v, ws, n, 0, n_threads);
+    ws_reserve(v, ws, n, n_threads);
     ws->xrow[0] = 0;
     for (int64_t d = 0; d < n; d++) {
         const int64_t len = b->offsets[d + 1] - b->offsets[d], L = len < v->max_len ? len : v->max_len;
         ws->len[d] = L;
         ws->xrow[d + 1] = ws->xrow[d] + (L > v->wmax ? L : v->wmax);
     }
-    ws_reserve(v, ws, n, ws->xrow[n], n_threads);
     ws->dropout_on = m->training && v->p > 0.0f;
     TCD_CHECK(!ws->dropout_on || b->doc_ids); /* the loader gives every training batch its ids */
     void (*const linear_fwd)(float *, const float *, const float *, const float *, int64_t, int64_t, int64_t) =
@@ -324,20 +387,44 @@ static void cnn_forward(tcd_model *m, const tcd_batch *b, float *logits, int n_t
 #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
     for (int64_t c = 0; c < n_chunks; c++) {
         const int64_t d0 = c * TCD_CHUNK, nb = (d0 + TCD_CHUNK <= n ? TCD_CHUNK : n - d0);
+        cnn_scratch *s = slot(ws);
         for (int64_t g0 = d0, g1; g0 < d0 + nb; g0 = g1) {
             g1 = g0 + 1;
             while (g1 < d0 + nb && ws->xrow[g1 + 1] - ws->xrow[g0] <= GROUP_ROWS) g1++;
-            group_forward(m, v, ws, b, g0, g1);
+            group_forward(m, v, ws, s, b, d0, g0, g1);
         }
-        linear_fwd(logits + d0 * v->O, ws->hdrop + d0 * v->KF, v->Wo, v->bo, nb, v->KF, v->O);
+        linear_fwd(logits + d0 * v->O, s->hd, v->Wo, v->bo, nb, v->KF, v->O);
     }
 }
 
 /* dh of document d (the gradient of its pooled features), in place: back through dropout and ReLU. */
-static void doc_dpool(const tcd_model *m, const cnn_view *v, cnn_ws *ws, const tcd_batch *b, int64_t d) {
-    float *dh = ws->dh + d * v->KF;
+static void doc_dpool(const tcd_model *m, const cnn_view *v, cnn_ws *ws, const tcd_batch *b, int64_t d, float *dh) {
     if (ws->dropout_on) dropout_backward(dh, dh, v->KF, v->p, m->seed, m->step, b->doc_ids[d]);
     relu_backward(dh, dh, ws->pool + d * v->KF, v->KF);
+}
+
+/* Chunk c: the output layer, then each document's convolutions (its token vectors gathered again),
+ * into the dense partial `part`; the token gradients into wdx, whose row 0 is the batch's row r0. */
+static void chunk_backward(const tcd_model *m, const cnn_view *v, cnn_ws *ws, const tcd_batch *b,
+                           const float *dlogits, int64_t c, float *part, float *wdx, int64_t r0) {
+    const int64_t n = b->n, d0 = c * TCD_CHUNK, nb = (d0 + TCD_CHUNK <= n ? TCD_CHUNK : n - d0), KF = v->KF;
+    cnn_scratch *s = slot(ws);
+    scratch_x(v, s, 0, 0);
+    memset(part, 0, (size_t)ws->dense_n * sizeof(float));
+    for (int64_t d = d0; d < d0 + nb; d++) doc_hidden(m, v, ws, b, d, s->hd + (d - d0) * KF);
+    linear_backward(s->dh, part + v->off_Wo, part + v->off_bo, dlogits + d0 * v->O, s->hd, v->Wo, nb, KF, v->O);
+    for (int64_t d = d0; d < d0 + nb; d++) {
+        float *dh = s->dh + (d - d0) * KF;
+        doc_dpool(m, v, ws, b, d, dh);
+        const int64_t Lp = ws->xrow[d + 1] - ws->xrow[d];
+        scratch_x(v, s, Lp, 0);
+        doc_tokens(v, ws, b, d, s->x);
+        float *dx = wdx + (ws->xrow[d] - r0) * v->D;
+        memset(dx, 0, (size_t)(Lp * v->D) * sizeof(float));
+        for (int64_t k = 0; k < v->K; k++)
+            conv1d_maxpool_backward(dx, part + v->off_Wc[k], part + v->off_bc[k], dh + k * v->F,
+                                    ws->arg + d * KF + k * v->F, s->x, v->Wc[k], v->D, v->w[k], v->F);
+    }
 }
 
 static void cnn_backward(tcd_model *m, const tcd_batch *b, const float *dlogits, int n_threads) {
@@ -345,57 +432,43 @@ static void cnn_backward(tcd_model *m, const tcd_batch *b, const float *dlogits,
     const cnn_view v0 = view_of(m);
     const cnn_view *v = &v0;
     const int64_t n = b->n, n_chunks = (n + TCD_CHUNK - 1) / TCD_CHUNK, V = m->shape.n_embeddings;
-
-    /* 1. per chunk: the output layer, then each document's convolutions, into the chunk's partial */
-#pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
-    for (int64_t c = 0; c < n_chunks; c++) {
-        const int64_t d0 = c * TCD_CHUNK, nb = (d0 + TCD_CHUNK <= n ? TCD_CHUNK : n - d0);
-        float *part = ws->partials + c * ws->dense_stride;
-        memset(part, 0, (size_t)ws->dense_n * sizeof(float));
-        linear_backward(ws->dh + d0 * v->KF, part + v->off_Wo, part + v->off_bo, dlogits + d0 * v->O,
-                        ws->hdrop + d0 * v->KF, v->Wo, nb, v->KF, v->O);
-        for (int64_t d = d0; d < d0 + nb; d++) {
-            doc_dpool(m, v, ws, b, d);
-            const int64_t Lp = ws->xrow[d + 1] - ws->xrow[d];
-            const float *x = ws->x + ws->xrow[d] * v->D;
-            float *dx = ws->dx + ws->xrow[d] * v->D;
-            memset(dx, 0, (size_t)(Lp * v->D) * sizeof(float));
-            for (int64_t k = 0; k < v->K; k++)
-                conv1d_maxpool_backward(dx, part + v->off_Wc[k], part + v->off_bc[k], ws->dh + d * v->KF + k * v->F,
-                                        ws->arg + d * v->KF + k * v->F, x, v->Wc[k], v->D, v->w[k], v->F);
-        }
-    }
-
-    /* 2. dense gradients: the chunks' partials added in chunk order (threads split the elements) */
+    const int64_t width = n_threads; /* chunks per wave */
+    ws_reserve(v, ws, n, n_threads);
+    wave_reserve(v, ws, wave_rows(ws, n, width), (int)width, 0);
     float *gd = m->grads + ws->dense_off;
     const int64_t blk = 1024, n_blk = (ws->dense_n + blk - 1) / blk;
-#pragma omp parallel for schedule(static) num_threads(n_threads) if (n_blk > 1)
-    for (int64_t k = 0; k < n_blk; k++) {
-        const int64_t lo = k * blk, hi = lo + blk < ws->dense_n ? lo + blk : ws->dense_n;
-        for (int64_t c = 0; c < n_chunks; c++) {
-            const float *restrict part = ws->partials + c * ws->dense_stride;
-            float *restrict g = gd;
-            for (int64_t j = lo; j < hi; j++) g[j] += part[j];
-        }
-    }
 
-    /* 3. embedding: threads own row ranges and scan the batch in document and position order */
+    for (int64_t c0 = 0; c0 < n_chunks; c0 += width) {
+        const int64_t c1 = c0 + width < n_chunks ? c0 + width : n_chunks, d_lo = c0 * TCD_CHUNK,
+                      d_hi = c1 * TCD_CHUNK < n ? c1 * TCD_CHUNK : n, r0 = ws->xrow[d_lo];
 #pragma omp parallel num_threads(n_threads)
-    {
-        const int nt = omp_get_num_threads(), t = omp_get_thread_num();
-        embedding_seq_backward(m->grads, ws->dx, ws->xrow, ws->len, b->tokens, b->offsets, n, v->D, V * t / nt,
-                               V * (t + 1) / nt);
+        {
+            /* 1. each chunk of the wave into its own partial and rows */
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t c = c0; c < c1; c++)
+                chunk_backward(m, v, ws, b, dlogits, c, ws->partials + (c - c0) * ws->dense_stride, ws->wdx, r0);
+            /* 2. dense gradients: the wave's partials added in chunk order (threads split the elements) */
+#pragma omp for schedule(static)
+            for (int64_t k = 0; k < n_blk; k++) {
+                const int64_t lo = k * blk, hi = lo + blk < ws->dense_n ? lo + blk : ws->dense_n;
+                for (int64_t c = c0; c < c1; c++) {
+                    const float *restrict part = ws->partials + (c - c0) * ws->dense_stride;
+                    float *restrict g = gd;
+                    for (int64_t j = lo; j < hi; j++) g[j] += part[j];
+                }
+            }
+            /* 3. embedding: threads own row ranges and scan the wave in document and position order */
+            const int nt = omp_get_num_threads(), t = omp_get_thread_num();
+            embedding_seq_backward(m->grads, ws->wdx, ws->xrow + d_lo, ws->len + d_lo,
+                                   b->tokens + (b->offsets[d_lo] - b->offsets[0]), b->offsets + d_lo, d_hi - d_lo,
+                                   v->D, V * t / nt, V * (t + 1) / nt);
+        }
     }
 }
 
 /* ---- deterministic mode: exact fixed-point gradients ---------------------------------- */
 
-static void fix_reserve(cnn_ws *ws, int64_t D, int nt) {
-    if (ws->fix_rows < ws->cap_rows) {
-        free(ws->fix_x);
-        ws->fix_x = ws_array(ws->cap_rows * D, sizeof(int64_t));
-        ws->fix_rows = ws->cap_rows;
-    }
+static void fix_reserve(cnn_ws *ws, int nt) {
     if (ws->fix_nt < nt) {
         free(ws->fix_part);
         ws->fix_part = ws_array((int64_t)nt * ws->dense_stride, sizeof(int64_t));
@@ -406,18 +479,23 @@ static void fix_reserve(cnn_ws *ws, int64_t D, int nt) {
 enum { BAD_EMB = 1, BAD_CONV = 2, BAD_OUT = 4 };
 
 /* Document d alone, as a one-document batch computes it: dense gradients into part (int64), and
- * the gradient of each of its real positions, rounded, into fix_x. Returns BAD_* flags. */
+ * the gradient of each of its real positions, rounded, into fix_x (whose row 0 is the batch's row
+ * r0). Returns BAD_* flags. */
 static int doc_fixed(const tcd_model *m, const cnn_view *v, cnn_ws *ws, const tcd_batch *b, const float *dlogits,
-                     int64_t d, int64_t *part, double lim) {
+                     int64_t d, int64_t *part, double lim, int64_t r0) {
     int bad = 0;
-    const float *dz = dlogits + d * v->O, *h = ws->hdrop + d * v->KF;
-    float *dh = ws->dh + d * v->KF;
+    cnn_scratch *s = slot(ws);
+    const int64_t L = ws->len[d], Lp = ws->xrow[d + 1] - ws->xrow[d];
+    scratch_x(v, s, Lp, 1);
+    const float *dz = dlogits + d * v->O, *h = s->hd;
+    float *dh = s->dh;
+    doc_hidden(m, v, ws, b, d, s->hd);
     linear_backward_ref(dh, NULL, NULL, dz, h, v->Wo, 1, v->KF, v->O);
     if (linear_backward_fixed(part + v->off_Wo, part + v->off_bo, dz, h, v->KF, v->O, lim)) bad |= BAD_OUT;
-    doc_dpool(m, v, ws, b, d);
-    const int64_t L = ws->len[d], Lp = ws->xrow[d + 1] - ws->xrow[d];
-    const float *x = ws->x + ws->xrow[d] * v->D;
-    float *dx = ws->dx + ws->xrow[d] * v->D; /* the document's own rows: no other thread's */
+    doc_dpool(m, v, ws, b, d, dh);
+    doc_tokens(v, ws, b, d, s->x);
+    const float *x = s->x;
+    float *dx = s->dx;
     memset(dx, 0, (size_t)(Lp * v->D) * sizeof(float));
     for (int64_t k = 0; k < v->K; k++) {
         const float *dp = dh + k * v->F;
@@ -428,7 +506,7 @@ static int doc_fixed(const tcd_model *m, const cnn_view *v, cnn_ws *ws, const tc
             bad |= BAD_CONV;
     }
     if (L == 0) return bad;
-    int64_t *fx = ws->fix_x + ws->xrow[d] * v->D;
+    int64_t *fx = ws->fix_x + (ws->xrow[d] - r0) * v->D;
     const double lim_pos = lim / (double)L; /* a row may receive all L positions */
     for (int64_t j = 0; j < L * v->D; j++) {
         const double y = (double)dx[j] * TCD_FIX_ONE;
@@ -443,28 +521,44 @@ static void cnn_backward_fixed(tcd_model *m, const tcd_batch *b, const float *dl
     cnn_ws *ws = m->ws;
     const cnn_view v0 = view_of(m);
     const cnn_view *v = &v0;
-    const int64_t n = b->n, V = m->shape.n_embeddings;
-    fix_reserve(ws, v->D, n_threads);
-    ws_reserve(v, ws, n, 0, n_threads);
+    const int64_t n = b->n, n_chunks = (n + TCD_CHUNK - 1) / TCD_CHUNK, V = m->shape.n_embeddings;
+    const int64_t width = n_threads; /* chunks per wave */
+    fix_reserve(ws, n_threads);
+    ws_reserve(v, ws, n, n_threads);
+    wave_reserve(v, ws, wave_rows(ws, n, width), 0, 1);
     int *bad = tcd_calloc((size_t)n_threads * 16, sizeof(int));
+    memset(ws->fix_part, 0, (size_t)n_threads * (size_t)ws->dense_stride * sizeof(int64_t));
 
+    /* integer sums: exact in any order, so the chunks go to whichever thread is free */
+    for (int64_t c0 = 0; c0 < n_chunks; c0 += width) {
+        const int64_t c1 = c0 + width < n_chunks ? c0 + width : n_chunks, d_lo = c0 * TCD_CHUNK,
+                      d_hi = c1 * TCD_CHUNK < n ? c1 * TCD_CHUNK : n, r0 = ws->xrow[d_lo];
+#pragma omp parallel num_threads(n_threads)
+        {
+            const int nt = omp_get_num_threads(), t = omp_get_thread_num();
+            int64_t *part = ws->fix_part + (int64_t)t * ws->dense_stride;
+            int my_bad = 0;
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t c = c0; c < c1; c++) {
+                const int64_t e = (c + 1) * TCD_CHUNK < n ? (c + 1) * TCD_CHUNK : n;
+                for (int64_t d = c * TCD_CHUNK; d < e; d++) my_bad |= doc_fixed(m, v, ws, b, dlogits, d, part, lim, r0);
+            }
+            bad[t * 16] |= my_bad;
+            embedding_seq_backward_fixed(acc, ws->fix_x, ws->xrow + d_lo, ws->len + d_lo,
+                                         b->tokens + (b->offsets[d_lo] - b->offsets[0]), b->offsets + d_lo,
+                                         d_hi - d_lo, v->D, V * t / nt, V * (t + 1) / nt);
+        }
+    }
+
+    int64_t *ad = acc + ws->dense_off;
 #pragma omp parallel num_threads(n_threads)
     {
         const int nt = omp_get_num_threads(), t = omp_get_thread_num();
-        int64_t *part = ws->fix_part + (int64_t)t * ws->dense_stride;
-        memset(part, 0, (size_t)ws->dense_n * sizeof(int64_t));
-        int my_bad = 0;
-        for (int64_t d = n * t / nt; d < n * (t + 1) / nt; d++) my_bad |= doc_fixed(m, v, ws, b, dlogits, d, part, lim);
-        bad[t * 16] = my_bad;
-#pragma omp barrier
-        int64_t *ad = acc + ws->dense_off;
         const int64_t e_lo = ws->dense_n * t / nt, e_hi = ws->dense_n * (t + 1) / nt;
-        for (int k = 0; k < nt; k++) {
+        for (int k = 0; k < n_threads; k++) {
             const int64_t *restrict pk = ws->fix_part + (int64_t)k * ws->dense_stride;
             for (int64_t j = e_lo; j < e_hi; j++) ad[j] += pk[j];
         }
-        embedding_seq_backward_fixed(acc, ws->fix_x, ws->xrow, ws->len, b->tokens, b->offsets, n, v->D, V * t / nt,
-                                     V * (t + 1) / nt);
     }
 
     int all_bad = 0;

@@ -265,6 +265,15 @@ static void test_embedding_seq(void) {
     embedding_seq_backward_fixed(acc, fx, xrow, lens, tok, off, 2, D, 0, 3);
     embedding_seq_backward_fixed(acc, fx, xrow, lens, tok, off, 2, D, 3, V);
     CHECK(memcmp(acc, aref, sizeof acc) == 0);
+    /* a slice of the batch (document 1 alone, as a wave of the backward passes it): its rows of dx
+     * from row 0 (xrow[1] - xrow[1]), its tokens from offsets[1] - offsets[1] */
+    float slice[V * D] = {0}, sref[V * D] = {0};
+    int64_t sacc[V * D] = {0}, saref[V * D] = {0};
+    for (int d = 0; d < D; d++) sref[tok[4] * D + d] += dx[4 * D + d], saref[tok[4] * D + d] += fx[4 * D + d];
+    embedding_seq_backward(slice, dx + 4 * D, xrow + 1, lens + 1, tok + 4, off + 1, 1, D, 0, V);
+    embedding_seq_backward_fixed(sacc, fx + 4 * D, xrow + 1, lens + 1, tok + 4, off + 1, 1, D, 0, V);
+    CHECK(memcmp(slice, sref, sizeof slice) == 0);
+    CHECK(memcmp(sacc, saref, sizeof sacc) == 0);
     printf("embedding_seq: ok\n");
 }
 
