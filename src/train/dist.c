@@ -237,8 +237,6 @@ void tcd_dist_barrier(const tcd_dist *d) {
     if (d->mpi && d->world > 1) MPI_Barrier(MPI_COMM_WORLD);
 }
 
-int tcd_dist_one_node(const tcd_dist *d) { return d->mpi && d->world > 1 && d->n_nodes == 1; }
-
 #define SHM_MAX_BUFS 8
 
 struct tcd_shm {

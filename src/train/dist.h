@@ -62,9 +62,6 @@ void tcd_dist_barrier(const tcd_dist *d);
  * That is the reduce-scatter half of an allreduce; the allgather half costs nothing, because the
  * updated slices are already where every rank reads them. */
 
-/* 1 when MPI is up, there are several ranks, and all of them are on one node. */
-int tcd_dist_one_node(const tcd_dist *d);
-
 typedef struct tcd_shm tcd_shm;
 /* Collective over the node. Makes n_bufs node-shared buffers among the ranks of this rank's node:
  * in buffer k, this rank contributes bytes[k] (0 allowed); the contributions are contiguous in
