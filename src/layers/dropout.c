@@ -16,7 +16,8 @@ float dropout_scale(float p, uint64_t seed, int64_t step, int64_t doc, int64_t u
     return tcd_unit24(tcd_mix64(s + (uint64_t)u * TCD_GOLDEN_GAMMA)) >= (double)p ? keep_scale(p) : 0.0f;
 }
 
-static void apply(float *out, const float *inp, int64_t n, float p, uint64_t seed, int64_t step, int64_t doc) {
+static void apply(float *out, const float *inp, int64_t n, float p, uint64_t seed, int64_t step, int64_t doc,
+                  int64_t u0) {
     if (!(p > 0.0f)) {
         for (int64_t i = 0; i < n; i++) out[i] = inp[i];
         return;
@@ -24,13 +25,23 @@ static void apply(float *out, const float *inp, int64_t n, float p, uint64_t see
     const uint64_t s = dropout_stream(seed, step, doc);
     const float k = keep_scale(p);
     for (int64_t u = 0; u < n; u++)
-        out[u] = tcd_unit24(tcd_mix64(s + (uint64_t)u * TCD_GOLDEN_GAMMA)) >= (double)p ? inp[u] * k : 0.0f;
+        out[u] = tcd_unit24(tcd_mix64(s + (uint64_t)(u0 + u) * TCD_GOLDEN_GAMMA)) >= (double)p ? inp[u] * k : 0.0f;
 }
 
 void dropout_forward(float *out, const float *inp, int64_t n, float p, uint64_t seed, int64_t step, int64_t doc) {
-    apply(out, inp, n, p, seed, step, doc);
+    apply(out, inp, n, p, seed, step, doc, 0);
 }
 
 void dropout_backward(float *dinp, const float *dout, int64_t n, float p, uint64_t seed, int64_t step, int64_t doc) {
-    apply(dinp, dout, n, p, seed, step, doc);
+    apply(dinp, dout, n, p, seed, step, doc, 0);
+}
+
+void dropout_forward_at(float *out, const float *inp, int64_t n, float p, uint64_t seed, int64_t step, int64_t doc,
+                        int64_t u0) {
+    apply(out, inp, n, p, seed, step, doc, u0);
+}
+
+void dropout_backward_at(float *dinp, const float *dout, int64_t n, float p, uint64_t seed, int64_t step,
+                         int64_t doc, int64_t u0) {
+    apply(dinp, dout, n, p, seed, step, doc, u0);
 }

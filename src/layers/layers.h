@@ -1,6 +1,6 @@
 /* Paired forward/backward kernels, one file per layer family. Conventions (as in llm.c):
  * outputs first, inputs const, shapes in the comment, backward ADDS into gradients (+=).
- * Row-major everywhere. Only linear.c calls BLAS (conv1d.c reaches it through linear.c).
+ * Row-major everywhere. Only linear.c and attention.c call BLAS (conv1d.c reaches it through linear.c).
  * Fixed-point variants (--deterministic) sit beside the float kernels of their layer. */
 #ifndef TCD_LAYERS_H
 #define TCD_LAYERS_H
@@ -150,5 +150,49 @@ void dropout_forward(float *out, const float *inp, int64_t n, float p, uint64_t 
 void dropout_backward(float *dinp, const float *dout, int64_t n, float p, uint64_t seed, int64_t step, int64_t doc);
 /* The mask's factor for one unit: 0 or 1 / (1 - p). */
 float dropout_scale(float p, uint64_t seed, int64_t step, int64_t doc, int64_t u);
+/* The same over units u0 .. u0+n of the document (out[i] takes unit u0 + i): for a model that
+ * drops out several tensors of one document, each in its own range of units. */
+void dropout_forward_at(float *out, const float *inp, int64_t n, float p, uint64_t seed, int64_t step, int64_t doc,
+                        int64_t u0);
+void dropout_backward_at(float *dinp, const float *dout, int64_t n, float p, uint64_t seed, int64_t step,
+                         int64_t doc, int64_t u0);
+
+/* ---- layernorm.c: layer normalisation of each row (no BLAS) ----
+ * out [N x D] = (inp - mean) * rstd * g + b per row, rstd = 1 / sqrt(var + LAYERNORM_EPS) (the
+ * biased variance, as PyTorch); mean [N], rstd [N] are kept for backward. */
+#define LAYERNORM_EPS 1e-5
+void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *g, const float *b,
+                       int64_t N, int64_t D);
+/* dinp [N x D] += the gradient through the normalisation (ADDED: the residual stream's gradient is
+ * already there), dg [D] += sum_r dout * xhat, db [D] += sum_r dout. */
+void layernorm_backward(float *dinp, float *dg, float *db, const float *dout, const float *inp, const float *g,
+                        const float *mean, const float *rstd, int64_t N, int64_t D);
+
+/* ---- gelu.c: the exact GELU, x (1 + erf(x / sqrt 2)) / 2 ----
+ * out [n]; dinp [n] = dout * gelu'(inp) (overwritten; may alias dout). */
+void gelu_forward(float *out, const float *inp, int64_t n);
+void gelu_backward(float *dinp, const float *dout, const float *inp, int64_t n);
+
+/* ---- posembed.c: token plus learned position embeddings ----
+ * out [Lp x D]: row i = emb[tokens[i]] + pos[i] for i < L, pos[i] alone for L <= i < Lp (an empty
+ * document is one position without a token). demb goes through embedding_seq_backward. */
+void posembed_forward(float *out, const float *emb, const float *pos, const int32_t *tokens, int64_t L, int64_t Lp,
+                      int64_t D);
+/* dpos [Lp x D] += dx [Lp x D] */
+void posembed_backward(float *dpos, const float *dx, int64_t Lp, int64_t D);
+
+/* ---- attention.c: multi-head self-attention over one sequence, every position seeing every other ----
+ * qkv [L x 3D]: row i = (q_i, k_i, v_i), head h at columns h*dh .. (h+1)*dh of each (dh = D / H).
+ * att [H x L x L]: P_h = softmax_rows(Q_h K_h^T / sqrt dh), kept for backward; out [L x D]: head h's
+ * P_h V_h at columns h*dh. QK^T and PV through sgemm. */
+void attention_forward(float *out, float *att, const float *qkv, int64_t L, int64_t D, int64_t H);
+/* dqkv [L x 3D] = the gradient with respect to qkv (overwritten); dp: scratch [L x L]. */
+void attention_backward(float *dqkv, float *dp, const float *dout, const float *qkv, const float *att, int64_t L,
+                        int64_t D, int64_t H);
+/* Plain-loop twins (each sum in one fixed order, no BLAS: for the tests, --deterministic and
+ * inference); dp: scratch [L]. */
+void attention_forward_ref(float *out, float *att, const float *qkv, int64_t L, int64_t D, int64_t H);
+void attention_backward_ref(float *dqkv, float *dp, const float *dout, const float *qkv, const float *att,
+                            int64_t L, int64_t D, int64_t H);
 
 #endif

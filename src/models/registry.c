@@ -7,7 +7,7 @@
 #include "base/util.h"
 #include "models/model.h"
 
-#define TCD_MODEL_KINDS(X) X(bow) X(cnn)
+#define TCD_MODEL_KINDS(X) X(bow) X(cnn) X(transformer)
 
 #define TCD_DECLARE_KIND(name) extern const tcd_model_kind tcd_model_##name;
 TCD_MODEL_KINDS(TCD_DECLARE_KIND)
