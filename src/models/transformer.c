@@ -216,7 +216,7 @@ typedef struct {
 } trf_act;
 
 static int64_t act_floats(const trf_view *v, int64_t Lp) {
-    const int64_t D = v->D, per = Lp * (7 * D + 2 * v->F + 4) + v->H * Lp * Lp;
+    const int64_t D = v->D, per = Lp * (8 * D + 2 * v->F + 4) + v->H * Lp * Lp;
     return Lp * D + v->NL * per + 2 * Lp * D + 2 * Lp;
 }
 
@@ -364,6 +364,13 @@ static void doc_backward(const tcd_model *m, const trf_view *v, const trf_ws *ws
     posembed_backward(part + v->off[1], dx, Lp, D);
 }
 
+/* The key bias adds q_i . b to every score of row i, which the softmax ignores: its gradient is zero
+ * in exact arithmetic, and in float only rounding noise, which Adam (dividing by sqrt(v)) would turn
+ * into full-size steps. It is set to exactly zero, so the key bias stays at its initial value. */
+static void zero_key_bias(const trf_view *v, float *part) {
+    for (int64_t l = 0; l < v->NL; l++) memset(part + v->off[T_BLOCK(l, T_QKV_B)] + v->D, 0, (size_t)v->D * sizeof(float));
+}
+
 static void trf_forward(tcd_model *m, const tcd_batch *b, float *logits, int n_threads) {
     trf_ws *ws = m->ws;
     const trf_view v0 = view_of(m);
@@ -437,6 +444,7 @@ static void trf_backward(tcd_model *m, const tcd_batch *b, const float *dlogits,
                 doc_forward(m, v, ws, b, d, &a, s->d2); /* its pooled vector is already in ws->pooled */
                 doc_backward(m, v, ws, s, b, d, &a, s->dh + (d - d0) * D, part, ws->dx + ws->xrow[d] * D);
             }
+            zero_key_bias(v, part);
         }
         /* 2. dense gradients: partials added in chunk order (threads split the elements) */
 #pragma omp for schedule(static)
@@ -472,6 +480,7 @@ static void doc_fixed(const tcd_model *m, const trf_view *v, trf_ws *ws, const t
     doc_forward(m, v, ws, b, d, &a, s->d2);
     float *dx = s->dt;
     doc_backward(m, v, ws, s, b, d, &a, s->dh, dp, dx);
+    zero_key_bias(v, dp);
     for (int64_t j = 0; j < ws->dense_n; j++) {
         const double y = (double)dp[j] * TCD_FIX_ONE;
         if (!(fabs(y) < lim) && s->bad_at < 0) s->bad_at = j;
