@@ -2,15 +2,17 @@
 # params_sha256 of 13 fixed training runs, one per path through the trainer (single node; -np 2
 # shared; -np 3 sparse; --deterministic at -np 1, 2, 3 and with a hidden layer; lazy Adam at -np 1
 # and 2; clipping; streaming; multi-class + bigrams + AdamW + cosine; dense allreduce), then two
-# of --model cnn (2 threads, sgemm; --deterministic at -np 2). The bow values in golden-params.txt
-# were recorded with tcdist 0.1 (commit 1f62d32) before the model registry and the exchange
-# interface, the cnn ones on 2026-12-05 at commit 28c1810 (branch cnn2; main's 8f52ff9 gives the
-# same): a refactor must leave every one unchanged.
+# of --model cnn and two of --model transformer (each: 2 threads, sgemm; --deterministic at -np 2).
+# The bow values in golden-params.txt were recorded with tcdist 0.1 (commit 1f62d32) before the
+# model registry and the exchange interface, the cnn ones on 2026-12-05 at commit 28c1810 (branch
+# cnn2; main's 8f52ff9 gives the same), the transformer ones on 2026-12-06 (branch trf): a refactor
+# must leave every one unchanged.
 #   golden.sh                 compare (the test)
 #   golden.sh --print DIR     print "CASE SHA" lines, working in DIR (to record them)
 # OpenBLAS is pinned to its Haswell (AVX2) kernels, so that sgemm's sums, and hence the parameters
 # of the non-deterministic runs, are the same on every x86-64 CPU with AVX2. The deterministic runs
-# use no BLAS and match anywhere.
+# use no BLAS and match anywhere (the transformer's also call libm's expf, exp and erf: anywhere
+# with the same glibc).
 set -euo pipefail
 : "${TCDIST:?}" "${PYTHON:=python3}"
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -51,6 +53,9 @@ all() {
   local cnn=(--model cnn --dim 16 --filters 8 --widths 2,3,5 --max-len 40)
   run cnn 0 --data "$W/a.h5" "${cnn[@]}" --threads 2
   run det-cnn-np2 2 --data "$W/a.h5" "${cnn[@]}" --deterministic
+  local trf=(--model transformer --dim 16 --heads 2 --ffn 32 --max-len 40)
+  run transformer 0 --data "$W/a.h5" "${trf[@]}" --threads 2
+  run det-transformer-np2 2 --data "$W/a.h5" "${trf[@]}" --deterministic
 }
 if [ "${1:-}" = --print ]; then all; exit 0; fi
 
