@@ -33,7 +33,7 @@ static const tcd_model_param cnn_params[] = {
     {"filters", TCD_MP_I64, offsetof(cnn_config, filters), 1, 65536, "100", "convolution filters per width"},
     {"widths", TCD_MP_I64_LIST, offsetof(cnn_config, widths), 1, 64, "3,4,5", "convolution widths (a list)"},
     {"dropout", TCD_MP_F64, offsetof(cnn_config, dropout), 0, 0.9, "0.5",
-     "dropout rate on the pooled features while training"},
+     "dropout rate while training (cnn: on the pooled features; transformer: on the residual branches)"},
     {"max_len", TCD_MP_I64, offsetof(cnn_config, max_len), 1, 1e9, "400",
      "use at most the first N tokens of a document"},
     {0},
