@@ -471,7 +471,7 @@ int tcd_tune_run(const tcd_tune_config *c, const tcd_dist *d) {
     u.n_groups = d->world / r;
     u.group = d->rank / r < u.n_groups ? d->rank / r : u.n_groups - 1;
     tcd_dist_split(d, u.group, &u.grp);
-    if (d->rank == 0 && !c->quiet) {
+    if (d->rank == 0) {
         printf("tune: %lld points, %d group(s) of %d rank(s), epochs %lld..%lld (eta %lld)%s\n", (long long)c->trials,
                u.n_groups, r, (long long)c->min_epochs, (long long)c->max_epochs, (long long)c->eta,
                u.journal ? "; continuing from trials.jsonl" : "");
