@@ -9,6 +9,7 @@
 #include "tcdist.h"
 #include "train/dist.h"
 #include "train/space.h"
+#include "train/trainer.h"
 #include "train/tune.h"
 
 static const char *USAGE =
@@ -92,6 +93,8 @@ int tcd_cmd_tune(int argc, char **argv) {
         return TCD_EXIT_USAGE;
     }
     c.space = &space;
+    /* a stop signal ends the running trials at a step boundary with a checkpoint (train's) */
+    tcd_train_install_signals();
     tcd_dist dist;
     tcd_dist_init(&dist, &argc, &argv);
     int rc = tcd_tune_run(&c, &dist);

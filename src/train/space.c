@@ -275,7 +275,7 @@ static void value_at(const tcd_space_dim *d, double u, char *out, size_t n) {
 int tcd_space_point_at(const tcd_space *s, uint64_t seed, int64_t index, tcd_space_point *p, char *err,
                        size_t errlen) {
     char values[TCD_SPACE_MAX][256];
-    p->kind = tcd_model_kind_find("bow");
+    p->kind = tcd_model_kind_at(0); /* the registry's first kind, without a model dimension */
     for (int d = 0; d < s->n; d++) {
         value_at(&s->dims[d], coordinate(seed, index, d), values[d], sizeof values[d]);
         if (!strcmp(s->dims[d].name, "model")) p->kind = tcd_model_kind_find(values[d]);

@@ -69,6 +69,8 @@ void tcd_train_install_signals(void) {
     sigaction(SIGINT, &sa, NULL);
 }
 
+int tcd_train_stop_requested(void) { return stop_signal != 0; }
+
 /* ---- the run's state ---- */
 
 /* The step's numbers that every rank must agree on: summed over ranks by the exchange. */

@@ -51,6 +51,8 @@ void tcd_train_config_default(tcd_train_config *c);
  * ranks agree, rank 0 writes a checkpoint and the run ends with TCD_EXIT_INTERRUPTED. A second
  * SIGINT aborts at once. Install before loading anything, so that an early signal is a request. */
 void tcd_train_install_signals(void);
+/* Has a stop signal come (a caller between runs, `tcdist tune`, stops too)? */
+int tcd_train_stop_requested(void);
 
 /* The whole run on the ranks of d. Returns the process exit status (the same on every rank). */
 int tcd_train_run(const tcd_train_config *c, const tcd_dist *d);

@@ -18,8 +18,8 @@
 #include "train/trainer.h"
 
 /* A trial's state; the numbers travel between the groups as doubles (R_*). */
-enum { TS_NONE, TS_DONE, TS_EARLY, TS_BUDGET, TS_FAILED };
-static const char *STATUS[] = {"not_run", "done", "early_stopped", "budget", "failed"};
+enum { TS_NONE, TS_DONE, TS_EARLY, TS_BUDGET, TS_FAILED, TS_STOPPED };
+static const char *STATUS[] = {"not_run", "done", "early_stopped", "budget", "failed", "stopped"};
 enum { R_STATUS, R_METRIC, R_STEPS, R_EPOCHS, R_SECONDS, R_N };
 
 typedef struct {
@@ -230,13 +230,14 @@ static void run_trial(tuner *u, trial *t) {
         t->epochs = res.epochs;
         t->seconds = res.seconds;
         t->metric = res.best_metric;
-        t->status = res.late                ? TS_BUDGET
-                    : rc != TCD_EXIT_OK     ? TS_FAILED
+        t->status = res.late                          ? TS_BUDGET
+                    : rc == TCD_EXIT_INTERRUPTED      ? TS_STOPPED
+                    : rc != TCD_EXIT_OK               ? TS_FAILED
                     : !isfinite(t->metric) ? TS_FAILED
                     : res.stopped_early    ? TS_EARLY
                                            : TS_DONE;
     }
-    if (u->grp.rank == 0 && t->status != TS_BUDGET) journal_append(u, t);
+    if (u->grp.rank == 0 && t->status != TS_BUDGET && t->status != TS_STOPPED) journal_append(u, t);
     if (u->grp.rank == 0 && !c->quiet) {
         printf("trial %-8s group %d: %s %.4f, %s after %lld epochs (%lld steps, %.1f s) %s\n", t->id, u->group,
                c->metric, t->metric, STATUS[t->status], (long long)t->epochs, (long long)t->steps, t->seconds,
@@ -294,7 +295,8 @@ static int run_rung(tuner *u, int lo, int hi) {
     for (int i = lo; i < hi; i++) {
         trial *t = &u->t[i];
         if (journal_find(u, t) || (i - lo) % u->n_groups != u->group) continue;
-        const int late = tcd_dist_agree(&u->grp, u->deadline > 0 && tcd_now() >= u->deadline);
+        const int late =
+            tcd_dist_agree(&u->grp, (u->deadline > 0 && tcd_now() >= u->deadline) || tcd_train_stop_requested());
         if (late)
             t->status = TS_NONE; /* not started: the budget is spent */
         else
@@ -319,7 +321,7 @@ static int run_rung(tuner *u, int lo, int hi) {
             t->epochs = (int64_t)ri[R_EPOCHS];
             t->seconds = ri[R_SECONDS];
         }
-        cut |= t->status == TS_BUDGET || t->status == TS_NONE;
+        cut |= t->status == TS_BUDGET || t->status == TS_NONE || t->status == TS_STOPPED;
     }
     free(r);
     return cut;
@@ -479,10 +481,17 @@ int tcd_tune_run(const tcd_tune_config *c, const tcd_dist *d) {
     }
     run_schedule(&u);
     tcd_dist_free(&u.grp);
+    /* a stop signal (Slurm's time limit): the table so far, then the status of a resumable stop */
+    int64_t stopped = tcd_train_stop_requested();
+    tcd_dist_sum_i64(d, &stopped, 1);
     int rc = TCD_EXIT_OK;
     if (d->rank == 0) {
         fill_configs(&u);
         rc = report(&u);
+        if (stopped) {
+            tcd_info("stopped by a signal; run the same command to continue (exit status %d)", TCD_EXIT_INTERRUPTED);
+            rc = TCD_EXIT_INTERRUPTED;
+        }
     }
     rc = tcd_dist_agree(d, rc);
     for (int i = 0; i < u.n; i++) free(u.t[i].config);
