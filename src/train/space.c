@@ -89,7 +89,8 @@ static int list_param(const char *name) {
     return 0;
 }
 
-/* The text of a value drawn from a range: whole numbers for int and for whole-valued settings. */
+/* The text of a value drawn from a range: whole numbers for int and for whole-valued settings
+ * (six digits otherwise: a sampled value needs no more). */
 static void range_text(const tcd_space_dim *d, double x, char *out, size_t n) {
     int whole = d->type == TCD_SP_INT;
     const int t = train_dim(d->name);
@@ -261,7 +262,20 @@ static double coordinate(uint64_t seed, int64_t i, int d) {
 /* The text of dimension d's value at u. */
 static void value_at(const tcd_space_dim *d, double u, char *out, size_t n) {
     switch (d->type) {
-    case TCD_SP_CHOICE: snprintf(out, n, "%s", d->choices[(int)(u * d->n_choices) % d->n_choices]); return;
+    case TCD_SP_CHOICE: {
+        const char *v = d->choices[(int)(u * d->n_choices) % d->n_choices];
+        /* a number as JSON writes it (".5" is a number to a flag, not to JSON): checked when read */
+        if (strcmp(d->name, "model") != 0 && !list_param(d->name)) {
+            char *end = NULL;
+            const double x = strtod(v, &end);
+            if (x == floor(x) && fabs(x) < 1e15)
+                snprintf(out, n, "%lld", (long long)x);
+            else
+                snprintf(out, n, "%.9g", x);
+        } else
+            snprintf(out, n, "%s", v);
+        return;
+    }
     case TCD_SP_LOG: range_text(d, exp(log(d->lo) + u * (log(d->hi) - log(d->lo))), out, n); return;
     case TCD_SP_UNIFORM: range_text(d, d->lo + u * (d->hi - d->lo), out, n); return;
     case TCD_SP_INT: {
