@@ -32,7 +32,7 @@ cpu=$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1)
 {
   echo "# tcdist tune: one process against two groups of one rank, $(date -u +%F)"
   echo
-  echo "Machine: $cpu, $(nproc) cores. \`tcdist synth --docs 20000 --classes 4\`, \`tune --trials 500 --budget $BUDGET"
+  echo "Machine: $cpu, $(getconf _NPROCESSORS_ONLN) cores. \`tcdist synth --docs 20000 --classes 4\`, \`tune --trials 500 --budget $BUDGET"
   echo "--threads 1 --quiet\`, the default space; \`-np 2\`: \`mpirun -np 2 ... --ranks-per-trial 1\` (its time includes"
   echo "mpirun's start). Load: the 1-minute load average before each pair (other work on the machine)."
   echo
