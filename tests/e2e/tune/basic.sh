@@ -36,8 +36,10 @@ print("ok:", len(recs), "trials, best", best["id"])
 PY
 for f in model.h5 config.json summary.json metrics.jsonl; do [ -s "$T/t/best/$f" ] || fail "best/$f missing"; done
 [ ! -e "$T/t/best/checkpoints" ] || fail "best/ holds checkpoints"
-"$TCDIST" eval --model "$T/t/best" --data "$T/v.h5" | grep -q accuracy || fail "eval of best/"
-tail -n +2 "$T/v.tsv" | head -3 | cut -f1 | "$TCDIST" predict --model "$T/t/best" - >"$T/pred"
+"$TCDIST" eval --model "$T/t/best" --data "$T/v.h5" >"$T/eval"
+grep -q accuracy "$T/eval" || fail "eval of best/: $(cat "$T/eval")"
+sed -n 2,4p "$T/v.tsv" | cut -f1 >"$T/texts"
+"$TCDIST" predict --model "$T/t/best" "$T/texts" >"$T/pred"
 [ "$(wc -l <"$T/pred")" = 3 ] || fail "predict with best/: $(cat "$T/pred")"
 "$TCDIST" plot "$T"/t/trials/* -o "$T/plot.svg" >/dev/null
 [ "$(grep -c '<polyline' "$T/plot.svg")" -ge 8 ] || fail "plot of the trials"
