@@ -20,6 +20,7 @@ int tcd_cmd_prepare(int argc, char **argv);
 int tcd_cmd_inspect(int argc, char **argv);
 int tcd_cmd_synth(int argc, char **argv);
 int tcd_cmd_train(int argc, char **argv);
+int tcd_cmd_tune(int argc, char **argv);
 int tcd_cmd_eval(int argc, char **argv);
 int tcd_cmd_predict(int argc, char **argv);
 int tcd_cmd_plot(int argc, char **argv);

@@ -1,10 +1,12 @@
-# Shared by train.sbatch and sweep.sbatch (sourced inside the batch script): environment, the
+# Shared by train.sbatch, sweep.sbatch and tune.sbatch (sourced inside the batch script): environment, the
 # job step with signal forwarding, and the requeue decision. Not meant to be run by itself.
 #
 #   tcd_setup                 thread variables, Open MPI as root (TCDIST_ALLOW_ROOT=1), finds $TCDIST
 #   tcd_train RUN_DIR ARGS... runs `tcdist train --run-dir RUN_DIR ARGS...` as a job step in the
 #                             background, forwards USR1/TERM to it, sets TCD_RC to its exit status
-#   tcd_finish                exits: 0 when training finished; requeues the job when it stopped
+#                             (TCD_SUBCOMMAND=tune: `tcdist tune` instead, the same way)
+#   tcd_finish                exits: 0 when training finished (TCD_DONE_FILE, default
+#                             RUN_DIR/summary.json, was written); requeues the job when it stopped
 #                             after writing a checkpoint (status 3) or hit its time limit/preemption;
 #                             otherwise exits with the step's status
 #
@@ -67,14 +69,16 @@ tcd_train() {
       # srun no longer inherits --cpus-per-task from sbatch (Slurm 22.05): pass it again
       cmd=(srun "--mpi=${TCDIST_SRUN_MPI:-pmix}" --kill-on-bad-exit=1 "--cpus-per-task=${SLURM_CPUS_PER_TASK:-1}")
       [ -z "${SLURM_NTASKS:-}" ] || cmd+=("--ntasks=$SLURM_NTASKS")
-      cmd+=("$TCDIST" train)
+      cmd+=("$TCDIST" "${TCD_SUBCOMMAND:-train}")
       ;;
     mpirun)
       cmd=(mpirun -np "${SLURM_NTASKS:-1}" -x OMP_NUM_THREADS -x OPENBLAS_NUM_THREADS)
       [ "${SLURM_CPUS_PER_TASK:-1}" = 1 ] || cmd+=(--map-by "slot:PE=$SLURM_CPUS_PER_TASK")
-      cmd+=("$TCDIST" train)
+      cmd+=("$TCDIST" "${TCD_SUBCOMMAND:-train}")
       ;;
     tcdist-launch)
+      [ "${TCD_SUBCOMMAND:-train}" = train ] ||
+        { tcd_log "error: tcdist-launch runs train only; use TCDIST_LAUNCHER=srun or mpirun"; exit 1; }
       # launch/tcdist-launch (ranks x threads from the allocation, srun with CPU binding); it
       # execs srun, so the USR1 below reaches srun all the same
       local launcher=${TCDIST_LAUNCH:-$TCDIST_SLURM_DIR/../launch/tcdist-launch}
@@ -118,8 +122,9 @@ tcd_finish() {
   local rc=${TCD_RC:-1} state requeue=0
   if [ "$rc" = 0 ]; then
     # srun can exit 0 when the step never launched: trust the summary tcdist writes at the end
-    if [ -n "${TCD_RUN_DIR:-}" ] && [ ! -s "$TCD_RUN_DIR/summary.json" ]; then
-      tcd_log "error: the job step exited 0 but $TCD_RUN_DIR/summary.json is missing (did the step launch?)"
+    local done_file=${TCD_DONE_FILE:-${TCD_RUN_DIR:-}/summary.json}
+    if [ -n "${TCD_RUN_DIR:-}" ] && [ ! -s "$done_file" ]; then
+      tcd_log "error: the job step exited 0 but $done_file is missing (did the step launch?)"
       exit 1
     fi
     tcd_log "training finished"

@@ -15,6 +15,7 @@ static const command commands[] = {
     {"prepare", tcd_cmd_prepare, "raw text (TSV, CSV, fastText, JSONL) -> tokenized corpus (HDF5)"},
     {"inspect", tcd_cmd_inspect, "summarise a corpus, model or checkpoint file"},
     {"train", tcd_cmd_train, "train a classifier (alone, or under mpirun/srun: data-parallel)"},
+    {"tune", tcd_cmd_tune, "search hyperparameters: quasi-random points, successive halving, parallel trials"},
     {"eval", tcd_cmd_eval, "accuracy, loss, per-class P/R/F1 and confusion matrix on a corpus"},
     {"predict", tcd_cmd_predict, "label raw text (one document per line) or a prepared corpus (--data)"},
     {"plot", tcd_cmd_plot, "training loss and validation accuracy of one or more runs, as SVG"},

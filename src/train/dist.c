@@ -18,16 +18,20 @@
 
 static void mpi_abort(int status) { MPI_Abort(MPI_COMM_WORLD, status); }
 
-/* The node's ranks and the ranks of the same local rank on every node (tcd_group). */
-static MPI_Comm node_comm = MPI_COMM_NULL, cross_comm = MPI_COMM_NULL;
-static int cross_size = 1; /* n_nodes when the nodes are even; fewer for the last ranks of uneven ones */
+/* A tcd_dist's communicators: all its ranks, the node's ranks and the ranks of the same local rank
+ * on every node (tcd_group). Each instance has its own, so that a split (tcd_dist_split) runs its
+ * collectives apart from the other groups. */
+struct tcd_comms {
+    MPI_Comm all, node, cross;
+    int cross_size; /* n_nodes when the nodes are even; fewer for the last ranks of uneven ones */
+};
 
-static MPI_Comm comm_of(tcd_group g) {
-    return g == TCD_NODE ? node_comm : g == TCD_CROSS ? cross_comm : MPI_COMM_WORLD;
+static MPI_Comm comm_of(const tcd_dist *d, tcd_group g) {
+    return g == TCD_NODE ? d->comms->node : g == TCD_CROSS ? d->comms->cross : d->comms->all;
 }
 
 static int group_size(const tcd_dist *d, tcd_group g) {
-    return g == TCD_NODE ? d->local_size : g == TCD_CROSS ? cross_size : d->world;
+    return g == TCD_NODE ? d->local_size : g == TCD_CROSS ? d->comms->cross_size : d->world;
 }
 
 /* TCDIST_NODE_SIZE: pretend nodes of K consecutive ranks (0: unset). */
@@ -43,6 +47,8 @@ static int pretend_node_size(void) {
 
 /* Splits the ranks into nodes and the cross-node groups; fills the node fields of d. */
 static void find_nodes(tcd_dist *d) {
+    struct tcd_comms *cm = d->comms;
+    MPI_Comm all = cm->all;
     const int k = pretend_node_size();
     if (k < 0) { /* every rank reads the same environment: all of them stop here */
         if (d->rank == 0)
@@ -52,18 +58,18 @@ static void find_nodes(tcd_dist *d) {
         exit(2);
     }
     if (k > 0) {
-        if (MPI_Comm_split(MPI_COMM_WORLD, d->rank / k, d->rank, &node_comm) != MPI_SUCCESS)
+        if (MPI_Comm_split(all, d->rank / k, d->rank, &cm->node) != MPI_SUCCESS)
             tcd_die("MPI_Comm_split failed");
-    } else if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, d->rank, MPI_INFO_NULL, &node_comm) !=
+    } else if (MPI_Comm_split_type(all, MPI_COMM_TYPE_SHARED, d->rank, MPI_INFO_NULL, &cm->node) !=
                MPI_SUCCESS)
         tcd_die("MPI_Comm_split_type failed");
-    MPI_Comm_rank(node_comm, &d->local_rank);
-    MPI_Comm_size(node_comm, &d->local_size);
+    MPI_Comm_rank(cm->node, &d->local_rank);
+    MPI_Comm_size(cm->node, &d->local_size);
     /* nodes are numbered in the order of their lowest ranks */
     int leader = d->rank;
-    MPI_Bcast(&leader, 1, MPI_INT, 0, node_comm);
+    MPI_Bcast(&leader, 1, MPI_INT, 0, cm->node);
     int *is_leader = tcd_malloc(sizeof(int) * (size_t)d->world), mine = d->local_rank == 0;
-    MPI_Allgather(&mine, 1, MPI_INT, is_leader, 1, MPI_INT, MPI_COMM_WORLD);
+    MPI_Allgather(&mine, 1, MPI_INT, is_leader, 1, MPI_INT, all);
     d->node = 0;
     d->n_nodes = 0;
     for (int r = 0; r < d->world; r++) {
@@ -72,11 +78,11 @@ static void find_nodes(tcd_dist *d) {
     }
     free(is_leader);
     int sizes[2] = {d->local_size, -d->local_size};
-    MPI_Allreduce(MPI_IN_PLACE, sizes, 2, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    MPI_Allreduce(MPI_IN_PLACE, sizes, 2, MPI_INT, MPI_MIN, all);
     d->uniform = sizes[0] == -sizes[1];
-    if (MPI_Comm_split(MPI_COMM_WORLD, d->local_rank, d->node, &cross_comm) != MPI_SUCCESS)
+    if (MPI_Comm_split(all, d->local_rank, d->node, &cm->cross) != MPI_SUCCESS)
         tcd_die("MPI_Comm_split failed");
-    MPI_Comm_size(cross_comm, &cross_size);
+    MPI_Comm_size(cm->cross, &cm->cross_size);
 }
 
 static int launched_by_mpi(void) {
@@ -96,6 +102,9 @@ void tcd_dist_init(tcd_dist *d, int *argc, char ***argv) {
     if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
         tcd_die("MPI_Init_thread failed");
     d->mpi = 1;
+    d->comms = tcd_calloc(1, sizeof *d->comms);
+    d->comms->all = MPI_COMM_WORLD;
+    d->comms->node = d->comms->cross = MPI_COMM_NULL;
     MPI_Comm_rank(MPI_COMM_WORLD, &d->rank);
     MPI_Comm_size(MPI_COMM_WORLD, &d->world);
     tcd_log_rank = d->rank;
@@ -104,12 +113,40 @@ void tcd_dist_init(tcd_dist *d, int *argc, char ***argv) {
     find_nodes(d);
 }
 
+static void free_comms(tcd_dist *d) {
+    struct tcd_comms *cm = d->comms;
+    if (!cm) return;
+    if (cm->node != MPI_COMM_NULL) MPI_Comm_free(&cm->node);
+    if (cm->cross != MPI_COMM_NULL) MPI_Comm_free(&cm->cross);
+    if (cm->all != MPI_COMM_WORLD && cm->all != MPI_COMM_NULL) MPI_Comm_free(&cm->all);
+    free(cm);
+    d->comms = NULL;
+}
+
 void tcd_dist_finalize(tcd_dist *d) {
     if (d->mpi) {
-        if (node_comm != MPI_COMM_NULL) MPI_Comm_free(&node_comm);
-        if (cross_comm != MPI_COMM_NULL) MPI_Comm_free(&cross_comm);
+        free_comms(d);
         MPI_Finalize();
     }
+    d->mpi = 0;
+}
+
+void tcd_dist_split(const tcd_dist *d, int color, tcd_dist *out) {
+    memset(out, 0, sizeof *out);
+    out->world = 1;
+    out->n_nodes = out->local_size = out->uniform = 1;
+    if (!d->mpi) return;
+    out->mpi = 1;
+    out->comms = tcd_calloc(1, sizeof *out->comms);
+    out->comms->node = out->comms->cross = MPI_COMM_NULL;
+    if (MPI_Comm_split(d->comms->all, color, d->rank, &out->comms->all) != MPI_SUCCESS) tcd_die("MPI_Comm_split failed");
+    MPI_Comm_rank(out->comms->all, &out->rank);
+    MPI_Comm_size(out->comms->all, &out->world);
+    find_nodes(out);
+}
+
+void tcd_dist_free(tcd_dist *d) {
+    if (d->mpi) free_comms(d);
     d->mpi = 0;
 }
 
@@ -118,7 +155,7 @@ static void sum(const tcd_dist *d, tcd_group g, void *x, int64_t n, MPI_Datatype
     char *p = x;
     for (int64_t done = 0; done < n; done += CHUNK) {
         int64_t k = n - done < CHUNK ? n - done : CHUNK;
-        if (MPI_Allreduce(MPI_IN_PLACE, p + (size_t)done * elem, (int)k, t, MPI_SUM, comm_of(g)) != MPI_SUCCESS)
+        if (MPI_Allreduce(MPI_IN_PLACE, p + (size_t)done * elem, (int)k, t, MPI_SUM, comm_of(d, g)) != MPI_SUCCESS)
             tcd_die("MPI_Allreduce failed");
     }
 }
@@ -155,7 +192,7 @@ int64_t tcd_dist_allgatherv_i32_in(const tcd_dist *d, tcd_group g, const int32_t
     int *counts = tcd_malloc(sizeof(int) * (size_t)size);
     int *displs = tcd_malloc(sizeof(int) * (size_t)size);
     int mine = (int)n_local;
-    if (MPI_Allgather(&mine, 1, MPI_INT, counts, 1, MPI_INT, comm_of(g)) != MPI_SUCCESS)
+    if (MPI_Allgather(&mine, 1, MPI_INT, counts, 1, MPI_INT, comm_of(d, g)) != MPI_SUCCESS)
         tcd_die("MPI_Allgather failed");
     int64_t total = 0;
     for (int r = 0; r < size; r++) {
@@ -167,7 +204,7 @@ int64_t tcd_dist_allgatherv_i32_in(const tcd_dist *d, tcd_group g, const int32_t
         *cap = total * 2;
         *out = tcd_realloc(*out, sizeof(int32_t) * (size_t)*cap);
     }
-    if (MPI_Allgatherv(local, mine, MPI_INT32_T, *out, counts, displs, MPI_INT32_T, comm_of(g)) != MPI_SUCCESS)
+    if (MPI_Allgatherv(local, mine, MPI_INT32_T, *out, counts, displs, MPI_INT32_T, comm_of(d, g)) != MPI_SUCCESS)
         tcd_die("MPI_Allgatherv failed");
     free(counts);
     free(displs);
@@ -179,7 +216,7 @@ void tcd_dist_allgather_u64(const tcd_dist *d, uint64_t v, uint64_t *out) {
         out[0] = v;
         return;
     }
-    if (MPI_Allgather(&v, 1, MPI_UINT64_T, out, 1, MPI_UINT64_T, MPI_COMM_WORLD) != MPI_SUCCESS)
+    if (MPI_Allgather(&v, 1, MPI_UINT64_T, out, 1, MPI_UINT64_T, d->comms->all) != MPI_SUCCESS)
         tcd_die("MPI_Allgather failed");
 }
 
@@ -188,7 +225,7 @@ void tcd_dist_gather_f64(const tcd_dist *d, const double *v, int n, double *out)
         memcpy(out, v, sizeof(double) * (size_t)n);
         return;
     }
-    if (MPI_Gather(v, n, MPI_DOUBLE, out, n, MPI_DOUBLE, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
+    if (MPI_Gather(v, n, MPI_DOUBLE, out, n, MPI_DOUBLE, 0, d->comms->all) != MPI_SUCCESS)
         tcd_die("MPI_Gather failed");
 }
 
@@ -203,7 +240,7 @@ void tcd_dist_gatherv_f32(const tcd_dist *d, const float *local, int64_t n_local
         counts = tcd_malloc(sizeof(int) * (size_t)d->world);
         displs = tcd_malloc(sizeof(int) * (size_t)d->world);
     }
-    if (MPI_Gather(&mine, 1, MPI_INT, counts, 1, MPI_INT, 0, MPI_COMM_WORLD) != MPI_SUCCESS) tcd_die("MPI_Gather failed");
+    if (MPI_Gather(&mine, 1, MPI_INT, counts, 1, MPI_INT, 0, d->comms->all) != MPI_SUCCESS) tcd_die("MPI_Gather failed");
     if (d->rank == 0) {
         int64_t total = 0;
         for (int r = 0; r < d->world; r++) {
@@ -212,7 +249,7 @@ void tcd_dist_gatherv_f32(const tcd_dist *d, const float *local, int64_t n_local
             total += counts[r];
         }
     }
-    if (MPI_Gatherv(local, mine, MPI_FLOAT, out, counts, displs, MPI_FLOAT, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
+    if (MPI_Gatherv(local, mine, MPI_FLOAT, out, counts, displs, MPI_FLOAT, 0, d->comms->all) != MPI_SUCCESS)
         tcd_die("MPI_Gatherv failed");
     free(counts);
     free(displs);
@@ -223,7 +260,7 @@ void tcd_dist_bcast(const tcd_dist *d, void *buf, int64_t n_bytes) {
     char *p = buf;
     for (int64_t done = 0; done < n_bytes; done += CHUNK) {
         int64_t k = n_bytes - done < CHUNK ? n_bytes - done : CHUNK;
-        if (MPI_Bcast(p + done, (int)k, MPI_BYTE, 0, MPI_COMM_WORLD) != MPI_SUCCESS) tcd_die("MPI_Bcast failed");
+        if (MPI_Bcast(p + done, (int)k, MPI_BYTE, 0, d->comms->all) != MPI_SUCCESS) tcd_die("MPI_Bcast failed");
     }
 }
 
@@ -234,12 +271,13 @@ int tcd_dist_agree(const tcd_dist *d, int verdict) {
 }
 
 void tcd_dist_barrier(const tcd_dist *d) {
-    if (d->mpi && d->world > 1) MPI_Barrier(MPI_COMM_WORLD);
+    if (d->mpi && d->world > 1) MPI_Barrier(d->comms->all);
 }
 
 #define SHM_MAX_BUFS 8
 
 struct tcd_shm {
+    MPI_Comm node; /* the ranks that share the buffers */
     int n_bufs, world;
     void *map; /* one shared mapping for all buffers */
     size_t map_bytes;
@@ -285,7 +323,7 @@ tcd_shm *tcd_shm_create(const tcd_dist *d, int n_bufs, const int64_t *bytes, cha
     /* every local rank's contribution to every buffer; buffer k is its parts in local-rank order,
      * page aligned */
     const int W = d->local_size, me = d->local_rank;
-    MPI_Comm comm = node_comm;
+    MPI_Comm comm = d->comms->node;
     int64_t *all = tcd_malloc(sizeof(int64_t) * (size_t)(W * n_bufs));
     MPI_Allgather(bytes, n_bufs, MPI_INT64_T, all, n_bufs, MPI_INT64_T, comm);
     size_t total = 0;
@@ -327,6 +365,7 @@ tcd_shm *tcd_shm_create(const tcd_dist *d, int n_bufs, const int64_t *bytes, cha
         return NULL;
     }
     tcd_shm *s = tcd_calloc(1, sizeof *s);
+    s->node = comm;
     s->n_bufs = n_bufs;
     s->world = W;
     s->map = map;
@@ -354,13 +393,13 @@ void tcd_shm_fence(tcd_shm *s) {
 
 void tcd_shm_barrier(tcd_shm *s) {
     tcd_shm_fence(s);
-    MPI_Barrier(node_comm);
+    MPI_Barrier(s->node);
     tcd_shm_fence(s);
 }
 
 void tcd_shm_free(tcd_shm *s) {
     if (!s) return;
-    MPI_Barrier(node_comm); /* nobody still reads another rank's part */
+    MPI_Barrier(s->node); /* nobody still reads another rank's part */
     munmap(s->map, s->map_bytes);
     free(s->part);
     free(s);

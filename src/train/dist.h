@@ -1,13 +1,18 @@
 /* The only module that talks MPI. Under mpirun/srun every process is a rank of MPI_COMM_WORLD;
  * started alone (no launcher in the environment), tcdist runs as one rank without initialising
- * MPI at all, which saves the singleton start-up. */
+ * MPI at all, which saves the singleton start-up. Every tcd_dist has its own communicators:
+ * tcd_dist_split cuts one into groups whose collectives run apart (`tcdist tune`: one trial per
+ * group), and every call below works within the tcd_dist it is given. */
 #ifndef TCD_DIST_H
 #define TCD_DIST_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+struct tcd_comms; /* dist.c's MPI communicators */
+
 typedef struct {
+    struct tcd_comms *comms; /* NULL without MPI */
     int rank, world;
     int mpi; /* 1 when MPI was initialised */
     /* Nodes: the ranks that share memory (MPI_COMM_TYPE_SHARED), or, with TCDIST_NODE_SIZE=K in
@@ -28,6 +33,10 @@ typedef enum {
 /* Initialises (once). Sets tcd_log_rank/world for messages and makes tcd_die abort all ranks. */
 void tcd_dist_init(tcd_dist *d, int *argc, char ***argv);
 void tcd_dist_finalize(tcd_dist *d);
+/* Collective over d: the ranks of d with the same color form *out (ranks in d's order, nodes found
+ * again within the group). Without MPI, *out is one rank. Free with tcd_dist_free before finalize. */
+void tcd_dist_split(const tcd_dist *d, int color, tcd_dist *out);
+void tcd_dist_free(tcd_dist *d);
 
 /* In-place sum over ranks (float / double / int64); counts of any size (sent in chunks). */
 void tcd_dist_sum_f32(const tcd_dist *d, float *x, int64_t n);

@@ -69,10 +69,12 @@ void tcd_train_install_signals(void) {
     sigaction(SIGINT, &sa, NULL);
 }
 
+int tcd_train_stop_requested(void) { return stop_signal != 0; }
+
 /* ---- the run's state ---- */
 
 /* The step's numbers that every rank must agree on: summed over ranks by the exchange. */
-enum { ST_LOSS, ST_TOKENS, ST_STOP, ST_BAD, ST_N };
+enum { ST_LOSS, ST_TOKENS, ST_STOP, ST_BAD, ST_LATE, ST_N };
 
 typedef struct {
     const tcd_train_config *c;
@@ -95,7 +97,7 @@ typedef struct {
     /* progress */
     int64_t step, epoch, s, epochs_done, epoch_docs, tokens_total;
     double epoch_loss, final_loss, valid_acc, valid_loss, last_ckpt;
-    int stopped_by, rc;
+    int stopped_by, late, rc;
     uint64_t *digests;
     /* --early-stop: the best evaluation so far (best: its parameters, rank 0 only) */
     float *best;
@@ -423,6 +425,10 @@ static int after_step(trainer *t, const double *stats, int64_t n_global, const t
     tcd_metrics_log(t->mt, t->step + 1, t->epoch, lr, last);
     tcd_metrics_progress(t->mt, t->epoch, t->step + 1, t->epoch_loss / (double)t->epoch_docs, t->tokens_total, last);
     if (stats[ST_STOP] > 0 && !t->stopped_by) t->stopped_by = stop_signal ? (int)stop_signal : SIGUSR1;
+    if (stats[ST_LATE] > 0 && !t->stopped_by) {
+        t->stopped_by = SIGUSR1; /* stops as a signal would, but says why (finish) */
+        t->late = 1;
+    }
     /* the end of an epoch and of the run are handled by end_epoch */
     const int due = t->stopped_by || (c->checkpoint_every > 0 && (t->step + 1) % c->checkpoint_every == 0) ||
                     (c->checkpoint_secs > 0 && tcd_now() - t->last_ckpt >= c->checkpoint_secs);
@@ -432,7 +438,7 @@ static int after_step(trainer *t, const double *stats, int64_t n_global, const t
         validate(t);
         if (t->early_stopped) {
             /* the run ends inside this epoch (a stop signal too): model.h5 is next, no checkpoint needed */
-            t->stopped_by = 0;
+            t->stopped_by = t->late = 0;
             t->epochs_done = t->epoch + 1;
             t->final_loss = t->epoch_loss / (double)t->epoch_docs;
             return 1;
@@ -456,7 +462,7 @@ static int train_step(trainer *t) {
     tcd_metrics_phase(t->mt, TCD_PH_DATA);
 
     const double lr = tcd_lr_at(&t->sched, t->step);
-    double stats[ST_N] = {0, b.n ? (double)(b.offsets[b.n] - b.offsets[0]) : 0.0, 0, 0};
+    double stats[ST_N] = {0, b.n ? (double)(b.offsets[b.n] - b.offsets[0]) : 0.0, 0, 0, 0};
     if (b.n > 0) {
         tcd_model_set_training(&t->model, 1, t->step);
         stats[ST_LOSS] = tcd_model_forward(&t->model, &b, NULL, t->threads);
@@ -467,6 +473,7 @@ static int train_step(trainer *t) {
     const char *bad_tensor = tcd_model_nonfinite_grad(&t->model);
     stats[ST_BAD] = bad_tensor ? 1.0 : 0.0;
     stats[ST_STOP] = stop_signal ? 1.0 : 0.0;
+    stats[ST_LATE] = t->c->deadline > 0 && tcd_now() >= t->c->deadline ? 1.0 : 0.0;
     tcd_metrics_phase(t->mt, TCD_PH_BACKWARD);
 
     tcd_exchange_reduce(t->xch, &b, stats, ST_N, t->threads);
@@ -560,7 +567,10 @@ static void finish(trainer *t) {
     char err[1024];
     if (t->stopped_by) {
         /* stopped by a signal: the checkpoint is the result; no model.h5 yet */
-        if (t->d->rank == 0 && t->rc == TCD_EXIT_OK)
+        if (t->d->rank == 0 && t->rc == TCD_EXIT_OK && t->late && !c->quiet)
+            tcd_info("stopped at the deadline after step %lld; checkpoint in %s/checkpoints", (long long)t->step,
+                     c->run_dir);
+        else if (t->d->rank == 0 && t->rc == TCD_EXIT_OK && !t->late)
             tcd_info("stopped by signal %d after step %lld; checkpoint in %s/checkpoints; run the same command to "
                      "resume (exit status %d)",
                      t->stopped_by, (long long)t->step, c->run_dir, TCD_EXIT_INTERRUPTED);
@@ -621,8 +631,20 @@ static void close_run(trainer *t) {
     free(t->best);
 }
 
-int tcd_train_run(const tcd_train_config *c, const tcd_dist *d) {
+int tcd_train_run(const tcd_train_config *c, const tcd_dist *d) { return tcd_train_run_result(c, d, NULL); }
+
+static void result(const trainer *t, tcd_train_result *res) {
+    if (!res) return;
+    *res = (tcd_train_result){.steps = t->step, .epochs = t->epochs_done, .best_metric = NAN,
+                              .valid_acc = t->valid_acc, .valid_loss = t->valid_loss,
+                              .seconds = tcd_metrics_elapsed(t->mt), .stopped_early = t->early_stopped,
+                              .late = t->late};
+    if (t->best_step >= 0) res->best_metric = t->best_metric;
+}
+
+int tcd_train_run_result(const tcd_train_config *c, const tcd_dist *d, tcd_train_result *res) {
     trainer t = {.c = c, .d = d};
+    if (res) *res = (tcd_train_result){.best_metric = NAN, .valid_acc = NAN, .valid_loss = NAN};
     t.threads = c->threads > 0 ? (int)c->threads : omp_get_max_threads();
     omp_set_num_threads(t.threads);
     int rc = open_run(&t);
@@ -647,6 +669,7 @@ int tcd_train_run(const tcd_train_config *c, const tcd_dist *d) {
     tcd_metrics_stop_clock(t.mt);
     finish(&t);
     rc = tcd_dist_agree(d, t.rc);
+    result(&t, res);
     close_run(&t);
     return rc;
 }
