@@ -15,8 +15,14 @@
  * [D x F], .bias [D]; then ln.scale/bias [D], out.weight [O x D], out.bias [O].
  * Forward keeps only each document's pooled vector; backward recomputes a document's activations
  * (in the thread's scratch) and goes back through them, so activation memory is one document per
- * thread. Training uses sgemm; deterministic mode and inference use the plain-loop kernels, so a
- * document's activations never depend on its batch. */
+ * thread. The backward runs in waves of n_threads chunks of TCD_CHUNK documents (as the CNN's):
+ * the token gradients and dense partials of a wave's chunks, then the wave's partials added in
+ * chunk order and its embedding rows in document order, then the next wave. So the token gradients
+ * (positions x D) and the dense partials are bounded by the documents in flight, not by the batch,
+ * and every float sum runs in the order it ran when the whole batch was kept: the same bits.
+ * Deterministic mode goes through the batch in waves of as many documents (its sums are int64,
+ * exact in any order). Training uses sgemm; deterministic mode and inference use the plain-loop
+ * kernels, so a document's activations never depend on its batch. */
 #include <math.h>
 #include <omp.h>
 #include <stddef.h>
@@ -122,10 +128,10 @@ typedef struct {
     float *pooled;        /* [cap x D] h of each document */
     int64_t *len, *xrow;  /* [cap], [cap + 1]: real positions, first row of each were they back to back */
     int64_t cap_rows;
-    float *dx;            /* [rows x D] the gradient of each document's token vectors */
+    float *dx;            /* [wave rows x D] the gradient of each of a wave's documents' token vectors */
     int64_t *fix_x;       /* deterministic: the same, rounded */
-    int64_t cap_chunks;
-    float *partials;      /* [chunks x dense_stride] */
+    int64_t n_slots;      /* wave width: chunks in flight */
+    float *partials;      /* [n_slots x dense_stride] the dense gradients of a wave's chunks */
     int64_t dense_off, dense_n, dense_stride;
     int n_scr;
     trf_scratch *scr;
@@ -400,7 +406,19 @@ static void trf_forward(tcd_model *m, const tcd_batch *b, float *logits, int n_t
     }
 }
 
-static void dx_reserve(const trf_view *v, trf_ws *ws, int64_t rows, int fixed) {
+/* Waves of `docs` documents over the batch's n: the most rows one wave holds. */
+static int64_t wave_rows(const trf_ws *ws, int64_t n, int64_t docs) {
+    int64_t most = 0;
+    for (int64_t d_lo = 0; d_lo < n; d_lo += docs) {
+        const int64_t d_hi = d_lo + docs < n ? d_lo + docs : n;
+        if (ws->xrow[d_hi] - ws->xrow[d_lo] > most) most = ws->xrow[d_hi] - ws->xrow[d_lo];
+    }
+    return most;
+}
+
+/* The backward's wave buffers: `rows` token gradients (float, or in deterministic mode int64) and
+ * `slots` dense partials (float mode). */
+static void wave_reserve(const trf_view *v, trf_ws *ws, int64_t rows, int64_t slots, int fixed) {
     if (rows > ws->cap_rows || (fixed ? !ws->fix_x : !ws->dx)) {
         const int64_t cap = rows > ws->cap_rows ? rows + rows / 4 + 64 : ws->cap_rows;
         free(ws->dx);
@@ -409,6 +427,11 @@ static void dx_reserve(const trf_view *v, trf_ws *ws, int64_t rows, int fixed) {
         ws->fix_x = fixed ? ws_array(cap * v->D, sizeof(int64_t)) : NULL;
         ws->cap_rows = cap;
     }
+    if (!fixed && slots > ws->n_slots) {
+        free(ws->partials);
+        ws->partials = ws_array(slots * ws->dense_stride, sizeof(float));
+        ws->n_slots = slots;
+    }
 }
 
 static void trf_backward(tcd_model *m, const tcd_batch *b, const float *dlogits, int n_threads) {
@@ -416,59 +439,63 @@ static void trf_backward(tcd_model *m, const tcd_batch *b, const float *dlogits,
     const trf_view v0 = view_of(m);
     const trf_view *v = &v0;
     const int64_t n = b->n, n_chunks = (n + TCD_CHUNK - 1) / TCD_CHUNK, V = m->shape.n_embeddings, D = v->D;
+    const int64_t width = n_threads; /* chunks per wave */
     const int ti = T_BLOCK(v->NL, 2);
     ws_reserve(v, ws, n, n_threads);
-    dx_reserve(v, ws, ws->xrow[n], 0);
-    if (n_chunks > ws->cap_chunks) {
-        free(ws->partials);
-        ws->partials = ws_array(n_chunks * ws->dense_stride, sizeof(float));
-        ws->cap_chunks = n_chunks;
-    }
+    wave_reserve(v, ws, wave_rows(ws, n, width * TCD_CHUNK), width, 0);
     float *gd = m->grads + ws->dense_off;
     const int64_t blk = 1024, n_blk = (ws->dense_n + blk - 1) / blk;
+
+    for (int64_t c0 = 0; c0 < n_chunks; c0 += width) {
+        const int64_t c1 = c0 + width < n_chunks ? c0 + width : n_chunks, d_lo = c0 * TCD_CHUNK,
+                      d_hi = c1 * TCD_CHUNK < n ? c1 * TCD_CHUNK : n, r0 = ws->xrow[d_lo];
 #pragma omp parallel num_threads(n_threads)
-    {
-        /* 1. each chunk into its own partial: the output layer, then each document recomputed and back */
+        {
+            /* 1. each chunk of the wave into its own partial: the output layer, then each document
+             * recomputed and back (its token gradients at its rows of the wave) */
 #pragma omp for schedule(dynamic, 1)
-        for (int64_t c = 0; c < n_chunks; c++) {
-            const int64_t d0 = c * TCD_CHUNK, nb = (d0 + TCD_CHUNK <= n ? TCD_CHUNK : n - d0);
-            float *part = ws->partials + c * ws->dense_stride;
-            memset(part, 0, (size_t)ws->dense_n * sizeof(float));
-            trf_scratch *s = slot(v, ws, 1, 1);
-            linear_backward(s->dh, part + v->off[ti], part + v->off[ti + 1], dlogits + d0 * v->O,
-                            ws->pooled + d0 * D, v->t[ti], nb, D, v->O);
-            for (int64_t d = d0; d < d0 + nb; d++) {
-                const int64_t Lp = ws->xrow[d + 1] - ws->xrow[d];
-                s = slot(v, ws, Lp, 1);
-                const trf_act a = act_of(v, s->act, Lp);
-                doc_forward(m, v, ws, b, d, &a, s->d2); /* its pooled vector is already in ws->pooled */
-                doc_backward(m, v, ws, s, b, d, &a, s->dh + (d - d0) * D, part, ws->dx + ws->xrow[d] * D);
+            for (int64_t c = c0; c < c1; c++) {
+                const int64_t d0 = c * TCD_CHUNK, nb = (d0 + TCD_CHUNK <= n ? TCD_CHUNK : n - d0);
+                float *part = ws->partials + (c - c0) * ws->dense_stride;
+                memset(part, 0, (size_t)ws->dense_n * sizeof(float));
+                trf_scratch *s = slot(v, ws, 1, 1);
+                linear_backward(s->dh, part + v->off[ti], part + v->off[ti + 1], dlogits + d0 * v->O,
+                                ws->pooled + d0 * D, v->t[ti], nb, D, v->O);
+                for (int64_t d = d0; d < d0 + nb; d++) {
+                    const int64_t Lp = ws->xrow[d + 1] - ws->xrow[d];
+                    s = slot(v, ws, Lp, 1);
+                    const trf_act a = act_of(v, s->act, Lp);
+                    doc_forward(m, v, ws, b, d, &a, s->d2); /* its pooled vector is already in ws->pooled */
+                    doc_backward(m, v, ws, s, b, d, &a, s->dh + (d - d0) * D, part, ws->dx + (ws->xrow[d] - r0) * D);
+                }
+                zero_key_bias(v, part);
             }
-            zero_key_bias(v, part);
-        }
-        /* 2. dense gradients: partials added in chunk order (threads split the elements) */
+            /* 2. dense gradients: the wave's partials added in chunk order (threads split the elements) */
 #pragma omp for schedule(static)
-        for (int64_t k = 0; k < n_blk; k++) {
-            const int64_t lo = k * blk, hi = lo + blk < ws->dense_n ? lo + blk : ws->dense_n;
-            for (int64_t c = 0; c < n_chunks; c++) {
-                const float *restrict part = ws->partials + c * ws->dense_stride;
-                float *restrict g = gd;
-                for (int64_t j = lo; j < hi; j++) g[j] += part[j];
+            for (int64_t k = 0; k < n_blk; k++) {
+                const int64_t lo = k * blk, hi = lo + blk < ws->dense_n ? lo + blk : ws->dense_n;
+                for (int64_t c = c0; c < c1; c++) {
+                    const float *restrict part = ws->partials + (c - c0) * ws->dense_stride;
+                    float *restrict g = gd;
+                    for (int64_t j = lo; j < hi; j++) g[j] += part[j];
+                }
             }
+            /* 3. embedding: threads own row ranges and scan the wave in document and position order */
+            const int nt = omp_get_num_threads(), t = omp_get_thread_num();
+            embedding_seq_backward(m->grads, ws->dx, ws->xrow + d_lo, ws->len + d_lo,
+                                   b->tokens + (b->offsets[d_lo] - b->offsets[0]), b->offsets + d_lo, d_hi - d_lo, D,
+                                   V * t / nt, V * (t + 1) / nt);
         }
-        /* 3. embedding: threads own row ranges, each scanning the batch in document and position order */
-        const int nt = omp_get_num_threads(), t = omp_get_thread_num();
-        embedding_seq_backward(m->grads, ws->dx, ws->xrow, ws->len, b->tokens, b->offsets, n, D, V * t / nt,
-                               V * (t + 1) / nt);
     }
 }
 
 /* ---- deterministic mode: exact fixed-point gradients ---------------------------------- */
 
 /* Document d alone, as a one-document batch computes it, in float with the plain-loop kernels:
- * its dense gradients rounded into the thread's fix_part, its token vectors' into fix_x. */
+ * its dense gradients rounded into the thread's fix_part, its token vectors' into fix_x (whose row 0
+ * is the batch's row r0). */
 static void doc_fixed(const tcd_model *m, const trf_view *v, trf_ws *ws, const tcd_batch *b, const float *dlogits,
-                      int64_t d, double lim) {
+                      int64_t d, double lim, int64_t r0) {
     const int64_t D = v->D, L = ws->len[d], Lp = ws->xrow[d + 1] - ws->xrow[d];
     const int ti = T_BLOCK(v->NL, 2);
     trf_scratch *s = slot(v, ws, Lp, 1);
@@ -487,7 +514,7 @@ static void doc_fixed(const tcd_model *m, const trf_view *v, trf_ws *ws, const t
         s->fix_part[j] += tcd_fix_round(y);
     }
     if (L == 0) return;
-    int64_t *fx = ws->fix_x + ws->xrow[d] * D;
+    int64_t *fx = ws->fix_x + (ws->xrow[d] - r0) * D;
     const double lim_pos = lim / (double)L; /* a row may receive all L positions */
     for (int64_t j = 0; j < L * D; j++) {
         const double y = (double)dx[j] * TCD_FIX_ONE;
@@ -502,8 +529,9 @@ static void trf_backward_fixed(tcd_model *m, const tcd_batch *b, const float *dl
     const trf_view v0 = view_of(m);
     const trf_view *v = &v0;
     const int64_t n = b->n, V = m->shape.n_embeddings, D = v->D;
+    const int64_t wave = (int64_t)n_threads * TCD_CHUNK; /* documents per wave */
     ws_reserve(v, ws, n, n_threads);
-    dx_reserve(v, ws, ws->xrow[n], 1);
+    wave_reserve(v, ws, wave_rows(ws, n, wave), 0, 1);
     for (int t = 0; t < n_threads; t++) {
         trf_scratch *s = &ws->scr[t];
         if (!s->dpart) {
@@ -514,14 +542,23 @@ static void trf_backward_fixed(tcd_model *m, const tcd_batch *b, const float *dl
         s->bad_at = -1;
         s->bad_emb = 0;
     }
+    /* integer sums: exact in any order, so documents go to whichever thread is free; the token
+     * gradients a wave at a time */
+    for (int64_t d_lo = 0; d_lo < n; d_lo += wave) {
+        const int64_t d_hi = d_lo + wave < n ? d_lo + wave : n, r0 = ws->xrow[d_lo];
+#pragma omp parallel num_threads(n_threads)
+        {
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t d = d_lo; d < d_hi; d++) doc_fixed(m, v, ws, b, dlogits, d, lim, r0);
+            const int nt = omp_get_num_threads(), t = omp_get_thread_num();
+            embedding_seq_backward_fixed(acc, ws->fix_x, ws->xrow + d_lo, ws->len + d_lo,
+                                         b->tokens + (b->offsets[d_lo] - b->offsets[0]), b->offsets + d_lo,
+                                         d_hi - d_lo, D, V * t / nt, V * (t + 1) / nt);
+        }
+    }
 #pragma omp parallel num_threads(n_threads)
     {
-        /* integer sums: exact in any order, so documents go to whichever thread is free */
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t d = 0; d < n; d++) doc_fixed(m, v, ws, b, dlogits, d, lim);
         const int nt = omp_get_num_threads(), t = omp_get_thread_num();
-        embedding_seq_backward_fixed(acc, ws->fix_x, ws->xrow, ws->len, b->tokens, b->offsets, n, D, V * t / nt,
-                                     V * (t + 1) / nt);
         int64_t *ad = acc + ws->dense_off;
         const int64_t e_lo = ws->dense_n * t / nt, e_hi = ws->dense_n * (t + 1) / nt;
         for (int k = 0; k < n_threads; k++) {
