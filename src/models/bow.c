@@ -106,7 +106,6 @@ static void bow_ws_free(void *p) {
     free(ws);
 }
 
-static float *ws_array(int64_t n_floats) { return tcd_aligned_alloc((size_t)(n_floats > 0 ? n_floats : 1) * sizeof(float)); }
 
 /* Grows the workspace to hold n documents (whole chunks, 50% headroom). Contents are not kept. */
 static void ws_reserve(const tcd_model *m, bow_ws *ws, int64_t n) {
@@ -116,11 +115,11 @@ static void ws_reserve(const tcd_model *m, bow_ws *ws, int64_t n) {
     cap = (cap + TCD_CHUNK - 1) / TCD_CHUNK * TCD_CHUNK;
     const int64_t D = c->dim, H = c->hidden;
     ws_free_arrays(ws);
-    ws->emb_out = ws_array(cap * D);
-    ws->hid = H > 0 ? ws_array(cap * H) : NULL;
-    ws->dhid = H > 0 ? ws_array(cap * H) : NULL;
-    ws->demb_out = ws_array(cap * D);
-    ws->partials = ws_array(cap / TCD_CHUNK * ws->dense_stride);
+    ws->emb_out = tcd_ws_array(cap * D, sizeof(float));
+    ws->hid = H > 0 ? tcd_ws_array(cap * H, sizeof(float)) : NULL;
+    ws->dhid = H > 0 ? tcd_ws_array(cap * H, sizeof(float)) : NULL;
+    ws->demb_out = tcd_ws_array(cap * D, sizeof(float));
+    ws->partials = tcd_ws_array(cap / TCD_CHUNK * ws->dense_stride, sizeof(float));
     ws->cap = cap;
 }
 

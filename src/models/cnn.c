@@ -193,7 +193,6 @@ static void cnn_ws_free(void *p) {
     free(ws);
 }
 
-static void *ws_array(int64_t n, size_t size) { return tcd_aligned_alloc((size_t)(n > 0 ? n : 1) * size); }
 
 /* Room for n documents' pooled features and n_threads scratch slots. */
 static void ws_reserve(const cnn_view *v, cnn_ws *ws, int64_t n, int n_threads) {
@@ -201,10 +200,10 @@ static void ws_reserve(const cnn_view *v, cnn_ws *ws, int64_t n, int n_threads) 
         free_docs(ws);
         int64_t cap = n + n / 2;
         cap = (cap + TCD_CHUNK - 1) / TCD_CHUNK * TCD_CHUNK;
-        ws->pool = ws_array(cap * v->KF, sizeof(float));
-        ws->arg = ws_array(cap * v->KF, sizeof(int32_t));
-        ws->len = ws_array(cap, sizeof(int64_t));
-        ws->xrow = ws_array(cap + 1, sizeof(int64_t));
+        ws->pool = tcd_ws_array(cap * v->KF, sizeof(float));
+        ws->arg = tcd_ws_array(cap * v->KF, sizeof(int32_t));
+        ws->len = tcd_ws_array(cap, sizeof(int64_t));
+        ws->xrow = tcd_ws_array(cap + 1, sizeof(int64_t));
         ws->cap = cap;
     }
     if (n_threads > ws->n_scr) {
@@ -214,35 +213,24 @@ static void ws_reserve(const cnn_view *v, cnn_ws *ws, int64_t n, int n_threads) 
     }
 }
 
-/* Waves of `width` chunks over the batch's n documents: the most rows one wave holds. */
-static int64_t wave_rows(const cnn_ws *ws, int64_t n, int64_t width) {
-    const int64_t n_chunks = (n + TCD_CHUNK - 1) / TCD_CHUNK;
-    int64_t most = 0;
-    for (int64_t c0 = 0; c0 < n_chunks; c0 += width) {
-        const int64_t d_lo = c0 * TCD_CHUNK, d_hi = (c0 + width) * TCD_CHUNK < n ? (c0 + width) * TCD_CHUNK : n;
-        if (ws->xrow[d_hi] - ws->xrow[d_lo] > most) most = ws->xrow[d_hi] - ws->xrow[d_lo];
-    }
-    return most;
-}
-
 /* The backward's wave buffers: `rows` token gradients (float, or in deterministic mode int64) and
  * `slots` dense partials (float mode). */
 static void wave_reserve(const cnn_view *v, cnn_ws *ws, int64_t rows, int slots, int fixed) {
     if (!fixed && rows > ws->cap_wrows) {
         free(ws->wdx);
         const int64_t cap = rows + rows / 4 + 64;
-        ws->wdx = ws_array(cap * v->D, sizeof(float));
+        ws->wdx = tcd_ws_array(cap * v->D, sizeof(float));
         ws->cap_wrows = cap;
     }
     if (fixed && rows > ws->fix_rows) {
         free(ws->fix_x);
         const int64_t cap = rows + rows / 4 + 64;
-        ws->fix_x = ws_array(cap * v->D, sizeof(int64_t));
+        ws->fix_x = tcd_ws_array(cap * v->D, sizeof(int64_t));
         ws->fix_rows = cap;
     }
     if (!fixed && slots > ws->n_slots) {
         free(ws->partials);
-        ws->partials = ws_array((int64_t)slots * ws->dense_stride, sizeof(float));
+        ws->partials = tcd_ws_array((int64_t)slots * ws->dense_stride, sizeof(float));
         ws->n_slots = slots;
     }
 }
@@ -260,8 +248,8 @@ static void scratch_conv(const cnn_view *v, cnn_scratch *s, int64_t P) {
         free(s->col);
         free(s->y);
         const int64_t cap = P < GROUP_ROWS ? P + P / 2 + 16 : GROUP_ROWS;
-        s->col = ws_array(cap * v->wmax * v->D, sizeof(float));
-        s->y = ws_array(cap * v->F, sizeof(float));
+        s->col = tcd_ws_array(cap * v->wmax * v->D, sizeof(float));
+        s->y = tcd_ws_array(cap * v->F, sizeof(float));
         s->cap_p = cap;
     }
 }
@@ -272,13 +260,13 @@ static void scratch_x(const cnn_view *v, cnn_scratch *s, int64_t rows, int grad)
         free(s->x);
         free(s->dx);
         const int64_t cap = rows > s->cap_x ? rows + rows / 2 + 16 : s->cap_x;
-        s->x = ws_array(cap * v->D, sizeof(float));
-        s->dx = grad ? ws_array(cap * v->D, sizeof(float)) : NULL;
+        s->x = tcd_ws_array(cap * v->D, sizeof(float));
+        s->dx = grad ? tcd_ws_array(cap * v->D, sizeof(float)) : NULL;
         s->cap_x = cap;
     }
     if (!s->hd) {
-        s->hd = ws_array(TCD_CHUNK * v->KF, sizeof(float));
-        s->dh = ws_array(TCD_CHUNK * v->KF, sizeof(float));
+        s->hd = tcd_ws_array(TCD_CHUNK * v->KF, sizeof(float));
+        s->dh = tcd_ws_array(TCD_CHUNK * v->KF, sizeof(float));
     }
 }
 
@@ -434,7 +422,7 @@ static void cnn_backward(tcd_model *m, const tcd_batch *b, const float *dlogits,
     const int64_t n = b->n, n_chunks = (n + TCD_CHUNK - 1) / TCD_CHUNK, V = m->shape.n_embeddings;
     const int64_t width = n_threads; /* chunks per wave */
     ws_reserve(v, ws, n, n_threads);
-    wave_reserve(v, ws, wave_rows(ws, n, width), (int)width, 0);
+    wave_reserve(v, ws, tcd_wave_rows(ws->xrow, n, width * TCD_CHUNK), (int)width, 0);
     float *gd = m->grads + ws->dense_off;
     const int64_t blk = 1024, n_blk = (ws->dense_n + blk - 1) / blk;
 
@@ -471,7 +459,7 @@ static void cnn_backward(tcd_model *m, const tcd_batch *b, const float *dlogits,
 static void fix_reserve(cnn_ws *ws, int nt) {
     if (ws->fix_nt < nt) {
         free(ws->fix_part);
-        ws->fix_part = ws_array((int64_t)nt * ws->dense_stride, sizeof(int64_t));
+        ws->fix_part = tcd_ws_array((int64_t)nt * ws->dense_stride, sizeof(int64_t));
         ws->fix_nt = nt;
     }
 }
@@ -525,7 +513,7 @@ static void cnn_backward_fixed(tcd_model *m, const tcd_batch *b, const float *dl
     const int64_t width = n_threads; /* chunks per wave */
     fix_reserve(ws, n_threads);
     ws_reserve(v, ws, n, n_threads);
-    wave_reserve(v, ws, wave_rows(ws, n, width), 0, 1);
+    wave_reserve(v, ws, tcd_wave_rows(ws->xrow, n, width * TCD_CHUNK), 0, 1);
     int *bad = tcd_calloc((size_t)n_threads * 16, sizeof(int));
     memset(ws->fix_part, 0, (size_t)n_threads * (size_t)ws->dense_stride * sizeof(int64_t));
 

@@ -364,3 +364,14 @@ const char *tcd_model_nonfinite_grad(const tcd_model *m) {
     }
     return NULL;
 }
+
+void *tcd_ws_array(int64_t n, size_t size) { return tcd_aligned_alloc((size_t)(n > 0 ? n : 1) * size); }
+
+int64_t tcd_wave_rows(const int64_t *xrow, int64_t n, int64_t docs) {
+    int64_t most = 0;
+    for (int64_t lo = 0; lo < n; lo += docs) {
+        const int64_t hi = lo + docs < n ? lo + docs : n;
+        if (xrow[hi] - xrow[lo] > most) most = xrow[hi] - xrow[lo];
+    }
+    return most;
+}

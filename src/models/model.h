@@ -203,4 +203,12 @@ void tcd_model_set_deterministic(tcd_model *m, int on);
  * NULL. (The embedding gradient is a sum of those values' images, finite when they are.) */
 const char *tcd_model_nonfinite_grad(const tcd_model *m);
 
+/* Helpers for the kinds' workspaces. tcd_ws_array: aligned memory for n elements of `size` bytes
+ * (at least one; aborts when out of memory, as every allocation). tcd_wave_rows: the most token rows
+ * that any run of `docs` consecutive documents of a batch holds, xrow being the batch's first row
+ * per document (n + 1 entries): what a backward that goes through the batch in waves of `docs`
+ * documents needs for one wave's token gradients. */
+void *tcd_ws_array(int64_t n, size_t size);
+int64_t tcd_wave_rows(const int64_t *xrow, int64_t n, int64_t docs);
+
 #endif

@@ -158,7 +158,6 @@ static trf_view view_of(const tcd_model *m) {
     return v;
 }
 
-static void *ws_array(int64_t n, size_t size) { return tcd_aligned_alloc((size_t)(n > 0 ? n : 1) * size); }
 
 static void *trf_ws_new(const tcd_model *m) {
     trf_ws *ws = tcd_calloc(1, sizeof *ws);
@@ -200,9 +199,9 @@ static void ws_reserve(const trf_view *v, trf_ws *ws, int64_t n, int n_threads) 
         free(ws->xrow);
         int64_t cap = n + n / 2;
         cap = (cap + TCD_CHUNK - 1) / TCD_CHUNK * TCD_CHUNK;
-        ws->pooled = ws_array(cap * v->D, sizeof(float));
-        ws->len = ws_array(cap, sizeof(int64_t));
-        ws->xrow = ws_array(cap + 1, sizeof(int64_t));
+        ws->pooled = tcd_ws_array(cap * v->D, sizeof(float));
+        ws->len = tcd_ws_array(cap, sizeof(int64_t));
+        ws->xrow = tcd_ws_array(cap + 1, sizeof(int64_t));
         ws->cap = cap;
     }
     if (n_threads > ws->n_scr) {
@@ -270,15 +269,15 @@ static trf_scratch *slot(const trf_view *v, trf_ws *ws, int64_t Lp, int grad) {
         free(s->dt);
         free(s->d3);
         free(s->dp);
-        s->act = ws_array(act_floats(v, cap), sizeof(float));
-        s->d1 = grad ? ws_array(cap * v->D, sizeof(float)) : NULL;
-        s->d2 = grad ? ws_array(cap * v->D, sizeof(float)) : NULL;
-        s->dt = grad ? ws_array(cap * v->D, sizeof(float)) : NULL;
-        s->d3 = grad ? ws_array(cap * wide, sizeof(float)) : NULL;
-        s->dp = grad ? ws_array(cap * cap, sizeof(float)) : NULL;
+        s->act = tcd_ws_array(act_floats(v, cap), sizeof(float));
+        s->d1 = grad ? tcd_ws_array(cap * v->D, sizeof(float)) : NULL;
+        s->d2 = grad ? tcd_ws_array(cap * v->D, sizeof(float)) : NULL;
+        s->dt = grad ? tcd_ws_array(cap * v->D, sizeof(float)) : NULL;
+        s->d3 = grad ? tcd_ws_array(cap * wide, sizeof(float)) : NULL;
+        s->dp = grad ? tcd_ws_array(cap * cap, sizeof(float)) : NULL;
         s->cap_pos = cap;
     }
-    if (grad && !s->dh) s->dh = ws_array(TCD_CHUNK * v->D, sizeof(float));
+    if (grad && !s->dh) s->dh = tcd_ws_array(TCD_CHUNK * v->D, sizeof(float));
     return s;
 }
 
@@ -406,16 +405,6 @@ static void trf_forward(tcd_model *m, const tcd_batch *b, float *logits, int n_t
     }
 }
 
-/* Waves of `docs` documents over the batch's n: the most rows one wave holds. */
-static int64_t wave_rows(const trf_ws *ws, int64_t n, int64_t docs) {
-    int64_t most = 0;
-    for (int64_t d_lo = 0; d_lo < n; d_lo += docs) {
-        const int64_t d_hi = d_lo + docs < n ? d_lo + docs : n;
-        if (ws->xrow[d_hi] - ws->xrow[d_lo] > most) most = ws->xrow[d_hi] - ws->xrow[d_lo];
-    }
-    return most;
-}
-
 /* The backward's wave buffers: `rows` token gradients (float, or in deterministic mode int64) and
  * `slots` dense partials (float mode). */
 static void wave_reserve(const trf_view *v, trf_ws *ws, int64_t rows, int64_t slots, int fixed) {
@@ -423,13 +412,13 @@ static void wave_reserve(const trf_view *v, trf_ws *ws, int64_t rows, int64_t sl
         const int64_t cap = rows > ws->cap_rows ? rows + rows / 4 + 64 : ws->cap_rows;
         free(ws->dx);
         free(ws->fix_x);
-        ws->dx = fixed ? NULL : ws_array(cap * v->D, sizeof(float));
-        ws->fix_x = fixed ? ws_array(cap * v->D, sizeof(int64_t)) : NULL;
+        ws->dx = fixed ? NULL : tcd_ws_array(cap * v->D, sizeof(float));
+        ws->fix_x = fixed ? tcd_ws_array(cap * v->D, sizeof(int64_t)) : NULL;
         ws->cap_rows = cap;
     }
     if (!fixed && slots > ws->n_slots) {
         free(ws->partials);
-        ws->partials = ws_array(slots * ws->dense_stride, sizeof(float));
+        ws->partials = tcd_ws_array(slots * ws->dense_stride, sizeof(float));
         ws->n_slots = slots;
     }
 }
@@ -442,7 +431,7 @@ static void trf_backward(tcd_model *m, const tcd_batch *b, const float *dlogits,
     const int64_t width = n_threads; /* chunks per wave */
     const int ti = T_BLOCK(v->NL, 2);
     ws_reserve(v, ws, n, n_threads);
-    wave_reserve(v, ws, wave_rows(ws, n, width * TCD_CHUNK), width, 0);
+    wave_reserve(v, ws, tcd_wave_rows(ws->xrow, n, width * TCD_CHUNK), width, 0);
     float *gd = m->grads + ws->dense_off;
     const int64_t blk = 1024, n_blk = (ws->dense_n + blk - 1) / blk;
 
@@ -531,12 +520,12 @@ static void trf_backward_fixed(tcd_model *m, const tcd_batch *b, const float *dl
     const int64_t n = b->n, V = m->shape.n_embeddings, D = v->D;
     const int64_t wave = (int64_t)n_threads * TCD_CHUNK; /* documents per wave */
     ws_reserve(v, ws, n, n_threads);
-    wave_reserve(v, ws, wave_rows(ws, n, wave), 0, 1);
+    wave_reserve(v, ws, tcd_wave_rows(ws->xrow, n, wave), 0, 1);
     for (int t = 0; t < n_threads; t++) {
         trf_scratch *s = &ws->scr[t];
         if (!s->dpart) {
-            s->dpart = ws_array(ws->dense_stride, sizeof(float));
-            s->fix_part = ws_array(ws->dense_stride, sizeof(int64_t));
+            s->dpart = tcd_ws_array(ws->dense_stride, sizeof(float));
+            s->fix_part = tcd_ws_array(ws->dense_stride, sizeof(int64_t));
         }
         memset(s->fix_part, 0, (size_t)ws->dense_n * sizeof(int64_t));
         s->bad_at = -1;
