@@ -176,17 +176,8 @@ static void bow_backward(tcd_model *m, const tcd_batch *b, const float *dlogits,
     }
 
     /* 2. dense gradients: add the chunks' partials in chunk order (threads split the elements) */
-    float *gd = m->grads + ws->dense_off;
-    const int64_t blk = 1024, n_blk = (ws->dense_n + blk - 1) / blk;
-#pragma omp parallel for schedule(static) num_threads(n_threads) if (n_blk > 1)
-    for (int64_t k = 0; k < n_blk; k++) {
-        const int64_t lo = k * blk, hi = lo + blk < ws->dense_n ? lo + blk : ws->dense_n;
-        for (int64_t c = 0; c < n_chunks; c++) {
-            const float *restrict part = ws->partials + c * ws->dense_stride;
-            float *restrict g = gd;
-            for (int64_t j = lo; j < hi; j++) g[j] += part[j];
-        }
-    }
+#pragma omp parallel num_threads(n_threads) if (ws->dense_n > 1024)
+    tcd_add_partials(m->grads + ws->dense_off, ws->partials, n_chunks, ws->dense_stride, ws->dense_n);
 
     /* 3. embedding gradient: threads own row ranges, and each scans the whole batch in document
      *    order, so every row's sum runs in the same order whatever the thread count */

@@ -375,3 +375,16 @@ int64_t tcd_wave_rows(const int64_t *xrow, int64_t n, int64_t docs) {
     }
     return most;
 }
+
+void tcd_add_partials(float *g, const float *parts, int64_t n_parts, int64_t stride, int64_t n) {
+    const int64_t blk = 1024, n_blk = (n + blk - 1) / blk;
+#pragma omp for schedule(static)
+    for (int64_t k = 0; k < n_blk; k++) {
+        const int64_t lo = k * blk, hi = lo + blk < n ? lo + blk : n;
+        for (int64_t p = 0; p < n_parts; p++) {
+            const float *restrict part = parts + p * stride;
+            float *restrict gp = g;
+            for (int64_t j = lo; j < hi; j++) gp[j] += part[j];
+        }
+    }
+}

@@ -210,5 +210,9 @@ const char *tcd_model_nonfinite_grad(const tcd_model *m);
  * documents needs for one wave's token gradients. */
 void *tcd_ws_array(int64_t n, size_t size);
 int64_t tcd_wave_rows(const int64_t *xrow, int64_t n, int64_t docs);
+/* g[j] += parts[p·stride + j] for j < n, the partials p = 0 … n_parts−1 added in that order to every
+ * element (so the sums do not depend on the threads). A worksharing loop: call it from every thread
+ * of a parallel region, which it splits the elements over (it ends with the loop's barrier). */
+void tcd_add_partials(float *g, const float *parts, int64_t n_parts, int64_t stride, int64_t n);
 
 #endif

@@ -433,7 +433,6 @@ static void trf_backward(tcd_model *m, const tcd_batch *b, const float *dlogits,
     ws_reserve(v, ws, n, n_threads);
     wave_reserve(v, ws, tcd_wave_rows(ws->xrow, n, width * TCD_CHUNK), width, 0);
     float *gd = m->grads + ws->dense_off;
-    const int64_t blk = 1024, n_blk = (ws->dense_n + blk - 1) / blk;
 
     for (int64_t c0 = 0; c0 < n_chunks; c0 += width) {
         const int64_t c1 = c0 + width < n_chunks ? c0 + width : n_chunks, d_lo = c0 * TCD_CHUNK,
@@ -460,15 +459,7 @@ static void trf_backward(tcd_model *m, const tcd_batch *b, const float *dlogits,
                 zero_key_bias(v, part);
             }
             /* 2. dense gradients: the wave's partials added in chunk order (threads split the elements) */
-#pragma omp for schedule(static)
-            for (int64_t k = 0; k < n_blk; k++) {
-                const int64_t lo = k * blk, hi = lo + blk < ws->dense_n ? lo + blk : ws->dense_n;
-                for (int64_t c = c0; c < c1; c++) {
-                    const float *restrict part = ws->partials + (c - c0) * ws->dense_stride;
-                    float *restrict g = gd;
-                    for (int64_t j = lo; j < hi; j++) g[j] += part[j];
-                }
-            }
+            tcd_add_partials(gd, ws->partials, c1 - c0, ws->dense_stride, ws->dense_n);
             /* 3. embedding: threads own row ranges and scan the wave in document and position order */
             const int nt = omp_get_num_threads(), t = omp_get_thread_num();
             embedding_seq_backward(m->grads, ws->dx, ws->xrow + d_lo, ws->len + d_lo,
