@@ -26,7 +26,8 @@ Runs (one seed, 1; one thread per run, --jobs runs at a time):
   fastText   `fasttext supervised -dim 16 -lr 0.5 -epoch E -thread 1` and `fasttext supervised
              -epoch E -thread 1` (its defaults: dim 100, lr 0.1, ...), E = each epoch count of the
              grid; accuracy = P@1 of `fasttext test`
-  rule       (--rule) tcdist with the lr/batch/epochs of rule() below, as explicit flags
+  rule       (--rule) tcdist with the lr/batch/epochs of rule() below, as explicit flags, and both
+             fastText runs at the rule's epochs (equal epochs)
 
 Same text: fastText splits on whitespace only, so its input gets what tcdist's tokenizer does to the
 text (lowercased, ASCII punctuation split off as tokens), and its training lines are shuffled once
