@@ -155,6 +155,8 @@ def corpora(args):
         print(f"AG News not found in {ag}: skipping it")
     for c, n, L in SYNTH:
         name = f"syn-c{c}-n{n // 1000}k-l{L}" if n < 1000000 else f"syn-c{c}-n{n // 1000000}m-l{L}"
+        if args.only and name not in args.only:
+            continue
         d = os.path.join(args.work, name)
         os.makedirs(d, exist_ok=True)
         for part, docs, s in ((0, n, "train"), (1, 5000, "test")):
