@@ -78,7 +78,7 @@ def load_sst2(data, work):
 
 
 def load_imdb(data, work):
-    d = os.path.join(work, "imdb")
+    d = os.path.join(work, "imdb", "src")  # the converter's output, apart from the parts written below
     if not os.path.exists(os.path.join(d, "test.jsonl")):
         run([sys.executable, os.path.join(ROOT, "datasets", "imdb.py"),
              os.path.join(data, "imdb", "aclImdb_v1_nofeat.tar.gz"), d])
@@ -87,7 +87,7 @@ def load_imdb(data, work):
 
 
 def load_agnews(data, work):
-    d = os.path.join(work, "agnews")
+    d = os.path.join(work, "agnews", "src")
     if not os.path.exists(os.path.join(d, "test.tsv")):
         run([sys.executable, os.path.join(ROOT, "datasets", "agnews.py"), os.path.join(data, "agnews"), d])
     rows = tsv_rows(os.path.join(d, "test.tsv"))
@@ -220,7 +220,7 @@ def report(args, info, results):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--budgets", "--budget", default="60", help="seconds of search for each tool, a comma list")
+    ap.add_argument("--budgets", "--budget", default="60,300", help="seconds of search for each tool, a comma list")
     ap.add_argument("--corpora", default=",".join(CORPORA), help="a comma list of " + ", ".join(CORPORA))
     ap.add_argument("--trials", type=int, default=None, help="tcdist tune --trials (default: the rule above)")
     ap.add_argument("--tcdist", default=os.path.join(ROOT, "build", "tcdist"))
