@@ -1,18 +1,41 @@
 #!/usr/bin/env python3
 """Hyperparameter search at the same time budget: `tcdist tune` against `fasttext supervised
--autotune-validation` on SST-2 (GLUE, ../shared/data/sst2). Both search on the same 90% of SST-2's
-train set and rank by accuracy on the same held-out 10% (a fixed shuffle); the winner of each is
-then scored on SST-2's dev set (872 sentences, unseen by both). Reports how many trials each ran
-in the budget, the test accuracy and the wall time, and writes a dated Markdown file to
-tests/bench/results/.
+-autotune-validation`, on a small table of corpora (CORPORA below):
 
-    python3 tests/bench/bench_tune.py [--budget 120] [--tcdist build/tcdist] [--data ../shared/data]
+  sst2     SST-2 (GLUE, ../shared/data/sst2): train -> test on dev (872 sentences)
+  imdb     IMDB (../shared/data/imdb/aclImdb_v1_nofeat.tar.gz, converted by datasets/imdb.py):
+           train 25k -> test 25k
+  agnews   AG News test.csv (../shared/data/agnews, converted by datasets/agnews.py), split by row
+           index as in bench_panel.py: i % 5 == 4 -> test (1,520), the rest -> train (6,080)
+
+For each corpus both tools search on the same 90% of its train split and rank by accuracy on the
+same held-out 10% (a fixed shuffle, random.Random(0)); the winner of each is then scored on the
+test split, which neither search sees. For each (corpus, budget), one after the other: tcdist, then
+fastText. Reports how many trials each finished, the winner's validation and test accuracy and the
+wall time, and writes a dated Markdown file to tests/bench/results/ (rewritten after every pair, so
+an interrupted run leaves the pairs it finished).
+
+    python3 tests/bench/bench_tune.py [--budgets 60,300] [--corpora sst2,imdb,agnews]
+        [--trials N] [--tcdist build/tcdist] [--data ../shared/data] [--work DIR] [--out FILE]
 
 tcdist: `tune --valid VALID.h5 --budget B --trials N --threads 2` with the default space and
-schedule (docs/tuning.md; N, 40 by default, so that the three rungs fit a 60 s budget here: with
-many more points the budget ends inside rung 0 and nothing is promoted); fastText: `-autotune-validation VALID -autotune-duration B -thread 2`
-(its own search space: lr, dim, wordNgrams, epoch, ...). Not a CTest test: run it by hand on an
-otherwise idle machine. Without the SST-2 files it says so and exits 0."""
+schedule (docs/tuning.md: rung 0 trains N points for 1 epoch, rung 1 the best N/3 for 3, rung 2
+the best N/9 for 9, so about 3N trial-epochs; synchronous halving promotes only whole rungs, so N
+must let the rungs fit the budget). Without --trials, N comes from this rule, fixed before any test
+accuracy was seen and using only the training split's size:
+
+    N = max(3, round(0.64 * B / (3 * s))),   s = 0.1 + 0.22 * T / T_SST2   (seconds per trial-epoch)
+
+T is the number of training tokens of the search's train part (`tcdist inspect`), T_SST2 = 599,617
+(SST-2's 90%). The constants come from the SST-2 run of 2026-12-06 (tests/bench/results/2026-12-06-tune.md):
+--trials 40 finished all three rungs (120 trial-epochs) in 38.4 s of 60, i.e. 0.32 s per trial-epoch,
+of which about 0.1 s is taken as the fixed cost of a trial (a run dir, model.h5; docs/tuning.md's
+example: 12 trials of a tiny corpus in 1.3 s) and the rest scales with the tokens; 0.64 = 38.4 / 60
+keeps the same margin. At B = 60 on SST-2 it gives 40, as before.
+fastText: `-autotune-validation VALID -autotune-duration B -thread 2` (its own search space: lr,
+dim, wordNgrams, epoch, ...); its trial count is the last `Trials:` of its `-verbose 2` output.
+Not a CTest test: run it by hand on an otherwise idle machine. A corpus whose files are absent is
+skipped with a message; without fastText, or with no corpus, it says so and exits 0."""
 import argparse
 import datetime
 import json
@@ -28,6 +51,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 PUNCT = re.compile(r'([!"#$%&()*+,\-./:;<=>?@\[\\\]^_`{|}~])')
+T_SST2 = 599617  # training tokens of SST-2's 90% (the calibration corpus of the --trials rule)
 
 
 def run(cmd):
@@ -43,103 +67,209 @@ def ft_line(text, label):
     return f"__label__{label} " + " ".join(PUNCT.sub(r" \1 ", text.lower()).split()) + "\n"
 
 
-def prepare(args, work):
-    sst = os.path.join(args.data, "sst2")
-    rows = open(os.path.join(sst, "train.tsv"), encoding="utf-8").read().splitlines()
-    header, rows = rows[0], rows[1:]
-    random.Random(0).shuffle(rows)
-    n_valid = len(rows) // 10
-    parts = {"valid": rows[:n_valid], "train": rows[n_valid:],
-             "test": open(os.path.join(sst, "dev.tsv"), encoding="utf-8").read().splitlines()[1:]}
+def tsv_rows(path):
+    """(text, label) of a TSV with a header line, the label in the last column."""
+    return [tuple(l.rsplit("\t", 1)) for l in open(path, encoding="utf-8").read().splitlines()[1:]]
+
+
+def load_sst2(data, work):
+    d = os.path.join(data, "sst2")
+    return tsv_rows(os.path.join(d, "train.tsv")), tsv_rows(os.path.join(d, "dev.tsv"))
+
+
+def load_imdb(data, work):
+    d = os.path.join(work, "imdb", "src")  # the converter's output, apart from the parts written below
+    if not os.path.exists(os.path.join(d, "test.jsonl")):
+        run([sys.executable, os.path.join(ROOT, "datasets", "imdb.py"),
+             os.path.join(data, "imdb", "aclImdb_v1_nofeat.tar.gz"), d])
+    rows = lambda s: [(r["text"], r["label"]) for r in map(json.loads, open(os.path.join(d, f"{s}.jsonl")))]
+    return rows("train"), rows("test")
+
+
+def load_agnews(data, work):
+    d = os.path.join(work, "agnews", "src")
+    if not os.path.exists(os.path.join(d, "test.tsv")):
+        run([sys.executable, os.path.join(ROOT, "datasets", "agnews.py"), os.path.join(data, "agnews"), d])
+    rows = tsv_rows(os.path.join(d, "test.tsv"))
+    return [r for i, r in enumerate(rows) if i % 5 != 4], [r for i, r in enumerate(rows) if i % 5 == 4]
+
+
+# name: (files that must exist under DATA, a description for the report, loader -> (train rows, test rows))
+CORPORA = {
+    "sst2": (["sst2/train.tsv", "sst2/dev.tsv"], "SST-2 train (split 90/10) -> dev", load_sst2),
+    "imdb": (["imdb/aclImdb_v1_nofeat.tar.gz"], "IMDB train 25k (split 90/10) -> test 25k", load_imdb),
+    "agnews": (["agnews/test.csv", "agnews/classes.txt"],
+               "AG News test.csv, i % 5 != 4 (split 90/10) -> i % 5 == 4", load_agnews),
+}
+
+
+def prepare(args, name):
+    """The corpus's valid/train/test parts as JSONL (tcdist), fastText lines and .h5 files."""
+    work = os.path.join(args.work, name)
+    os.makedirs(work, exist_ok=True)
+    train, test = CORPORA[name][2](args.data, args.work)
+    random.Random(0).shuffle(train)
+    n_valid = len(train) // 10
+    parts = {"valid": train[:n_valid], "train": train[n_valid:], "test": test}
     paths = {}
-    for name, rs in parts.items():
-        tsv, ft = os.path.join(work, f"{name}.tsv"), os.path.join(work, f"{name}.ft")
-        open(tsv, "w", encoding="utf-8").write(header + "\n" + "\n".join(rs) + "\n")
-        open(ft, "w", encoding="utf-8").writelines(ft_line(*r.rsplit("\t", 1)) for r in rs)
-        paths[name] = dict(tsv=tsv, ft=ft, h5=os.path.join(work, f"{name}.h5"))
+    for part, rs in parts.items():
+        js, ft = os.path.join(work, f"{part}.jsonl"), os.path.join(work, f"{part}.ft")
+        with open(js, "w", encoding="utf-8") as f:
+            f.writelines(json.dumps({"text": t, "label": l}) + "\n" for t, l in rs)
+        with open(ft, "w", encoding="utf-8") as f:
+            f.writelines(ft_line(t, l) for t, l in rs)
+        paths[part] = dict(js=js, ft=ft, h5=os.path.join(work, f"{part}.h5"))
     tc = args.tcdist
-    run([tc, "prepare", "--text-field", "sentence", "-o", paths["train"]["h5"], paths["train"]["tsv"]])
-    for name in ("valid", "test"):
-        run([tc, "prepare", "--text-field", "sentence", "--vocab", paths["train"]["h5"], "-o", paths[name]["h5"],
-             paths[name]["tsv"]])
-    return paths, {k: len(v) for k, v in parts.items()}
+    run([tc, "prepare", "--threads", "2", "-o", paths["train"]["h5"], paths["train"]["js"]])
+    for part in ("valid", "test"):
+        run([tc, "prepare", "--threads", "2", "--vocab", paths["train"]["h5"], "-o", paths[part]["h5"],
+             paths[part]["js"]])
+    info = json.loads(run([tc, "inspect", paths["train"]["h5"], "--json"])[1])
+    return paths, dict(sizes={k: len(v) for k, v in parts.items()}, tokens=info["n_tokens"],
+                       classes=info["n_classes"])
 
 
-def bench_tcdist(args, paths, work):
-    rd = os.path.join(work, "tune")
+def trials_rule(budget, tokens):
+    s = 0.1 + 0.22 * tokens / T_SST2
+    return max(3, round(0.64 * budget / (3 * s)))
+
+
+def bench_tcdist(args, paths, work, budget, trials):
+    rd = os.path.join(work, f"tune-{budget}")
     shutil.rmtree(rd, ignore_errors=True)
     wall, out, _ = run([args.tcdist, "tune", "--data", paths["train"]["h5"], "--valid", paths["valid"]["h5"],
-                        "--run-dir", rd, "--budget", str(args.budget), "--trials", str(args.trials), "--threads", "2",
+                        "--run-dir", rd, "--budget", str(budget), "--trials", str(trials), "--threads", "2",
                         "--quiet"])
     recs = [json.loads(l) for l in open(os.path.join(rd, "trials.jsonl"))]
     _, ev, _ = run([args.tcdist, "eval", "--model", os.path.join(rd, "best"), "--data", paths["test"]["h5"], "--json"])
     best = re.search(r"^best: (\S+) \(accuracy ([0-9.]+)\)", out, re.M)
-    cfg = next(r["config"] for r in recs if r["id"] == best.group(1))
-    rungs = sorted({r["rung"] for r in recs})
-    return dict(wall=wall, trials=f"{len(recs)} (rungs {', '.join(map(str, rungs))})", valid=float(best.group(2)), test=json.loads(ev)["accuracy"],
-                best=json.dumps(cfg))
+    cfg = next(r for r in recs if r["id"] == best.group(1))
+    per_rung = [sum(r["rung"] == k for r in recs) for k in range(max(r["rung"] for r in recs) + 1)]
+    return dict(wall=wall, n=len(recs), trials=f"{len(recs)} ({' + '.join(map(str, per_rung))})",
+                valid=float(best.group(2)), test=json.loads(ev)["accuracy"],
+                best=json.dumps(dict(cfg["config"], epochs=cfg["epochs"])))
 
 
-def bench_fasttext(args, paths, work):
-    model = os.path.join(work, "ft")
+def bench_fasttext(args, paths, work, budget):
+    model = os.path.join(work, f"ft-{budget}")
     wall, out, err = run(["fasttext", "supervised", "-input", paths["train"]["ft"], "-output", model,
-                          "-autotune-validation", paths["valid"]["ft"], "-autotune-duration", str(args.budget),
+                          "-autotune-validation", paths["valid"]["ft"], "-autotune-duration", str(budget),
                           "-thread", "2", "-verbose", "2"])
     text = out + err
     trials = re.findall(r"Trials:\s*(\d+)", text)
     valid = re.findall(r"Best score:\s*([0-9.]+)", text)
-    _, test, _ = run(["fasttext", "test", model + ".bin", paths["test"]["ft"]])
+    # `fasttext test` prints P@1 to 3 significant digits: count the predictions instead
+    _, pred, _ = run(["fasttext", "predict", model + ".bin", paths["test"]["ft"]])
+    gold = [l.split(" ", 1)[0] for l in open(paths["test"]["ft"], encoding="utf-8")]
+    pred = [l.strip() for l in pred.splitlines()]
     _, dump, _ = run(["fasttext", "dump", model + ".bin", "args"])
-    return dict(wall=wall, trials=int(trials[-1]) if trials else None, valid=float(valid[-1]) if valid else None,
-                test=float(re.search(r"P@1\s+([0-9.]+)", test).group(1)), best=" ".join(dump.split()))
+    return dict(wall=wall, n=int(trials[-1]) if trials else None, trials=trials[-1] if trials else "?",
+                valid=float(valid[-1]) if valid else None,
+                test=sum(g == p for g, p in zip(gold, pred)) / len(gold), best=" ".join(dump.split()))
+
+
+def fmt(x):
+    return "?" if x is None else f"{x:.4f}"
+
+
+def report(args, info, results):
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    date = datetime.date.today().isoformat()
+    lines = [
+        f"# tcdist tune against fastText autotune, {date}",
+        "",
+        f"Machine: {cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}; "
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}.",
+        "",
+        "Command: `python3 tests/bench/bench_tune.py " + " ".join(sys.argv[1:]) + "`. For each corpus both tools "
+        "search on the same 90% of its train split and rank by accuracy on the same held-out 10% (a fixed "
+        "shuffle); each winner is then scored on the test split. 2 threads each, one after the other "
+        "(tcdist, then fastText, for each corpus and budget). fastText's wall time includes its final "
+        "training on the best arguments after the search; tcdist's includes writing DIR/best.",
+        "",
+        "tcdist `--trials`: " + ("given on the command line" if args.trials else
+                                 "the rule of bench_tune.py's docstring, N = max(3, round(0.64 B / (3 s))), "
+                                 "s = 0.1 + 0.22 T / 599,617 (T: training tokens of the search's train part)") + ".",
+        "",
+        "| corpus | train / valid / test docs | train tokens | classes |",
+        "|---|---|---|---|",
+    ]
+    for name, c in info.items():
+        z = c["sizes"]
+        lines.append(f"| {name} | {z['train']} / {z['valid']} / {z['test']} | {c['tokens']} | {c['classes']} |")
+    lines += ["", "| corpus | budget s | tool | --trials | trials finished | best valid accuracy | test accuracy | wall s |",
+              "|---|---|---|---|---|---|---|---|"]
+    for (name, b), (n, t, f) in results.items():
+        lines.append(f"| {name} | {b} | tcdist tune | {n} | {t['trials']} | {fmt(t['valid'])} | {fmt(t['test'])} | "
+                     f"{t['wall']:.1f} |")
+        if f:
+            lines.append(f"| {name} | {b} | fastText autotune | | {f['trials']} | {fmt(f['valid'])} | "
+                         f"{fmt(f['test'])} | {f['wall']:.1f} |")
+        else:
+            lines.append(f"| {name} | {b} | fastText autotune | | (not run) | | | |")
+    lines += ["", "Trials finished: tcdist, the records of trials.jsonl (per rung, rung 0 first); fastText, "
+              "the last `Trials:` count of its `-verbose 2` progress line.", "",
+              "| corpus | budget s | tcdist test | fastText test | tcdist >= fastText |", "|---|---|---|---|---|"]
+    for (name, b), (n, t, f) in results.items():
+        verdict = ("yes" if t["test"] >= f["test"] else "no") if f else "(not run)"
+        lines.append(f"| {name} | {b} | {fmt(t['test'])} | {fmt(f['test']) if f else ''} | {verdict} |")
+    lines += ["", "## Winners", ""]
+    for (name, b), (n, t, f) in results.items():
+        lines.append(f"- {name}, {b} s: tcdist `{t['best']}`")
+        if f:
+            lines.append(f"- {name}, {b} s: fastText `{f['best']}`")
+    return "\n".join(lines) + "\n"
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--budget", type=int, default=120, help="seconds of search for each tool")
-    ap.add_argument("--trials", type=int, default=40, help="tcdist tune --trials")
+    ap.add_argument("--budgets", "--budget", default="60,300", help="seconds of search for each tool, a comma list")
+    ap.add_argument("--corpora", default=",".join(CORPORA), help="a comma list of " + ", ".join(CORPORA))
+    ap.add_argument("--trials", type=int, default=None, help="tcdist tune --trials (default: the rule above)")
     ap.add_argument("--tcdist", default=os.path.join(ROOT, "build", "tcdist"))
     ap.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "data"))
     ap.add_argument("--work", default="/tmp/tcdist-bench-tune")
-    ap.add_argument("--out", default=None, help="results file (default tests/bench/results/DATE-tune.md)")
+    ap.add_argument("--out", default=None, help="results file (default tests/bench/results/DATE-tune-fasttext.md)")
     args = ap.parse_args()
-    if not os.path.exists(os.path.join(args.data, "sst2", "train.tsv")):
-        print(f"SST-2 not found in {os.path.join(args.data, 'sst2')}: nothing to compare (see datasets/README.md)")
-        return
+    budgets = [int(b) for b in args.budgets.split(",")]
+    names = args.corpora.split(",")
+    for n in names:
+        if n not in CORPORA:
+            sys.exit(f"bench_tune.py: unknown corpus {n!r} (known: {', '.join(CORPORA)})")
     if not shutil.which("fasttext"):
         print("fasttext is not on PATH (bash launch/install-deps.sh --bench): nothing to compare")
         return
+    present = []
+    for n in names:
+        missing = [p for p in CORPORA[n][0] if not os.path.exists(os.path.join(args.data, p))]
+        if missing:
+            print(f"{n}: {', '.join(os.path.join(args.data, p) for p in missing)} not found: skipping it "
+                  "(see datasets/README.md)")
+        else:
+            present.append(n)
+    if not present:
+        print("no corpus found: nothing to compare")
+        return
     os.makedirs(args.work, exist_ok=True)
-    env_note = "OMP_NUM_THREADS=%s" % os.environ.get("OMP_NUM_THREADS", "unset")
-    paths, sizes = prepare(args, args.work)
-    t = bench_tcdist(args, paths, args.work)
-    f = bench_fasttext(args, paths, args.work)
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
-    date = datetime.date.today().isoformat()
-    lines = [
-        f"# tcdist tune against fastText autotune on SST-2, {date}",
-        "",
-        f"Machine: {cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}; {env_note}.",
-        f"Search data: SST-2 train split 90/10 by a fixed shuffle ({sizes['train']} / {sizes['valid']} sentences); "
-        f"test: SST-2 dev ({sizes['test']}). Budget {args.budget} s each, 2 threads each, one after the other; "
-        f"tcdist tune --trials {args.trials}. fastText's wall time includes its final training on the best "
-        "arguments after the search.",
-        "",
-        "| tool | trials finished | best valid accuracy | test accuracy | wall s |",
-        "|---|---|---|---|---|",
-        f"| tcdist tune | {t['trials']} | {t['valid']:.4f} | {t['test']:.4f} | {t['wall']:.1f} |",
-        f"| fasttext -autotune | {f['trials']} | {f['valid'] if f['valid'] is not None else '?'} | {f['test']:.4f} | "
-        f"{f['wall']:.1f} |",
-        "",
-        f"tcdist's best trial: `{t['best']}`",
-        "",
-        f"fastText's best args: `{f['best']}`",
-        "",
-    ]
-    text = "\n".join(lines)
-    print(text)
-    out = args.out or os.path.join(HERE, "results", f"{date}-tune.md")
-    open(out, "w").write(text)
+    out = args.out or os.path.join(HERE, "results", f"{datetime.date.today().isoformat()}-tune-fasttext.md")
+    info, paths = {}, {}
+    for n in present:
+        paths[n], info[n] = prepare(args, n)
+        print(f"{n}: {info[n]}", flush=True)
+    results = {}
+    for b in budgets:
+        for n in present:
+            trials = args.trials or trials_rule(b, info[n]["tokens"])
+            work = os.path.join(args.work, n)
+            print(f"{n}, {b} s: tcdist tune --trials {trials} ...", flush=True)
+            t = bench_tcdist(args, paths[n], work, b, trials)
+            results[(n, b)] = (trials, t, None)
+            open(out, "w").write(report(args, info, results))
+            print(f"{n}, {b} s: fastText autotune ...", flush=True)
+            f = bench_fasttext(args, paths[n], work, b)
+            results[(n, b)] = (trials, t, f)
+            open(out, "w").write(report(args, info, results))
+    print(report(args, info, results))
     print(f"wrote {out}")
 
 
