@@ -106,7 +106,6 @@ static void bow_ws_free(void *p) {
     free(ws);
 }
 
-
 /* Grows the workspace to hold n documents (whole chunks, 50% headroom). Contents are not kept. */
 static void ws_reserve(const tcd_model *m, bow_ws *ws, int64_t n) {
     if (n <= ws->cap) return;

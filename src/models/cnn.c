@@ -193,7 +193,6 @@ static void cnn_ws_free(void *p) {
     free(ws);
 }
 
-
 /* Room for n documents' pooled features and n_threads scratch slots. */
 static void ws_reserve(const cnn_view *v, cnn_ws *ws, int64_t n, int n_threads) {
     if (n > ws->cap) {

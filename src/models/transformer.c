@@ -158,7 +158,6 @@ static trf_view view_of(const tcd_model *m) {
     return v;
 }
 
-
 static void *trf_ws_new(const tcd_model *m) {
     trf_ws *ws = tcd_calloc(1, sizeof *ws);
     ws->dense_off = m->tensors[1].offset;
