@@ -58,10 +58,20 @@ static int parse_list(const char *text, const tcd_model_param *p, tcd_i64_list *
     }
 }
 
+/* An integer parameter that may be "auto". */
+static int can_auto(const tcd_model_param *p) { return p->type == TCD_MP_I64 && !strcmp(p->def, "auto"); }
+static int is_auto(const void *cfg, const tcd_model_param *p) {
+    return can_auto(p) && *(const int64_t *)cfield(cfg, p) == TCD_MP_AUTO;
+}
+
 int tcd_model_config_set(const tcd_model_kind *k, void *cfg, const tcd_model_param *p, const char *text, char *err,
                          size_t errlen) {
     char why[256] = "";
     int rc = 0;
+    if (can_auto(p) && !strcmp(text, "auto")) {
+        *(int64_t *)field(cfg, p) = TCD_MP_AUTO;
+        return 0;
+    }
     switch (p->type) {
     case TCD_MP_I64: rc = tcd_parse_i64(text, (int64_t)p->lo, (int64_t)p->hi, field(cfg, p), why, sizeof why); break;
     case TCD_MP_F64: rc = tcd_parse_f64(text, p->lo, p->hi, field(cfg, p), why, sizeof why); break;
@@ -84,12 +94,25 @@ void *tcd_model_config_new(const tcd_model_kind *k) {
     return cfg;
 }
 
+void tcd_model_config_resolve(const tcd_model_kind *k, void *cfg, const tcd_model_shape *shape) {
+    if (k->resolve) k->resolve(cfg, shape);
+    for (const tcd_model_param *p = k->params; p->name; p++) TCD_CHECK(!is_auto(cfg, p));
+}
+
+void *tcd_model_config_resolved(const tcd_model_kind *k, const void *cfg, const tcd_model_shape *shape) {
+    void *r = tcd_malloc(k->cfg_size);
+    memcpy(r, cfg, k->cfg_size);
+    tcd_model_config_resolve(k, r, shape);
+    return r;
+}
+
 static int in_range(const tcd_model_param *p, double v) { return v >= p->lo && v <= p->hi; }
 
 int tcd_model_config_check(const tcd_model_kind *k, const void *cfg, const tcd_model_shape *shape, char *err,
                            size_t errlen) {
     for (const tcd_model_param *p = k->params; p->name; p++) {
         const void *f = cfield(cfg, p);
+        if (is_auto(cfg, p)) continue;
         int ok = 1;
         if (p->type == TCD_MP_I64) ok = in_range(p, (double)*(const int64_t *)f);
         if (p->type == TCD_MP_F64) ok = isfinite(*(const double *)f) && in_range(p, *(const double *)f);
@@ -105,7 +128,11 @@ int tcd_model_config_check(const tcd_model_kind *k, const void *cfg, const tcd_m
             return -1;
         }
     }
-    return k->check ? k->check(cfg, shape, err, errlen) : 0;
+    if (!k->check) return 0;
+    void *r = tcd_model_config_resolved(k, cfg, shape);
+    const int rc = k->check(r, shape, err, errlen);
+    free(r);
+    return rc;
 }
 
 /* Shortest text that reads back as the same double. */
@@ -118,6 +145,10 @@ static void put_f64(tcd_buf *b, double v) {
 
 static void put_value(tcd_buf *b, const void *cfg, const tcd_model_param *p) {
     const void *f = cfield(cfg, p);
+    if (is_auto(cfg, p)) {
+        tcd_buf_printf(b, "\"auto\"");
+        return;
+    }
     if (p->type == TCD_MP_I64) tcd_buf_printf(b, "%lld", (long long)*(const int64_t *)f);
     if (p->type == TCD_MP_F64) put_f64(b, *(const double *)f);
     if (p->type == TCD_MP_I64_LIST) {
@@ -158,6 +189,10 @@ char *tcd_model_config_describe(const tcd_model_kind *k, const void *cfg) {
 
 /* One JSON value into the parameter's field. 0, or -1 with a reason in why. */
 static int json_value(const json_t *v, const tcd_model_param *p, void *f, char *why, size_t n) {
+    if (can_auto(p) && json_is_string(v) && !strcmp(json_string_value(v), "auto")) {
+        *(int64_t *)f = TCD_MP_AUTO;
+        return 0;
+    }
     if (p->type == TCD_MP_I64) {
         if (!json_is_integer(v)) return snprintf(why, n, "not an integer"), -1;
         *(int64_t *)f = (int64_t)json_integer_value(v);

@@ -54,8 +54,7 @@ int tcd_model_build(tcd_model *m, const tcd_model_kind *k, const void *cfg, cons
     }
     if (tcd_model_config_check(k, cfg, shape, err, errlen) != 0) return -1;
     m->kind = k;
-    m->cfg = tcd_malloc(k->cfg_size);
-    memcpy(m->cfg, cfg, k->cfg_size);
+    m->cfg = tcd_model_config_resolved(k, cfg, shape);
     m->shape = *shape;
     m->seed = seed;
     m->n_out = shape->n_classes == 2 && !shape->ova ? 1 : shape->n_classes;

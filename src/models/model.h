@@ -64,6 +64,10 @@ typedef struct {
     int64_t v[TCD_MP_MAX_LIST];
 } tcd_i64_list;
 
+/* An integer parameter whose def is "auto" holds TCD_MP_AUTO until the kind's resolve() sets it
+ * from the data's shape (tcd_model_config_resolve; tcd_model_build does it on its own copy). */
+#define TCD_MP_AUTO (-1)
+
 typedef struct {
     const char *name;  /* "dim": the flag --dim and the JSON key "dim" ('-' in flags is '_' in JSON) */
     tcd_mp_type type;
@@ -81,9 +85,15 @@ typedef struct {
     const char *summary; /* one line for --help */
     const tcd_model_param *params; /* terminated by an entry with name NULL */
     size_t cfg_size;     /* its config struct */
+    /* 1: train's corpus rule (train/setup.h) chooses the default --epochs and --lr from the
+     * training documents; 0: they are 5 and 0.004 (a kind the rule was not measured on, or
+     * was measured to hurt) */
+    int corpus_rule;
     /* cross-field checks (e.g. heads must divide dim), after every value is in range; 0 or -1
      * with a message in err (naming the flags) */
     int (*check)(const void *cfg, const tcd_model_shape *shape, char *err, size_t errlen);
+    /* sets every "auto" parameter (TCD_MP_AUTO) from the shape; NULL if the kind has none */
+    void (*resolve)(void *cfg, const tcd_model_shape *shape);
     /* adds the tensors with tcd_model_add_tensor, in the order of the flat buffers */
     void (*layout)(tcd_model *m);
     /* workspace: activations of the last forward and per-chunk scratch */
@@ -143,7 +153,12 @@ const tcd_model_param *tcd_model_param_find(const tcd_model_kind *k, const char 
 /* Sets one parameter from its text (a flag's value): 0, or -1 with a message naming --NAME. */
 int tcd_model_config_set(const tcd_model_kind *k, void *cfg, const tcd_model_param *p, const char *text, char *err,
                          size_t errlen);
-/* Range and cross-field checks of a complete config against the data's shape. */
+/* Replaces the "auto" values of cfg with the kind's choice for this shape (a no-op without any). */
+void tcd_model_config_resolve(const tcd_model_kind *k, void *cfg, const tcd_model_shape *shape);
+/* A copy of cfg (malloc'd), resolved for shape. */
+void *tcd_model_config_resolved(const tcd_model_kind *k, const void *cfg, const tcd_model_shape *shape);
+/* Range and cross-field checks of a complete config against the data's shape ("auto" values pass;
+ * the kind's check sees them resolved). */
 int tcd_model_config_check(const tcd_model_kind *k, const void *cfg, const tcd_model_shape *shape, char *err,
                            size_t errlen);
 /* {"kind": "bow", "dim": 16, ...}: every parameter in table order (malloc'd). */

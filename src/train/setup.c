@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "base/util.h"
+#include "data/loader.h"
 #include "io/checkpoint.h"
 
 int tcd_write_text_atomic(const char *path, const char *text, char *err, size_t errlen) {
@@ -27,6 +28,12 @@ int tcd_write_text_atomic(const char *path, const char *text, char *err, size_t 
 
 int tcd_setup_ova(const tcd_train_config *c, const tcd_corpus *train) {
     return !strcmp(c->loss, "ova") || (!strcmp(c->loss, "auto") && train->multi_label);
+}
+
+void *tcd_setup_model_cfg(const tcd_train_config *c, const tcd_corpus *train) {
+    const tcd_model_shape shape = {.n_embeddings = train->n_embeddings, .n_classes = train->n_classes,
+                                   .ova = tcd_setup_ova(c, train)};
+    return tcd_model_config_resolved(c->kind, c->model_cfg, &shape);
 }
 
 static int check_corpora(const tcd_train_config *c, tcd_corpus *train, tcd_corpus *valid) {
@@ -144,7 +151,8 @@ int tcd_setup_check_resume(const tcd_train_config *c, const tcd_corpus *train, c
         tcd_error("%s", err);
         return -1;
     }
-    char *now = tcd_model_config_json(c->kind, c->model_cfg);
+    void *cfg = tcd_setup_model_cfg(c, train);
+    char *now = tcd_model_config_json(c->kind, cfg);
     char why[1024] = "";
     if (strcmp(info.data_sha256, train->content_sha256) != 0)
         snprintf(why, sizeof why, "the training data differs (content_sha256 %.12s... in the checkpoint, %.12s... in %s)",
@@ -153,7 +161,7 @@ int tcd_setup_check_resume(const tcd_train_config *c, const tcd_corpus *train, c
         snprintf(why, sizeof why, "the vocabulary differs");
     else if (strcmp(info.model_config, now) != 0 || info.n_classes != train->n_classes ||
              info.n_embeddings != train->n_embeddings) {
-        char *was = describe(info.model_config), *is = tcd_model_config_describe(c->kind, c->model_cfg);
+        char *was = describe(info.model_config), *is = tcd_model_config_describe(c->kind, cfg);
         snprintf(why, sizeof why,
                  "the model's shape differs (checkpoint: %.300s, %lld classes, %lld embeddings; now: %.300s, %lld "
                  "classes, %lld embeddings)",
@@ -163,6 +171,7 @@ int tcd_setup_check_resume(const tcd_train_config *c, const tcd_corpus *train, c
         free(is);
     }
     free(now);
+    free(cfg);
     int rc = 0;
     if (why[0]) {
         if (c->force)
@@ -178,8 +187,31 @@ int tcd_setup_check_resume(const tcd_train_config *c, const tcd_corpus *train, c
     return rc;
 }
 
-char *tcd_setup_config_json(const tcd_train_config *c, const char *exchange, const tcd_corpus *train, int world,
-                            int threads) {
+enum { RULE_STEPS = 600, RULE_MIN_EPOCHS = 5, RULE_MAX_EPOCHS = 25 };
+#define RULE_LR 0.004
+#define RULE_LR_MAX 0.1
+
+void tcd_setup_apply_rule(tcd_train_config *c, int64_t train_docs, tcd_setup_rule *r) {
+    const int64_t spe = tcd_steps_per_epoch(train_docs, c->batch);
+    const int on = c->kind && c->kind->corpus_rule;
+    *r = (tcd_setup_rule){.epochs = on && c->epochs == 0, .lr = on && c->lr == 0, .train_docs = train_docs,
+                          .steps_per_epoch = spe};
+    if (c->epochs == 0) {
+        const int64_t e = spe > 0 ? (RULE_STEPS + spe - 1) / spe : RULE_MIN_EPOCHS;
+        c->epochs = !on || e < RULE_MIN_EPOCHS ? RULE_MIN_EPOCHS : e > RULE_MAX_EPOCHS ? RULE_MAX_EPOCHS : e;
+    }
+    if (c->lr == 0) {
+        const double steps = (double)spe * (double)c->epochs;
+        c->lr = RULE_LR;
+        if (on && steps > 0 && steps < RULE_STEPS) {
+            const double raised = RULE_LR * RULE_STEPS / steps;
+            c->lr = raised < RULE_LR_MAX ? raised : RULE_LR_MAX;
+        }
+    }
+}
+
+char *tcd_setup_config_json(const tcd_train_config *c, const tcd_setup_rule *rule, const char *exchange,
+                            const tcd_corpus *train, int world, int threads) {
     tcd_buf b = {0};
     tcd_buf_printf(&b, "{\"data\": ");
     tcd_buf_json_string(&b, c->data, strlen(c->data));
@@ -192,6 +224,10 @@ char *tcd_setup_config_json(const tcd_train_config *c, const char *exchange, con
     if (c->early_stop > 0 || c->valid_every > 0)
         tcd_buf_printf(&b, ", \"early_stop\": %lld, \"valid_metric\": \"%s\", \"valid_every\": %lld",
                        (long long)c->early_stop, c->valid_metric, (long long)c->valid_every);
+    if (rule && (rule->epochs || rule->lr))
+        tcd_buf_printf(&b, ", \"corpus_rule\": {\"set\": [%s%s%s], \"train_docs\": %lld, \"steps_per_epoch\": %lld}",
+                       rule->epochs ? "\"epochs\"" : "", rule->epochs && rule->lr ? ", " : "",
+                       rule->lr ? "\"lr\"" : "", (long long)rule->train_docs, (long long)rule->steps_per_epoch);
     char *members = tcd_model_config_members(c->kind, c->model_cfg);
     char *model_config = tcd_model_config_json(c->kind, c->model_cfg);
     /* only for one-vs-all: a single-label run's config.json and model.h5 stay byte-identical */

@@ -32,10 +32,10 @@ void tcd_train_config_default(tcd_train_config *c) {
     c->schedule = "linear";
     c->exchange = "auto";
     c->loss = "auto";
-    c->epochs = 5;
+    c->epochs = 0; /* 0: the corpus rule chooses them (tcd_setup_apply_rule) */
     c->batch = 192;
     c->seed = 1;
-    c->lr = 0.004;
+    c->lr = 0;
     c->beta1 = 0.9;
     c->beta2 = 0.999;
     c->eps = 1e-7;
@@ -77,7 +77,10 @@ int tcd_train_stop_requested(void) { return stop_signal != 0; }
 enum { ST_LOSS, ST_TOKENS, ST_STOP, ST_BAD, ST_LATE, ST_N };
 
 typedef struct {
-    const tcd_train_config *c;
+    const tcd_train_config *c; /* &cfg */
+    tcd_train_config cfg;      /* the caller's, with the corpus rule's epochs and lr filled in ... */
+    void *model_cfg;           /* ... and model_cfg pointing here: its "auto" values set for the corpus */
+    tcd_setup_rule rule;
     const tcd_dist *d;
     int threads;
     tcd_corpus train, valid;
@@ -278,6 +281,11 @@ static void announce(trainer *t) {
              (long long)c->batch, (long long)t->spe, (long long)t->total_steps, c->lr,
              t->model.shape.ova ? " | one-vs-all loss" : "", c->deterministic ? " | deterministic" : "");
     free(desc);
+    if (t->rule.epochs || t->rule.lr)
+        tcd_info("train: %s%s%s from the corpus rule (%lld training documents, %lld steps/epoch; see "
+                 "docs/training.md#defaults)",
+                 t->rule.epochs ? "--epochs" : "", t->rule.epochs && t->rule.lr ? " and " : "",
+                 t->rule.lr ? "--lr" : "", (long long)t->rule.train_docs, (long long)t->rule.steps_per_epoch);
     const int64_t max_len = tcd_model_max_len(c->kind, c->model_cfg);
     int64_t n_long = 0;
     char err[1024];
@@ -297,7 +305,7 @@ static void announce(trainer *t) {
 static void open_outputs(trainer *t) {
     const tcd_train_config *c = t->c;
     char err[1024];
-    t->cfg_json = tcd_setup_config_json(c, tcd_exchange_name(t->xch), &t->train, t->d->world, t->threads);
+    t->cfg_json = tcd_setup_config_json(c, &t->rule, tcd_exchange_name(t->xch), &t->train, t->d->world, t->threads);
     if (t->d->rank == 0) {
         char *p = tcd_sprintf("%s/config.json", c->run_dir);
         char *text = tcd_sprintf("%s\n", t->cfg_json);
@@ -328,6 +336,9 @@ static int open_run(trainer *t) {
     t->train.file = t->valid.file = -1;
     if (preflight(t) != 0) return TCD_EXIT_ERROR;
     open_loaders(t);
+    tcd_setup_apply_rule(&t->cfg, t->n_train, &t->rule);
+    t->model_cfg = tcd_setup_model_cfg(&t->cfg, &t->train);
+    t->cfg.model_cfg = t->model_cfg;
     open_model(t);
     const tcd_train_config *c = t->c;
     t->spe = tcd_steps_per_epoch(t->n_train, c->batch);
@@ -627,6 +638,7 @@ static void close_run(trainer *t) {
     tcd_ckpt_state_free(&t->resumed);
     free(t->resume_path);
     free(t->cfg_json);
+    free(t->model_cfg);
     free(t->digests);
     free(t->best);
 }
@@ -643,18 +655,20 @@ static void result(const trainer *t, tcd_train_result *res) {
 }
 
 int tcd_train_run_result(const tcd_train_config *c, const tcd_dist *d, tcd_train_result *res) {
-    trainer t = {.c = c, .d = d};
+    trainer t = {.cfg = *c, .d = d};
+    t.c = &t.cfg;
     if (res) *res = (tcd_train_result){.best_metric = NAN, .valid_acc = NAN, .valid_loss = NAN};
     t.threads = c->threads > 0 ? (int)c->threads : omp_get_max_threads();
     omp_set_num_threads(t.threads);
     int rc = open_run(&t);
     if (rc != TCD_EXIT_OK) {
         free(t.resume_path);
+        free(t.model_cfg);
         if (t.train.file >= 0) tcd_corpus_close(&t.train);
         if (t.valid.file >= 0) tcd_corpus_close(&t.valid);
         return rc;
     }
-    for (t.epoch = t.resumed.epoch; t.epoch < c->epochs && t.step < t.total_steps && !t.stopped_by && !t.early_stopped;
+    for (t.epoch = t.resumed.epoch; t.epoch < t.cfg.epochs && t.step < t.total_steps && !t.stopped_by && !t.early_stopped;
          t.epoch++) {
         if (t.epoch != t.resumed.epoch) {
             t.epoch_loss = 0;
