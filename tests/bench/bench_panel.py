@@ -6,7 +6,7 @@ value to a dated Markdown file in tests/bench/results/ (and one JSON record per 
 WORK/runs.jsonl, which makes the benchmark resumable: finished runs are not repeated).
 
     python3 tests/bench/bench_panel.py [--tcdist build/tcdist] [--data ../shared/data]
-        [--work /tmp/tcdist-panel] [--jobs 2] [--only NAME,..] [--no-grid] [--rule]
+        [--work /tmp/tcdist-panel] [--jobs 2] [--only NAME,..] [--no-grid] [--rule] [--seeds 1,2,3]
 
 Panel:
   sst2     GLUE SST-2 train 67,349 -> dev 872 (../shared/data/sst2)
@@ -19,7 +19,9 @@ A real corpus whose files are absent is skipped with a message; the synthetic on
 
 Runs (one seed, 1; one thread per run, --jobs runs at a time):
   defaults   `tcdist train --data TRAIN --run-dir R --no-checkpoint --quiet --threads 1` (no
-             lr/batch/epochs flags), then `tcdist eval --model R --data TEST --json`
+             lr/batch/epochs/model flags: since 2026-12-06 the epochs and lr come from the corpus
+             rule, docs/training.md#defaults, and --hidden is auto: 16 for two classes, 0 for
+             more), then `tcdist eval --model R --data TEST --json`
   grid       lr in {0.001, 0.004, 0.01, 0.03, 0.1, 0.3} x batch in {32, 192} x epochs in {5, 25};
              epochs 25 only where 25 passes are cheap here: train tokens <= 10.5M and documents
              <= 70k (the others: epochs 5 only)
@@ -27,7 +29,13 @@ Runs (one seed, 1; one thread per run, --jobs runs at a time):
              -epoch E -thread 1` (its defaults: dim 100, lr 0.1, ...), E = each epoch count of the
              grid; accuracy = P@1 of `fasttext test`
   rule       (--rule) tcdist with the lr/batch/epochs of rule() below, as explicit flags, and both
-             fastText runs at the rule's epochs (equal epochs)
+             fastText runs at the rule's epochs (equal epochs). rule() is the trainer's corpus rule
+             written out; with a tcdist that has it, the defaults runs are the same runs
+
+  seeds      (--seeds) the defaults runs, and both fastText runs at the defaults' epochs (rule()'s),
+             again with each further seed (tcdist --seed, fastText -seed); the summary table
+             gives their medians and whether the target holds: the defaults within 1 point of the
+             grid's best and at least both fastText runs (median against median)
 
 Same text: fastText splits on whitespace only, so its input gets what tcdist's tokenizer does to the
 text (lowercased, ASCII punctuation split off as tokens), and its training lines are shuffled once
@@ -42,6 +50,7 @@ import platform
 import random
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import threading
@@ -190,6 +199,12 @@ def jobs_for(args, corp):
     out = []
     for name, c in corp.items():
         out.append((name, "defaults", {}))
+        e = rule(c["docs"], c["tokens"], c["classes"])[2]
+        for s in args.seeds:
+            sp = {} if s == 1 else {"seed": s}
+            out.append((name, "defaults", dict(sp)))
+            out.append((name, "ft-lr0.5", dict(epochs=e, **sp)))
+            out.append((name, "ft-default", dict(epochs=e, **sp)))
         if not args.no_grid:
             for e in grid_epochs(c):
                 for lr in LRS:
@@ -220,21 +235,24 @@ def one(args, corp, name, kind, p, slot):
     if kind.startswith("ft"):
         model = rd + "-ft"
         cmd = ["fasttext", "supervised", "-input", c["ft_train"], "-output", model, "-epoch", str(p["epochs"]),
-               "-thread", "1", "-verbose", "0", "-seed", "1"]
+               "-thread", "1", "-verbose", "0", "-seed", str(p.get("seed", 1))]
         if kind == "ft-lr0.5":
             cmd += ["-lr", "0.5", "-dim", "16"]
         wall, _ = sh(cmd)
         _, out = sh(["fasttext", "test", model + ".bin", c["ft_test"]])
         acc = float(re.search(r"P@1\s+([0-9.]+)", out).group(1))
     else:
-        cmd = [args.tcdist, "train", "--data", c["train"], "--run-dir", rd, "--threads", "1", "--seed", "1",
-               "--quiet", "--overwrite", "--no-checkpoint"]
+        cmd = [args.tcdist, "train", "--data", c["train"], "--run-dir", rd, "--threads", "1",
+               "--seed", str(p.get("seed", 1)), "--quiet", "--overwrite", "--no-checkpoint"]
         for k in ("lr", "batch", "epochs"):
             if k in p:
                 cmd += [f"--{k}", str(p[k])]
         wall, _ = sh(cmd)
         _, out = sh([args.tcdist, "eval", "--model", rd, "--data", c["test"], "--json"])
         acc = json.loads(out)["accuracy"]
+        cfg = json.load(open(os.path.join(rd, "config.json")))
+        used = dict(epochs=cfg["epochs"], lr=cfg["lr"], batch=cfg["batch"], hidden=cfg.get("hidden"))
+        return dict(corpus=name, kind=kind, params=p, acc=acc, wall=round(wall, 3), cmd=" ".join(cmd), used=used)
     return dict(corpus=name, kind=kind, params=p, acc=acc, wall=round(wall, 3), cmd=" ".join(cmd))
 
 
@@ -255,10 +273,12 @@ def report(args, corp, recs):
     ftv = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "fasttext"], capture_output=True, text=True).stdout
     L = [f"# Defaults panel, {datetime.date.today()}", "",
          f"Machine: {cpu}, {os.cpu_count()} cores (shared with other work), {platform.system()} {platform.release()}. "
-         f"tcdist `{ver}`, fastText `{ftv}` (Debian). One seed (1), one thread per run, {args.jobs} runs at a time.",
+         f"tcdist `{ver}`, fastText `{ftv}` (Debian). Seed 1 (grid and fastText at fixed epochs); seeds {args.seeds} for "
+         f"the defaults and for fastText at the defaults' epochs. One thread per run, {args.jobs} runs at a time.",
          f"Command: `python3 tests/bench/bench_panel.py {' '.join(sys.argv[1:])}`. Grid: lr {LRS} x batch {BATCHES} x "
          "epochs {5, 25} (25 only where train tokens <= 10.5M and documents <= 70k). tcdist: model bow, "
-         "dim 16, hidden 16, Adam, linear decay to 0, no warmup (its defaults apart from the grid's flags).", "",
+         "dim 16, hidden auto (16 for two classes, 0 for more), Adam, linear decay to 0, no warmup (its defaults "
+         "apart from the grid's flags).", "",
          "| corpus | train docs | tokens/doc | train tokens | classes | vocab | test docs |", "|---|---|---|---|---|---|---|"]
     for n, c in corp.items():
         L.append(f"| {n} | {c['docs']} | {c['tokens'] / c['docs']:.1f} | {c['tokens']} | {c['classes']} | "
@@ -283,6 +303,28 @@ def report(args, corp, recs):
                  f"{cell(get('ft-default', 5))} | {cell(get('ft-lr0.5', 25))} | {cell(get('ft-default', 25))} | "
                  f"{best(rl, lbe)} | {cell(get('ft-lr0.5', rl[0]['params']['epochs'])) if rl else '-'} | "
                  f"{cell(get('ft-default', rl[0]['params']['epochs'])) if rl else '-'} |")
+    if args.seeds != [1]:
+        L += ["", f"Summary over seeds {args.seeds} (medians; fastText at the defaults' epochs; target: the "
+              "defaults within 1 point of the grid's best, and at least both fastText medians):", "",
+              "| corpus | defaults used (epochs, lr, hidden) | defaults, each seed | defaults median | grid best | "
+              "- grid best (points) | fastText lr 0.5 median | fastText default median | target met |",
+              "|---|---|---|---|---|---|---|---|---|"]
+        for n in corp:
+            rs = by.get(n, [])
+            seed_of = lambda r: r["params"].get("seed", 1)  # noqa: E731
+            e = rule(corp[n]["docs"], corp[n]["tokens"], corp[n]["classes"])[2]
+            d = sorted((r for r in rs if r["kind"] == "defaults" and seed_of(r) in args.seeds), key=seed_of)
+            fa = [r["acc"] for r in rs if r["kind"] == "ft-lr0.5" and r["params"]["epochs"] == e and seed_of(r) in args.seeds]
+            fd = [r["acc"] for r in rs if r["kind"] == "ft-default" and r["params"]["epochs"] == e and seed_of(r) in args.seeds]
+            g = [r["acc"] for r in rs if r["kind"] == "grid"]
+            if not d or not fa or not fd or not g:
+                continue
+            u = next((r["used"] for r in d if r.get("used")), {})
+            md, gb = statistics.median(r["acc"] for r in d), max(g)
+            ok = md >= gb - 0.01 and md >= statistics.median(fa) and md >= statistics.median(fd)
+            L.append(f"| {n} | {u.get('epochs')}, {u.get('lr', 0):.3g}, {u.get('hidden')} | "
+                     f"{', '.join('%.4f' % r['acc'] for r in d)} | {md:.4f} | {gb:.4f} | {100 * (md - gb):+.2f} | "
+                     f"{statistics.median(fa):.4f} | {statistics.median(fd):.4f} | {'yes' if ok else 'no'} |")
     L += ["", "## Raw runs", "", "Grid accuracy, rows lr, columns batch/epochs:", ""]
     for n in corp:
         rs = [r for r in by.get(n, []) if r["kind"] == "grid"]
@@ -314,6 +356,8 @@ def main():
     ap.add_argument("--only", type=lambda s: s.split(","), default=None)
     ap.add_argument("--no-grid", action="store_true", help="defaults (and --rule) only")
     ap.add_argument("--rule", action="store_true", help="also run rule()'s settings")
+    ap.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")], default=[1],
+                    help="seeds of the defaults runs and of fastText at the defaults' epochs (medians)")
     ap.add_argument("--out", default=os.path.join(HERE, "results", f"{datetime.date.today()}-panel.md"))
     args = ap.parse_args()
     args.tcdist = os.path.abspath(args.tcdist)

@@ -8,7 +8,7 @@
 source "$(dirname "$0")/../lib/mpi.sh"
 "$TCDIST" synth --docs 900 --classes 3 --seed 5 -o "$T/a.tsv" >/dev/null
 "$TCDIST" prepare --ngrams 2 --buckets 3001 -o "$T/a.h5" "$T/a.tsv" >/dev/null
-common=(--data "$T/a.h5" --epochs 2 --batch 50 --quiet --threads 1 --no-checkpoint)
+common=(--data "$T/a.h5" --epochs 2 --batch 50 --lr 0.004 --hidden 16 --quiet --threads 1 --no-checkpoint)
 cfg() { "$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]+"/config.json"))["exchange"])' "$1"; }
 bytes() { "$PYTHON" -c 'import json,sys; print(int(json.load(open(sys.argv[1]+"/summary.json"))["comm_bytes_per_step"]))' "$1"; }
 # nodes K N ARGS...: N ranks in pretend nodes of K
@@ -75,7 +75,7 @@ nodes 2 4 "${common[@]}" --run-dir "$T/bad" --exchange hier --lazy-adam 2>"$T/er
 set -e
 [ $rc -eq 2 ] && grep -q "lazy-adam" "$T/err" || fail "--exchange hier --lazy-adam: want exit 2 naming it, got $rc: $(cat "$T/err")"
 # nodes of 2, 2 and 1 ranks: auto falls back to sparse and says why (same parameters), hier is an error
-TCDIST_NODE_SIZE=2 timeout 300 "$MPIRUN" -n 5 "$TCDIST" train --data "$T/a.h5" --epochs 2 --batch 50 --threads 1 \
+TCDIST_NODE_SIZE=2 timeout 300 "$MPIRUN" -n 5 "$TCDIST" train --data "$T/a.h5" --epochs 2 --batch 50 --lr 0.004 --hidden 16 --threads 1 \
   --no-checkpoint --run-dir "$T/uneven" --deterministic >"$T/out" 2>&1
 [ "$(cfg "$T/uneven")" = sparse ] || fail "uneven nodes: auto should pick sparse, got $(cfg "$T/uneven")"
 grep -q "different numbers of ranks" "$T/out" || fail "uneven nodes: no message says why: $(cat "$T/out")"
