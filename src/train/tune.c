@@ -392,17 +392,27 @@ static void run_fixed(tuner *u) {
 #define PLAN_FILL 0.9
 
 /* Wall seconds per trial-epoch of the trials measured so far (journaled ones included; a trial's
- * start and writes counted in, so short trials make it an overestimate); 0: none yet. */
-static double epoch_cost(const tuner *u) {
+ * start and writes counted in, so short trials make it an overestimate), and how many trials that
+ * is (0: no estimate yet). */
+static double epoch_cost(const tuner *u, int *measured) {
     double s = 0, e = 0;
+    *measured = 0;
     for (int i = 0; i < u->n; i++) {
         const trial *t = &u->t[i];
         if ((t->status == TS_DONE || t->status == TS_EARLY || t->status == TS_FAILED) && t->epochs > 0) {
             s += t->wall;
             e += (double)t->epochs;
+            ++*measured;
         }
     }
     return e > 0 ? s / e : 0;
+}
+
+/* eta^(rungs - 1): the fewest points whose halving keeps a 1/eta at every rung (9 by default). */
+static int64_t full_bracket(const tcd_tune_config *c) {
+    int64_t n = 1;
+    for (int64_t e = c->min_epochs; e < c->max_epochs && n < 1000000; e = next_epochs(c, e)) n *= c->eta;
+    return n;
 }
 
 /* Expected seconds of rungs 1, 2, ... of a bracket of n points, at `cost` per trial-epoch: each
@@ -422,19 +432,24 @@ static double rest_cost(const tuner *u, int64_t n, double cost) {
 
 /* How many points to add to the open rung 0 of a bracket that has n, decided by world rank 0 from
  * its clock and told to every rank: -1 when the budget is spent; for a new bracket (n = 0) one
- * round (a point per group); else the most, in whole rounds and at most n (rung 0 doubles), with
+ * round (a point per group); while fewer trials than a full bracket (eta^(rungs-1)) have been
+ * measured (the first trials of a process are slow, so an estimate from a few is poor) rung 0
+ * doubles up to that many; else the most, in whole rounds and at most n (rung 0 doubles), with
  * which the bracket is expected to end by PLAN_FILL of the budget; 0: close rung 0. */
 static int64_t grow(const tuner *u, int64_t n) {
     int64_t m = 0;
     if (u->world->rank == 0) {
-        const int64_t g = u->n_groups;
-        const double now = tcd_now(), cost = epoch_cost(u), plan_end = u->start + PLAN_FILL * u->c->budget;
+        const int64_t g = u->n_groups, full = full_bracket(u->c), cap = (n + g - 1) / g * g;
+        int measured;
+        const double now = tcd_now(), cost = epoch_cost(u, &measured), plan_end = u->start + PLAN_FILL * u->c->budget;
         if (now >= u->deadline || tcd_train_stop_requested())
             m = -1;
         else if (n == 0)
             m = g;
+        else if (measured < full && n < full)
+            m = cap < full - n ? cap : (full - n + g - 1) / g * g;
         else if (cost > 0)
-            for (m = (n + g - 1) / g * g; m > 0; m -= g)
+            for (m = cap; m > 0; m -= g)
                 if (now + (double)(m / g) * (double)u->c->min_epochs * cost + rest_cost(u, n + m, cost) <= plan_end)
                     break;
     }
