@@ -391,18 +391,18 @@ static void run_fixed(tuner *u) {
  * cost is rough); a new bracket uses what is left. */
 #define PLAN_FILL 0.9
 
-/* Wall seconds per trial-epoch of the trials measured so far (journaled ones included; a trial's
- * start and writes counted in, so short trials make it an overestimate), and how many trials that
- * is (0: no estimate yet). */
-static double epoch_cost(const tuner *u, int *measured) {
+/* Wall seconds per trial-epoch of the last `window` trials measured (journaled ones included; a
+ * trial's start and writes counted in, so short trials make it an overestimate; the last ones only,
+ * as the machine's load changes), and how many trials were measured in all (0: no estimate yet). */
+static double epoch_cost(const tuner *u, int window, int *measured) {
     double s = 0, e = 0;
     *measured = 0;
-    for (int i = 0; i < u->n; i++) {
+    for (int i = u->n - 1; i >= 0; i--) {
         const trial *t = &u->t[i];
         if ((t->status == TS_DONE || t->status == TS_EARLY || t->status == TS_FAILED) && t->epochs > 0) {
+            if (++*measured > window) continue;
             s += t->wall;
             e += (double)t->epochs;
-            ++*measured;
         }
     }
     return e > 0 ? s / e : 0;
@@ -441,7 +441,7 @@ static int64_t grow(const tuner *u, int64_t n) {
     if (u->world->rank == 0) {
         const int64_t g = u->n_groups, full = full_bracket(u->c), cap = (n + g - 1) / g * g;
         int measured;
-        const double now = tcd_now(), cost = epoch_cost(u, &measured), plan_end = u->start + PLAN_FILL * u->c->budget;
+        const double now = tcd_now(), cost = epoch_cost(u, (int)(2 * full), &measured), plan_end = u->start + PLAN_FILL * u->c->budget;
         if (now >= u->deadline || tcd_train_stop_requested())
             m = -1;
         else if (n == 0)
