@@ -124,8 +124,8 @@ static char *settings_json(const tcd_tune_config *c) {
         tcd_buf_printf(&b, "%lld", (long long)c->trials);
     else
         tcd_buf_printf(&b, "\"budget\"");
-    tcd_buf_printf(&b, ", \"eta\": %lld, \"min_epochs\": %lld, \"max_epochs\": %lld, \"patience\": %lld, \"metric\": \"%s\", "
-                       "\"deterministic\": %s, \"space\": ",
+    tcd_buf_printf(&b, ", \"eta\": %lld, \"min_epochs\": %lld, \"max_epochs\": %lld, \"patience\": %lld, "
+                       "\"metric\": \"%s\", \"deterministic\": %s, \"space\": ",
                    (long long)c->eta, (long long)c->min_epochs, (long long)c->max_epochs, (long long)c->patience,
                    c->metric, c->deterministic ? "true" : "false");
     tcd_buf_json_string(&b, space, strlen(space));
@@ -441,7 +441,8 @@ static int64_t grow(const tuner *u, int64_t n) {
     if (u->world->rank == 0) {
         const int64_t g = u->n_groups, full = full_bracket(u->c), cap = (n + g - 1) / g * g;
         int measured;
-        const double now = tcd_now(), cost = epoch_cost(u, (int)(2 * full), &measured), plan_end = u->start + PLAN_FILL * u->c->budget;
+        const double now = tcd_now(), cost = epoch_cost(u, (int)(2 * full), &measured),
+                     plan_end = u->start + PLAN_FILL * u->c->budget;
         if (now >= u->deadline || tcd_train_stop_requested())
             m = -1;
         else if (n == 0)
@@ -480,8 +481,9 @@ static void bracket_find(const tuner *u, int b, int64_t *points, int *closed) {
 /* Appends bracket b's size to DIR/brackets.jsonl (world rank 0), fsynced before its trials run. */
 static void bracket_append(const tuner *u, int b, int64_t first, int64_t points, int closed) {
     char line[256];
-    const int len = snprintf(line, sizeof line, "{\"bracket\": %d, \"first\": %lld, \"points\": %lld, \"closed\": %s}\n",
-                             b, (long long)first, (long long)points, closed ? "true" : "false");
+    const int len = snprintf(line, sizeof line,
+                             "{\"bracket\": %d, \"first\": %lld, \"points\": %lld, \"closed\": %s}\n", b,
+                             (long long)first, (long long)points, closed ? "true" : "false");
     char *path = tcd_sprintf("%s/brackets.jsonl", u->c->run_dir);
     const int fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0644);
     if (fd < 0 || write(fd, line, (size_t)len) != (ssize_t)len || fsync(fd) != 0)

@@ -24,7 +24,8 @@ echo "the default schedule (--trials 27): 39 trials in $t27 s; budget B = $B s"
 check() {
   "$PYTHON" - "$1" "$2" "$B" "$T/d" "${3:-2}" "${4:-39}" <<'PY'
 import json, sys
-d, s, B, ref, slack, least = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4], float(sys.argv[5]), int(sys.argv[6])
+d, ref = sys.argv[1], sys.argv[4]
+s, B, slack, least = float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[5]), int(sys.argv[6])
 recs = [json.loads(l) for l in open(f"{d}/trials.jsonl")]
 ids = [r["id"] for r in recs]
 assert len(ids) == len(set(ids)), f"a trial ran twice: {ids}"
@@ -81,7 +82,8 @@ cmp -s "$T/brackets.before" <(head -n "$(wc -l <"$T/brackets.before")" "$T/k/bra
 check "$T/k" "$s"
 echo "ok: killed with $n_killed trials journaled, $(($(wc -l <"$T/k/trials.jsonl") - n_killed)) more after it"
 set +e; "$TCDIST" tune --data "$T/a.h5" --threads 1 --trials 27 --run-dir "$T/k" >"$T/rout" 2>&1; rc=$?; set -e
-[ $rc = 1 ] && grep -q "other settings" "$T/rout" || fail "--trials 27 in a budget-driven DIR: exit $rc: $(cat "$T/rout")"
+[ $rc = 1 ] && grep -q "other settings" "$T/rout" ||
+  fail "--trials 27 in a budget-driven DIR: exit $rc: $(cat "$T/rout")"
 
 t0=$(now)
 timeout 300 "$MPIRUN" -n 2 "$TCDIST" tune --data "$T/a.h5" --threads 1 --ranks-per-trial 1 --budget "$B" --quiet \
