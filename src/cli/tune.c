@@ -19,7 +19,9 @@ static const char *DESCRIPTION =
     "Searches hyperparameters: --trials quasi-random points of the search space (--space FILE, else the default\n"
     "space; docs/tuning.md), trained by successive halving: every point for --min-epochs epochs, then the best\n"
     "1/--eta of them for --eta times as many, and so on up to --max-epochs, each trial with early stopping on the\n"
-    "validation set. Under mpirun the ranks split into groups that train trials side by side. Writes\n"
+    "validation set. With --budget and no --trials, the number of points follows the budget: brackets of\n"
+    "successive halving, each as large as the time left allows, one after another until the budget is spent.\n"
+    "Under mpirun the ranks split into groups that train trials side by side. Writes\n"
     "DIR/trials.jsonl (one record per finished trial), DIR/trials/<id>/ (each trial's run dir) and DIR/best/ (the\n"
     "best trial's run dir: eval, predict and serve take it). Run the same command again to continue a killed tune.";
 
@@ -55,7 +57,9 @@ int tcd_cmd_tune(int argc, char **argv) {
         {"--run-dir", TCD_OPT_STR, &c.run_dir, "DIR", "trials.jsonl, trials/<id>/ and best/ go here"},
         {"--budget", TCD_OPT_F64, &c.budget, "SECONDS",
          "wall-clock limit of this run: a running trial stops at its next step (0: none)", 0, 1e12},
-        {"--trials", TCD_OPT_I64, &c.trials, "N", "points of the space in the first rung", 1, 100000},
+        {"--trials", TCD_OPT_I64, &c.trials, "N",
+         "points of the space in the first rung (one bracket); with --budget and no --trials, brackets of as many "
+         "points as the budget allows", 1, 100000},
         {"--space", TCD_OPT_STR, &c.space_path, "FILE", "the search space (docs/tuning.md); default: the built-in one"},
         {"--metric", TCD_OPT_CHOICE, &c.metric, "M", "what the trials are ranked by (loss is minimised)", 0, 0,
          "accuracy|macro_f1|loss"},
@@ -85,6 +89,7 @@ int tcd_cmd_tune(int argc, char **argv) {
     }
     free(pos);
     if (c.valid && !tcd_args_given("--valid-split")) c.valid_split = 0;
+    if (c.budget > 0 && !tcd_args_given("--trials")) c.trials = 0; /* sized by the budget (train/tune.h) */
     if (check(&c) != 0) return TCD_EXIT_USAGE;
     tcd_space space;
     char err[1536];

@@ -20,13 +20,13 @@
 /* A trial's state; the numbers travel between the groups as doubles (R_*). */
 enum { TS_NONE, TS_DONE, TS_EARLY, TS_BUDGET, TS_FAILED, TS_STOPPED };
 static const char *STATUS[] = {"not_run", "done", "early_stopped", "budget", "failed", "stopped"};
-enum { R_STATUS, R_METRIC, R_STEPS, R_EPOCHS, R_SECONDS, R_N };
+enum { R_STATUS, R_METRIC, R_STEPS, R_EPOCHS, R_SECONDS, R_WALL, R_N };
 
 typedef struct {
     int64_t point, rung, max_epochs;
     char id[32];
     int status;
-    double metric, seconds;
+    double metric, seconds, wall; /* seconds: the trainer's; wall: the whole trial's (setup, writes) */
     int64_t steps, epochs;
     int journaled; /* taken from DIR/trials.jsonl */
     char *config;  /* the point's JSON */
@@ -39,6 +39,7 @@ typedef struct {
     int group, n_groups, lower;
     double start, deadline;
     char *journal; /* DIR/trials.jsonl's complete lines, on every rank */
+    char *brackets; /* DIR/brackets.jsonl's complete lines (a budget-driven tune), on every rank */
     trial *t;
     int n, cap;
 } tuner;
@@ -71,6 +72,8 @@ static int journal_find(const tuner *u, trial *t) {
             t->steps = (int64_t)field_num(rec, "\"steps\": ");
             t->epochs = (int64_t)field_num(rec, "\"epochs\": ");
             t->seconds = field_num(rec, "\"seconds\": ");
+            t->wall = field_num(rec, "\"wall\": ");
+            if (!isfinite(t->wall)) t->wall = t->seconds;
             t->journaled = 1;
             free(rec);
             return 1;
@@ -90,9 +93,9 @@ static void journal_append(const tuner *u, const trial *t) {
     else
         tcd_buf_printf(&b, "\"metric\": null, ");
     tcd_buf_printf(&b, "\"valid_metric\": \"%s\", \"steps\": %lld, \"epochs\": %lld, \"max_epochs\": %lld, "
-                       "\"seconds\": %.3f, \"status\": \"%s\"}\n",
+                       "\"seconds\": %.3f, \"wall\": %.3f, \"status\": \"%s\"}\n",
                    u->c->metric, (long long)t->steps, (long long)t->epochs, (long long)t->max_epochs, t->seconds,
-                   STATUS[t->status]);
+                   t->wall, STATUS[t->status]);
     char *path = tcd_sprintf("%s/trials.jsonl", u->c->run_dir);
     const int fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0644);
     if (fd < 0 || write(fd, b.data, b.len) != (ssize_t)b.len || fsync(fd) != 0)
@@ -115,20 +118,45 @@ static char *settings_json(const tcd_tune_config *c) {
     else
         tcd_buf_printf(&b, "null");
     char *space = tcd_space_text(c->space);
-    tcd_buf_printf(&b, ", \"valid_split\": %.9g, \"seed\": %lld, \"trials\": %lld, \"eta\": %lld, \"min_epochs\": %lld, "
-                       "\"max_epochs\": %lld, \"patience\": %lld, \"metric\": \"%s\", \"deterministic\": %s, \"space\": ",
-                   c->valid_split, (long long)c->seed, (long long)c->trials, (long long)c->eta,
-                   (long long)c->min_epochs, (long long)c->max_epochs, (long long)c->patience, c->metric,
-                   c->deterministic ? "true" : "false");
+    tcd_buf_printf(&b, ", \"valid_split\": %.9g, \"seed\": %lld, \"trials\": ", c->valid_split, (long long)c->seed);
+    /* a budget-driven count is no setting: "budget" (any --budget may continue it, not --trials N) */
+    if (c->trials > 0)
+        tcd_buf_printf(&b, "%lld", (long long)c->trials);
+    else
+        tcd_buf_printf(&b, "\"budget\"");
+    tcd_buf_printf(&b, ", \"eta\": %lld, \"min_epochs\": %lld, \"max_epochs\": %lld, \"patience\": %lld, "
+                       "\"metric\": \"%s\", \"deterministic\": %s, \"space\": ",
+                   (long long)c->eta, (long long)c->min_epochs, (long long)c->max_epochs, (long long)c->patience,
+                   c->metric, c->deterministic ? "true" : "false");
     tcd_buf_json_string(&b, space, strlen(space));
     tcd_buf_printf(&b, ", \"version\": \"%s\"}\n", TCDIST_VERSION);
     free(space);
     return b.data;
 }
 
-/* Makes DIR and DIR/trials, checks or writes DIR/tune.json, and reads the journal (dropping a
- * torn last line). 0, or -1 (printed). */
-static int prepare_dir(const tcd_tune_config *c, char **journal) {
+/* DIR/NAME's complete lines (NULL: no file), its torn last line (a kill in the middle of a write)
+ * dropped from the file too. 0, or -1 (printed). */
+static int read_lines(const char *dir, const char *name, char **text) {
+    char *path = tcd_sprintf("%s/%s", dir, name);
+    size_t len = 0;
+    int rc = 0;
+    *text = tcd_file_exists(path) ? tcd_read_file(path, &len) : NULL;
+    if (*text && len > 0 && (*text)[len - 1] != '\n') {
+        char *nl = strrchr(*text, '\n');
+        len = nl ? (size_t)(nl - *text) + 1 : 0;
+        (*text)[len] = 0;
+        if (truncate(path, (off_t)len) != 0) {
+            tcd_error("%s: cannot drop its torn last line (%s)", path, strerror(errno));
+            rc = -1;
+        }
+    }
+    free(path);
+    return rc;
+}
+
+/* Makes DIR and DIR/trials, checks or writes DIR/tune.json, and reads the journal and the brackets
+ * (dropping a torn last line). 0, or -1 (printed). */
+static int prepare_dir(const tcd_tune_config *c, char **journal, char **brackets) {
     char err[1024];
     char *trials = tcd_sprintf("%s/trials", c->run_dir);
     if (tcd_mkdir_p(trials) != 0) {
@@ -142,8 +170,8 @@ static int prepare_dir(const tcd_tune_config *c, char **journal) {
     int rc = 0;
     if (have && strcmp(have, want) != 0) {
         tcd_error("--run-dir %s was tuned with other settings (%s differs from this command's: data, valid, "
-                  "seed, trials, eta, epochs, patience, metric, deterministic or the space); use another --run-dir, or "
-                  "the same settings to continue it",
+                  "seed, trials (a number, or none with --budget), eta, epochs, patience, metric, deterministic or "
+                  "the space); use another --run-dir, or the same settings to continue it",
                   c->run_dir, path);
         rc = -1;
     } else if (!have && tcd_write_text_atomic(path, want, err, sizeof err) != 0) {
@@ -154,20 +182,8 @@ static int prepare_dir(const tcd_tune_config *c, char **journal) {
     free(want);
     free(path);
     if (rc != 0) return rc;
-    path = tcd_sprintf("%s/trials.jsonl", c->run_dir);
-    size_t len = 0;
-    *journal = tcd_file_exists(path) ? tcd_read_file(path, &len) : NULL;
-    if (*journal && len > 0 && (*journal)[len - 1] != '\n') { /* killed in the middle of a line */
-        char *nl = strrchr(*journal, '\n');
-        len = nl ? (size_t)(nl - *journal) + 1 : 0;
-        (*journal)[len] = 0;
-        if (truncate(path, (off_t)len) != 0) {
-            tcd_error("%s: cannot drop its torn last line (%s)", path, strerror(errno));
-            rc = -1;
-        }
-    }
-    free(path);
-    return rc;
+    if (read_lines(c->run_dir, "trials.jsonl", journal) != 0) return -1;
+    return read_lines(c->run_dir, "brackets.jsonl", brackets);
 }
 
 /* Ranks per trial: --ranks-per-trial, or one rank per 200000 training documents. */
@@ -192,6 +208,7 @@ static int ranks_per_trial(const tcd_tune_config *c, const tcd_dist *d) {
 
 static void run_trial(tuner *u, trial *t) {
     const tcd_tune_config *c = u->c;
+    const double t0 = tcd_now();
     tcd_train_config tc;
     tcd_train_config_default(&tc);
     tcd_space_point p = {.lr = tc.lr, .batch = tc.batch, .weight_decay = tc.weight_decay};
@@ -237,6 +254,7 @@ static void run_trial(tuner *u, trial *t) {
                     : res.stopped_early    ? TS_EARLY
                                            : TS_DONE;
     }
+    t->wall = tcd_now() - t0;
     if (u->grp.rank == 0 && t->status != TS_BUDGET && t->status != TS_STOPPED) journal_append(u, t);
     if (u->grp.rank == 0 && !c->quiet) {
         printf("trial %-8s group %d: %s %.4f, %s after %lld epochs (%lld steps, %.1f s) %s\n", t->id, u->group,
@@ -308,6 +326,7 @@ static int run_rung(tuner *u, int lo, int hi) {
         ri[R_STEPS] = (double)t->steps;
         ri[R_EPOCHS] = (double)t->epochs;
         ri[R_SECONDS] = t->seconds;
+        ri[R_WALL] = t->wall;
     }
     tcd_dist_sum_f64(u->world, r, (int64_t)n * R_N);
     int cut = 0;
@@ -320,6 +339,7 @@ static int run_rung(tuner *u, int lo, int hi) {
             t->steps = (int64_t)ri[R_STEPS];
             t->epochs = (int64_t)ri[R_EPOCHS];
             t->seconds = ri[R_SECONDS];
+            t->wall = ri[R_WALL];
         }
         cut |= t->status == TS_BUDGET || t->status == TS_NONE || t->status == TS_STOPPED;
     }
@@ -327,19 +347,20 @@ static int run_rung(tuner *u, int lo, int hi) {
     return cut;
 }
 
-/* Rung after rung: rung k trains trials/eta^k points for min_epochs*eta^k epochs (max_epochs at
- * most), the best of rung k-1. */
-static void run_schedule(tuner *u) {
+/* The epochs of the rung after one of e epochs. */
+static int64_t next_epochs(const tcd_tune_config *c, int64_t e) {
+    return e * c->eta < c->max_epochs ? e * c->eta : c->max_epochs;
+}
+
+/* Rungs 1, 2, ... of a bracket whose rung 0 (n points, trials [lo, hi)) has run: rung k+1 trains
+ * the best n/eta^(k+1) (at least one) of rung k for eta times its epochs, up to max_epochs.
+ * Returns 1 when the budget or a stop signal cut a rung short. */
+static int halve(tuner *u, int lo, int hi, int64_t n) {
     const tcd_tune_config *c = u->c;
-    int64_t n = c->trials, epochs = c->min_epochs;
-    for (int64_t p = 0; p < n; p++) add_trial(u, p, 0, epochs);
-    int lo = 0;
-    for (int64_t rung = 0;; rung++) {
-        const int hi = u->n;
-        if (run_rung(u, lo, hi) || epochs >= c->max_epochs) break;
+    for (int64_t rung = 0, epochs = c->min_epochs; epochs < c->max_epochs; rung++) {
         n /= c->eta;
         if (n < 1) n = 1;
-        epochs = epochs * c->eta < c->max_epochs ? epochs * c->eta : c->max_epochs;
+        epochs = next_epochs(c, epochs);
         int *idx = tcd_malloc(sizeof(int) * (size_t)(hi - lo));
         rank_trials(u, lo, hi, idx);
         int64_t promoted = 0;
@@ -350,8 +371,167 @@ static void run_schedule(tuner *u) {
             promoted++;
         }
         free(idx);
-        if (promoted == 0) break;
+        if (promoted == 0) return 0;
         lo = hi;
+        hi = u->n;
+        if (run_rung(u, lo, hi)) return 1;
+    }
+    return 0;
+}
+
+/* --trials N: one bracket of N points. */
+static void run_fixed(tuner *u) {
+    for (int64_t p = 0; p < u->c->trials; p++) add_trial(u, p, 0, u->c->min_epochs);
+    if (!run_rung(u, 0, u->n)) halve(u, 0, u->n, u->c->trials);
+}
+
+/* ---- the budget-driven schedule (--budget without --trials) ---- */
+
+/* The rungs of a bracket are planned to end by this fraction of the budget (the estimate of their
+ * cost is rough); a new bracket uses what is left. */
+#define PLAN_FILL 0.9
+
+/* Wall seconds per trial-epoch of the last `window` trials measured (journaled ones included; a
+ * trial's start and writes counted in, so short trials make it an overestimate; the last ones only,
+ * as the machine's load changes), and how many trials were measured in all (0: no estimate yet). */
+static double epoch_cost(const tuner *u, int window, int *measured) {
+    double s = 0, e = 0;
+    *measured = 0;
+    for (int i = u->n - 1; i >= 0; i--) {
+        const trial *t = &u->t[i];
+        if ((t->status == TS_DONE || t->status == TS_EARLY || t->status == TS_FAILED) && t->epochs > 0) {
+            if (++*measured > window) continue;
+            s += t->wall;
+            e += (double)t->epochs;
+        }
+    }
+    return e > 0 ? s / e : 0;
+}
+
+/* eta^(rungs - 1): the fewest points whose halving keeps a 1/eta at every rung (9 by default). */
+static int64_t full_bracket(const tcd_tune_config *c) {
+    int64_t n = 1;
+    for (int64_t e = c->min_epochs; e < c->max_epochs && n < 1000000; e = next_epochs(c, e)) n *= c->eta;
+    return n;
+}
+
+/* Expected seconds of rungs 1, 2, ... of a bracket of n points, at `cost` per trial-epoch: each
+ * rung is rounds of one trial per group, each trial its full epochs (early stopping only saves). */
+static double rest_cost(const tuner *u, int64_t n, double cost) {
+    const tcd_tune_config *c = u->c;
+    const int64_t g = u->n_groups;
+    double s = 0;
+    for (int64_t e = c->min_epochs; e < c->max_epochs;) {
+        n /= c->eta;
+        if (n < 1) n = 1;
+        e = next_epochs(c, e);
+        s += (double)((n + g - 1) / g) * (double)e * cost;
+    }
+    return s;
+}
+
+/* How many points to add to the open rung 0 of a bracket that has n, decided by world rank 0 from
+ * its clock and told to every rank: -1 when the budget is spent; for a new bracket (n = 0) one
+ * round (a point per group); while fewer trials than a full bracket (eta^(rungs-1)) have been
+ * measured (the first trials of a process are slow, so an estimate from a few is poor) rung 0
+ * doubles up to that many; else the most, in whole rounds and at most n (rung 0 doubles), with
+ * which the bracket is expected to end by PLAN_FILL of the budget; 0: close rung 0. */
+static int64_t grow(const tuner *u, int64_t n) {
+    int64_t m = 0;
+    if (u->world->rank == 0) {
+        const int64_t g = u->n_groups, full = full_bracket(u->c), cap = (n + g - 1) / g * g;
+        int measured;
+        const double now = tcd_now(), cost = epoch_cost(u, (int)(2 * full), &measured),
+                     plan_end = u->start + PLAN_FILL * u->c->budget;
+        if (now >= u->deadline || tcd_train_stop_requested())
+            m = -1;
+        else if (n == 0)
+            m = g;
+        else if (measured < full && n < full)
+            m = cap < full - n ? cap : (full - n + g - 1) / g * g;
+        else if (cost > 0)
+            for (m = cap; m > 0; m -= g)
+                if (now + (double)(m / g) * (double)u->c->min_epochs * cost + rest_cost(u, n + m, cost) <= plan_end)
+                    break;
+    }
+    tcd_dist_bcast(u->world, &m, sizeof m);
+    return m;
+}
+
+/* Bracket b's last record in DIR/brackets.jsonl: its points so far and whether its rung 0 is
+ * closed (0 points: no record). */
+static void bracket_find(const tuner *u, int b, int64_t *points, int *closed) {
+    *points = 0;
+    *closed = 0;
+    char key[64];
+    snprintf(key, sizeof key, "{\"bracket\": %d, ", b);
+    for (const char *line = u->brackets; line && *line;) {
+        const char *end = strchr(line, '\n');
+        if (!strncmp(line, key, strlen(key))) {
+            char *rec = tcd_strndup(line, end ? (size_t)(end - line) : strlen(line));
+            const double p = field_num(rec, "\"points\": ");
+            *points = isfinite(p) && p > 0 ? (int64_t)p : 0;
+            *closed = strstr(rec, "\"closed\": true") != NULL;
+            free(rec);
+        }
+        line = end ? end + 1 : NULL;
+    }
+}
+
+/* Appends bracket b's size to DIR/brackets.jsonl (world rank 0), fsynced before its trials run. */
+static void bracket_append(const tuner *u, int b, int64_t first, int64_t points, int closed) {
+    char line[256];
+    const int len = snprintf(line, sizeof line,
+                             "{\"bracket\": %d, \"first\": %lld, \"points\": %lld, \"closed\": %s}\n", b,
+                             (long long)first, (long long)points, closed ? "true" : "false");
+    char *path = tcd_sprintf("%s/brackets.jsonl", u->c->run_dir);
+    const int fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0644);
+    if (fd < 0 || write(fd, line, (size_t)len) != (ssize_t)len || fsync(fd) != 0)
+        tcd_die("%s: cannot append bracket %d (%s)", path, b, strerror(errno));
+    close(fd);
+    free(path);
+}
+
+/* --budget without --trials: brackets of successive halving one after another until the budget is
+ * spent, the points numbered on from one bracket to the next (the same points for a seed; the clock
+ * decides only how many). A bracket's rung 0 grows, a round at first and then doubling, while the
+ * whole bracket is expected to end by PLAN_FILL of the budget; then it is closed and halved. Each
+ * size is journaled in DIR/brackets.jsonl before its trials run, so a continued tune replays the
+ * same brackets (and, from trials.jsonl, promotes the same points). */
+static void run_budget(tuner *u) {
+    const tcd_tune_config *c = u->c;
+    int64_t first = 0;
+    for (int b = 0;; b++) {
+        int64_t n;
+        int closed;
+        bracket_find(u, b, &n, &closed);
+        const int lo = u->n;
+        for (int64_t p = first; p < first + n; p++) add_trial(u, p, 0, c->min_epochs);
+        if (n > 0 && run_rung(u, lo, u->n)) return;
+        while (!closed) {
+            const int64_t m = grow(u, n);
+            if (m < 0) return; /* the budget is spent (the bracket, if begun, stays open) */
+            closed = m == 0;
+            if (u->world->rank == 0) bracket_append(u, b, first, n + m, closed);
+            if (closed) break;
+            const int from = u->n;
+            for (int64_t p = first + n; p < first + n + m; p++) add_trial(u, p, 0, c->min_epochs);
+            n += m;
+            if (run_rung(u, from, u->n)) return;
+        }
+        int finished = 0;
+        for (int i = lo; i < u->n; i++) finished |= u->t[i].status == TS_DONE || u->t[i].status == TS_EARLY;
+        if (u->world->rank == 0 && !c->quiet) {
+            printf("bracket %d: %lld points (c%03lld..c%03lld) in rung 0, %.1f s of %g used\n", b, (long long)n,
+                   (long long)first, (long long)(first + n - 1), tcd_now() - u->start, c->budget);
+            fflush(stdout);
+        }
+        if (!finished) { /* every point of a whole rung failed: more brackets would fail alike */
+            if (u->world->rank == 0) tcd_warn("bracket %d: no trial finished; the search ends", b);
+            return;
+        }
+        if (halve(u, lo, u->n, n)) return;
+        first += n;
     }
 }
 
@@ -457,29 +637,43 @@ static void fill_configs(tuner *u) {
     }
 }
 
+/* World rank 0's text (NULL or not) to every rank. */
+static void bcast_text(const tcd_dist *d, char **text) {
+    int64_t len = *text ? (int64_t)strlen(*text) + 1 : 0;
+    tcd_dist_bcast(d, &len, sizeof len);
+    if (len && !*text) *text = tcd_malloc((size_t)len);
+    if (len) tcd_dist_bcast(d, *text, len);
+}
+
 int tcd_tune_run(const tcd_tune_config *c, const tcd_dist *d) {
     tuner u = {.c = c, .world = d, .lower = !strcmp(c->metric, "loss"), .start = tcd_now()};
     if (c->budget > 0) u.deadline = u.start + c->budget;
-    int verdict = d->rank == 0 ? prepare_dir(c, &u.journal) : 0;
+    int verdict = d->rank == 0 ? prepare_dir(c, &u.journal, &u.brackets) : 0;
     if (tcd_dist_agree(d, verdict) != 0) {
         free(u.journal);
+        free(u.brackets);
         return TCD_EXIT_ERROR;
     }
-    int64_t len = u.journal ? (int64_t)strlen(u.journal) + 1 : 0;
-    tcd_dist_bcast(d, &len, sizeof len);
-    if (len && !u.journal) u.journal = tcd_malloc((size_t)len);
-    if (len) tcd_dist_bcast(d, u.journal, len);
+    bcast_text(d, &u.journal);
+    bcast_text(d, &u.brackets);
     const int r = ranks_per_trial(c, d);
     u.n_groups = d->world / r;
     u.group = d->rank / r < u.n_groups ? d->rank / r : u.n_groups - 1;
     tcd_dist_split(d, u.group, &u.grp);
     if (d->rank == 0) {
-        printf("tune: %lld points, %d group(s) of %d rank(s), epochs %lld..%lld (eta %lld)%s\n", (long long)c->trials,
-               u.n_groups, r, (long long)c->min_epochs, (long long)c->max_epochs, (long long)c->eta,
-               u.journal ? "; continuing from trials.jsonl" : "");
+        if (c->trials > 0)
+            printf("tune: %lld points", (long long)c->trials);
+        else
+            printf("tune: as many points as --budget %g s allows", c->budget);
+        printf(", %d group(s) of %d rank(s), epochs %lld..%lld (eta %lld)%s\n", u.n_groups, r,
+               (long long)c->min_epochs, (long long)c->max_epochs, (long long)c->eta,
+               u.journal || u.brackets ? "; continuing from trials.jsonl" : "");
         fflush(stdout);
     }
-    run_schedule(&u);
+    if (c->trials > 0)
+        run_fixed(&u);
+    else
+        run_budget(&u);
     tcd_dist_free(&u.grp);
     /* a stop signal (Slurm's time limit): the table so far, then the status of a resumable stop */
     int64_t stopped = tcd_train_stop_requested();
@@ -497,5 +691,6 @@ int tcd_tune_run(const tcd_tune_config *c, const tcd_dist *d) {
     for (int i = 0; i < u.n; i++) free(u.t[i].config);
     free(u.t);
     free(u.journal);
+    free(u.brackets);
     return rc;
 }

@@ -6,6 +6,13 @@
  * max_epochs. Early stopping ends a trial sooner (patience in epochs). A trial is point P at rung
  * K, id "cPPP-rK", with its run dir in DIR/trials/<id>.
  *
+ * Budget-driven (trials 0, budget > 0): brackets of the above one after another, the points numbered
+ * on (bracket b+1 starts at the point after bracket b's last), until the budget is spent. A
+ * bracket's rung 0 grows in rounds while the seconds per trial-epoch measured so far say that the
+ * whole bracket ends by 90% of the budget; then the bracket is halved. The clock decides only how
+ * many points run, never which: world rank 0 decides and tells every rank. Each bracket's size is
+ * appended to DIR/brackets.jsonl before its trials run, and a continued tune replays it.
+ *
  * Parallel trials: under mpirun the ranks split (tcd_dist_split) into groups of ranks_per_trial;
  * the trials of a rung go round-robin to the groups, each group trains its trials data-parallel,
  * and the groups exchange the results at the end of the rung, so that every rank promotes the same
@@ -26,7 +33,8 @@ typedef struct {
     const char *data, *valid, *run_dir, *metric, *space_path;
     const tcd_space *space;
     double valid_split, budget; /* budget: seconds of this run (0: none) */
-    int64_t trials, seed, ranks_per_trial, threads, min_epochs, max_epochs, eta, patience;
+    int64_t trials; /* points of the one bracket; 0: as many as the budget allows (budget > 0) */
+    int64_t seed, ranks_per_trial, threads, min_epochs, max_epochs, eta, patience;
     int deterministic, quiet;
 } tcd_tune_config;
 

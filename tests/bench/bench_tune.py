@@ -18,20 +18,11 @@ an interrupted run leaves the pairs it finished).
     python3 tests/bench/bench_tune.py [--budgets 60,300] [--corpora sst2,imdb,agnews]
         [--trials N] [--tcdist build/tcdist] [--data ../shared/data] [--work DIR] [--out FILE]
 
-tcdist: `tune --valid VALID.h5 --budget B --trials N --threads 2` with the default space and
-schedule (docs/tuning.md: rung 0 trains N points for 1 epoch, rung 1 the best N/3 for 3, rung 2
-the best N/9 for 9, so about 3N trial-epochs; synchronous halving promotes only whole rungs, so N
-must let the rungs fit the budget). Without --trials, N comes from this rule, fixed before any test
-accuracy was seen and using only the training split's size:
-
-    N = max(3, round(0.64 * B / (3 * s))),   s = 0.1 + 0.22 * T / T_SST2   (seconds per trial-epoch)
-
-T is the number of training tokens of the search's train part (`tcdist inspect`), T_SST2 = 599,617
-(SST-2's 90%). The constants come from the SST-2 run of 2026-12-06 (tests/bench/results/2026-12-06-tune.md):
---trials 40 finished all three rungs (120 trial-epochs) in 38.4 s of 60, i.e. 0.32 s per trial-epoch,
-of which about 0.1 s is taken as the fixed cost of a trial (a run dir, model.h5; docs/tuning.md's
-example: 12 trials of a tiny corpus in 1.3 s) and the rest scales with the tokens; 0.64 = 38.4 / 60
-keeps the same margin. At B = 60 on SST-2 it gives 40, as before.
+tcdist: `tune --valid VALID.h5 --budget B --threads 2` with the default space and schedule, and no
+--trials: tune sizes the search to the budget itself (docs/tuning.md: brackets of successive
+halving, 1, 3 and 9 epochs, each as large as the time left allows, until the budget is spent).
+`--trials N` gives tune an explicit count instead (one bracket of N points, cut by the budget). The
+rule that used to guess N from the corpus's size is gone (results/2026-12-06-tune-fasttext.md).
 fastText: `-autotune-validation VALID -autotune-duration B -thread 2` (its own search space: lr,
 dim, wordNgrams, epoch, ...); its trial count is the last `Trials:` of its `-verbose 2` output.
 Not a CTest test: run it by hand on an otherwise idle machine. A corpus whose files are absent is
@@ -51,7 +42,6 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 PUNCT = re.compile(r'([!"#$%&()*+,\-./:;<=>?@\[\\\]^_`{|}~])')
-T_SST2 = 599617  # training tokens of SST-2's 90% (the calibration corpus of the --trials rule)
 
 
 def run(cmd):
@@ -129,23 +119,24 @@ def prepare(args, name):
                        classes=info["n_classes"])
 
 
-def trials_rule(budget, tokens):
-    s = 0.1 + 0.22 * tokens / T_SST2
-    return max(3, round(0.64 * budget / (3 * s)))
-
-
 def bench_tcdist(args, paths, work, budget, trials):
     rd = os.path.join(work, f"tune-{budget}")
     shutil.rmtree(rd, ignore_errors=True)
     wall, out, _ = run([args.tcdist, "tune", "--data", paths["train"]["h5"], "--valid", paths["valid"]["h5"],
-                        "--run-dir", rd, "--budget", str(budget), "--trials", str(trials), "--threads", "2",
-                        "--quiet"])
+                        "--run-dir", rd, "--budget", str(budget), "--threads", "2", "--quiet"] +
+                       (["--trials", str(trials)] if trials else []))
     recs = [json.loads(l) for l in open(os.path.join(rd, "trials.jsonl"))]
+    brackets = {}  # budget-driven: bracket -> its points (the last record of each)
+    if os.path.exists(os.path.join(rd, "brackets.jsonl")):
+        for b in map(json.loads, open(os.path.join(rd, "brackets.jsonl"))):
+            brackets[b["bracket"]] = b["points"]
     _, ev, _ = run([args.tcdist, "eval", "--model", os.path.join(rd, "best"), "--data", paths["test"]["h5"], "--json"])
     best = re.search(r"^best: (\S+) \(accuracy ([0-9.]+)\)", out, re.M)
     cfg = next(r for r in recs if r["id"] == best.group(1))
     per_rung = [sum(r["rung"] == k for r in recs) for k in range(max(r["rung"] for r in recs) + 1)]
     return dict(wall=wall, n=len(recs), trials=f"{len(recs)} ({' + '.join(map(str, per_rung))})",
+                points=len({r["point"] for r in recs}),
+                brackets=" + ".join(str(brackets[k]) for k in sorted(brackets)) if brackets else "1",
                 valid=float(best.group(2)), test=json.loads(ev)["accuracy"],
                 best=json.dumps(dict(cfg["config"], epochs=cfg["epochs"])))
 
@@ -187,9 +178,9 @@ def report(args, info, results):
         "(tcdist, then fastText, for each corpus and budget). fastText's wall time includes its final "
         "training on the best arguments after the search; tcdist's includes writing DIR/best.",
         "",
-        "tcdist `--trials`: " + ("given on the command line" if args.trials else
-                                 "the rule of bench_tune.py's docstring, N = max(3, round(0.64 B / (3 s))), "
-                                 "s = 0.1 + 0.22 T / 599,617 (T: training tokens of the search's train part)") + ".",
+        "tcdist `--trials`: " + (f"{args.trials}, given on the command line (one bracket, cut by the budget)"
+                                 if args.trials else "none: `--budget B` alone, tune sizes the search to the "
+                                 "budget (brackets of successive halving until it is spent)") + ".",
         "",
         "| corpus | train / valid / test docs | train tokens | classes |",
         "|---|---|---|---|",
@@ -197,18 +188,20 @@ def report(args, info, results):
     for name, c in info.items():
         z = c["sizes"]
         lines.append(f"| {name} | {z['train']} / {z['valid']} / {z['test']} | {c['tokens']} | {c['classes']} |")
-    lines += ["", "| corpus | budget s | tool | --trials | trials finished | best valid accuracy | test accuracy | wall s |",
-              "|---|---|---|---|---|---|---|---|"]
+    lines += ["", "| corpus | budget s | tool | --trials | brackets (points) | trials finished | best valid accuracy | "
+              "test accuracy | wall s |", "|---|---|---|---|---|---|---|---|---|"]
     for (name, b), (n, t, f) in results.items():
-        lines.append(f"| {name} | {b} | tcdist tune | {n} | {t['trials']} | {fmt(t['valid'])} | {fmt(t['test'])} | "
-                     f"{t['wall']:.1f} |")
+        lines.append(f"| {name} | {b} | tcdist tune | {n or 'budget'} | {t['brackets']} | {t['trials']} | "
+                     f"{fmt(t['valid'])} | {fmt(t['test'])} | {t['wall']:.1f} |")
         if f:
-            lines.append(f"| {name} | {b} | fastText autotune | | {f['trials']} | {fmt(f['valid'])} | "
+            lines.append(f"| {name} | {b} | fastText autotune | | | {f['trials']} | {fmt(f['valid'])} | "
                          f"{fmt(f['test'])} | {f['wall']:.1f} |")
         else:
-            lines.append(f"| {name} | {b} | fastText autotune | | (not run) | | | |")
-    lines += ["", "Trials finished: tcdist, the records of trials.jsonl (per rung, rung 0 first); fastText, "
-              "the last `Trials:` count of its `-verbose 2` progress line.", "",
+            lines.append(f"| {name} | {b} | fastText autotune | | | (not run) | | | |")
+    lines += ["", "Brackets: tcdist's brackets.jsonl, the points of each bracket's rung 0 (one bracket with "
+              "--trials). Trials finished: tcdist, the records of trials.jsonl (per rung, rung 0 first; trials "
+              "cut by the budget are not among them); fastText, the last `Trials:` count of its `-verbose 2` "
+              "progress line.", "",
               "| corpus | budget s | tcdist test | fastText test | tcdist >= fastText |", "|---|---|---|---|---|"]
     for (name, b), (n, t, f) in results.items():
         verdict = ("yes" if t["test"] >= f["test"] else "no") if f else "(not run)"
@@ -225,7 +218,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--budgets", "--budget", default="60,300", help="seconds of search for each tool, a comma list")
     ap.add_argument("--corpora", default=",".join(CORPORA), help="a comma list of " + ", ".join(CORPORA))
-    ap.add_argument("--trials", type=int, default=None, help="tcdist tune --trials (default: the rule above)")
+    ap.add_argument("--trials", type=int, default=None,
+                    help="tcdist tune --trials N (default: none, tune sizes the search to the budget)")
     ap.add_argument("--tcdist", default=os.path.join(ROOT, "build", "tcdist"))
     ap.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "data"))
     ap.add_argument("--work", default="/tmp/tcdist-bench-tune")
@@ -251,7 +245,7 @@ def main():
         print("no corpus found: nothing to compare")
         return
     os.makedirs(args.work, exist_ok=True)
-    out = args.out or os.path.join(HERE, "results", f"{datetime.date.today().isoformat()}-tune-fasttext.md")
+    out = args.out or os.path.join(HERE, "results", f"{datetime.date.today().isoformat()}-tune-fasttext-budget.md")
     info, paths = {}, {}
     for n in present:
         paths[n], info[n] = prepare(args, n)
@@ -259,9 +253,10 @@ def main():
     results = {}
     for b in budgets:
         for n in present:
-            trials = args.trials or trials_rule(b, info[n]["tokens"])
+            trials = args.trials
             work = os.path.join(args.work, n)
-            print(f"{n}, {b} s: tcdist tune --trials {trials} ...", flush=True)
+            print(f"{n}, {b} s: tcdist tune --budget {b}" + (f" --trials {trials}" if trials else "") + " ...",
+                  flush=True)
             t = bench_tcdist(args, paths[n], work, b, trials)
             results[(n, b)] = (trials, t, None)
             open(out, "w").write(report(args, info, results))
