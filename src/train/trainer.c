@@ -246,8 +246,11 @@ static void open_model(trainer *t) {
         tcd_model_init_params(&t->model, p0);
         if (t->model.shape.ova) ova_prior_bias(t, p0);
     }
+    /* the embedding hand-over needs room for a rank's largest batch (unknown when streaming) */
+    const int64_t bag_tokens = tcd_loader_max_batch_tokens(&t->loader, c->batch);
     const tcd_exchange_opts xo = {.kind = c->exchange, .deterministic = c->deterministic, .lazy_adam = c->lazy_adam,
-                                  .replicas = c->clip_norm > 0 || c->check_replicas > 0, .quiet = c->quiet};
+                                  .replicas = c->clip_norm > 0 || c->check_replicas > 0, .quiet = c->quiet,
+                                  .bag_docs = bag_tokens >= 0 ? c->batch : 0, .bag_tokens = bag_tokens};
     t->xch = tcd_exchange_open(&xo, t->d, &t->model, &t->flat, err, sizeof err);
     if (!t->xch) tcd_die("%s", err);
     tcd_exchange_load(t->xch, p0, m0, v0);
@@ -255,6 +258,7 @@ static void open_model(trainer *t) {
     free(m0);
     free(v0);
     tcd_model_bind(&t->model, t->flat.params, t->flat.grads, t->flat.acc);
+    if (t->flat.bag_cap > 0) tcd_model_bind_bag(&t->model, t->flat.bag_vec, t->flat.bag_fix, t->flat.bag_cap);
     tcd_adam_config ac;
     tcd_adam_config_default(&ac);
     ac.beta1 = c->beta1;
