@@ -35,6 +35,9 @@ typedef struct {
     /* the embedding hand-over (tcd_model_bind_bag), for a model that offers it: the most documents
      * and tokens of one rank's batch (0 documents: not offered) */
     int64_t bag_docs, bag_tokens;
+    /* and, per row of the table, the tokens a step adds to it from this rank's shard (the shard's
+     * count x batch / documents), to cut the slices by cost; NULL: even slices */
+    const double *bag_row_load;
 } tcd_exchange_opts;
 
 /* The flat training buffers, in the model's layout. */
