@@ -229,14 +229,14 @@ enum { B_PARAMS, B_M, B_V, B_GRADS, B_MARKS, B_CLAIM, B_ACC, B_BAG, N_BUFS };
 
 /* The embedding hand-over (owner computes): rank w's part of B_BAG holds the partial sums of its
  * slice's rows that it computes (n_part of them, each part_len elements from the slice's first
- * element), then its batch as the model handed it over: the number of documents, their offsets,
- * each document's vector (float, or int64 fixed point), and the tokens. Every rank can compute
- * every rank's layout. */
+ * element), then its batch as the model handed it over: the number of documents, each document's
+ * vector (float, or int64 fixed point), and, for each owner, the offsets and the tokens of the rows
+ * that owner holds. Every rank can compute every rank's layout (the caps are the same on all). */
 typedef struct {
     int64_t *n;   /* documents this step */
-    int64_t *off; /* [cap_docs + 1] */
+    int64_t *off; /* [world][cap_docs + 1]: for owner w, the offsets of ... */
     void *vec;    /* [cap_docs x row_len] float or int64 */
-    int32_t *tok; /* [cap_tokens] */
+    int32_t *tok; /* [world][cap_tokens]: ... the batch's tokens whose rows w owns (in document order) */
     void *part;   /* [n_part x part_len] float or int64 */
     int64_t part_len;
 } bag_part;
@@ -249,13 +249,13 @@ typedef struct {
 } bag_layout;
 
 static bag_layout bag_layout_of(int64_t part_len, int n_part, size_t elem, int64_t cap_docs, int64_t cap_tokens,
-                                int64_t row_len) {
+                                int64_t row_len, int W) {
     bag_layout b;
     b.n = up64(part_len * n_part * (int64_t)elem);
     b.off = b.n + 64;
-    b.vec = up64(b.off + (cap_docs + 1) * (int64_t)sizeof(int64_t));
+    b.vec = up64(b.off + W * (cap_docs + 1) * (int64_t)sizeof(int64_t));
     b.tok = up64(b.vec + cap_docs * row_len * (int64_t)elem);
-    b.bytes = (b.tok + cap_tokens * (int64_t)sizeof(int32_t) + 4095) & ~(int64_t)4095;
+    b.bytes = (b.tok + W * cap_tokens * (int64_t)sizeof(int32_t) + 4095) & ~(int64_t)4095;
     return b;
 }
 
@@ -318,8 +318,24 @@ static void shared_reduce(tcd_exchange *x, const tcd_batch *b, double *stats, in
         if (n > s->cap_docs || n_tok > s->cap_tokens)
             tcd_die("exchange: a batch of %lld documents and %lld tokens exceeds the hand-over's %lld and %lld",
                     (long long)n, (long long)n_tok, (long long)s->cap_docs, (long long)s->cap_tokens);
-        for (int64_t i = 0; i <= n && n > 0; i++) p->off[i] = b->offsets[i] - b->offsets[0];
-        if (n_tok > 0) memcpy(p->tok, b->tokens, sizeof(int32_t) * (size_t)n_tok);
+        /* sorted by owner here, where the tokens are in this core's cache, so that an owner reads only
+         * the tokens of its rows (a row cut by a slice's edge goes to both owners) */
+        const int W = x->d->local_size;
+        const int64_t L = x->row_len;
+        for (int w = 0; w < W; w++) {
+            int64_t *off = p->off + w * (s->cap_docs + 1);
+            int32_t *tok = p->tok + w * s->cap_tokens;
+            const int64_t e_lo = s->slice_lo[w], e_hi = s->slice_hi[w] < x->dense0 ? s->slice_hi[w] : x->dense0;
+            const int64_t r0 = e_lo / L, r1 = e_hi > e_lo ? (e_hi - 1) / L + 1 : r0;
+            const uint64_t span = (uint64_t)(r1 - r0);
+            int64_t k = 0;
+            for (int64_t d = 0; d < n; d++) {
+                off[d] = k;
+                for (int64_t i = b->offsets[d] - b->offsets[0]; i < b->offsets[d + 1] - b->offsets[0]; i++)
+                    if ((uint64_t)(b->tokens[i] - r0) < span) tok[k++] = b->tokens[i];
+            }
+            off[n] = k;
+        }
         *p->n = n;
     } else if (x->rows > 0 && b->n > 0)
         tcd_row_marks_set(s->bits[x->d->local_rank], b->tokens, b->offsets[b->n] - b->offsets[0]);
@@ -481,14 +497,16 @@ static void owner_scatter(tcd_exchange *x, int n_threads) {
         const uint64_t span = (uint64_t)(r1 - r0);
         for (int r = 0; r < W && span > 0; r++) {
             const bag_part *p = &s->bag[r];
+            const int64_t *off = p->off + me * (s->cap_docs + 1); /* rank r's tokens of this slice */
+            const int32_t *tok = p->tok + me * s->cap_tokens;
             const int k = me * s->n_part + (s->n_part > 1 ? r : 0);
             uint64_t *restrict bits = s->part_bits[k];
             float *gf = s->part_ptrs[k];
             int64_t *gq = s->part_ptrs[k];
             const int64_t n = *p->n;
             for (int64_t d = 0; d < n; d++) {
-                for (int64_t i = p->off[d]; i < p->off[d + 1]; i++) {
-                    const int64_t tk = p->tok[i];
+                for (int64_t i = off[d]; i < off[d + 1]; i++) {
+                    const int64_t tk = tok[i];
                     if ((uint64_t)(tk - r0) >= span) continue; /* another thread's or rank's row */
                     bits[tk >> 6] |= (uint64_t)1 << (tk & 63);
                     int64_t j0 = 0, j1 = L; /* the row's elements inside the slice */
@@ -654,10 +672,19 @@ int tcd_exchange_shared_open(tcd_exchange *x, char *why, size_t why_len) {
     /* owner computes (one node, a model that hands over its embedding backward): the partial sums
      * of this slice's rows, one set of marks per partial, and room for a batch */
     const size_t elem = det ? sizeof(int64_t) : sizeof(float);
-    const int64_t cap_docs = owner ? x->opts.bag_docs : 0, cap_tokens = owner ? x->opts.bag_tokens : 0;
+    const int64_t cap_docs = owner ? x->opts.bag_docs : 0;
+    int64_t cap_tokens = 0; /* the largest over the ranks: every rank lays out every rank's part alike */
+    if (owner) {
+        double *caps = tcd_calloc((size_t)W, sizeof(double));
+        caps[me] = (double)x->opts.bag_tokens;
+        tcd_dist_sum_f64(d, caps, W); /* one node: the node's ranks are the world's */
+        for (int r = 0; r < W; r++)
+            if ((int64_t)caps[r] > cap_tokens) cap_tokens = (int64_t)caps[r];
+        free(caps);
+    }
     if (owner) bytes[B_MARKS] *= n_part;
     bytes[B_BAG] = owner ? bag_layout_of(owned_len(lo, hi, x->dense0), n_part, elem, cap_docs, cap_tokens,
-                                         x->row_len).bytes
+                                         x->row_len, W).bytes
                          : 0;
     tcd_shm *shm = tcd_shm_create(d, N_BUFS, bytes, why, why_len);
     if (!shm) {
@@ -719,7 +746,7 @@ int tcd_exchange_shared_open(tcd_exchange *x, char *why, size_t why_len) {
         for (int r = 0; r < W; r++) {
             char *p = tcd_shm_part(shm, B_BAG, r);
             const int64_t len = owned_len(s->slice_lo[r], s->slice_hi[r], x->dense0);
-            const bag_layout bl = bag_layout_of(len, n_part, elem, cap_docs, cap_tokens, x->row_len);
+            const bag_layout bl = bag_layout_of(len, n_part, elem, cap_docs, cap_tokens, x->row_len, W);
             s->bag[r] = (bag_part){.n = (int64_t *)(p + bl.n), .off = (int64_t *)(p + bl.off), .vec = p + bl.vec,
                                    .tok = (int32_t *)(p + bl.tok), .part = p, .part_len = len};
             for (int k = 0; k < n_part; k++) {
