@@ -127,6 +127,37 @@ void tcd_batch_share(int64_t n_in_batch, int rank, int world, int64_t *lo, int64
     *hi = *lo + base + (rank < extra ? 1 : 0);
 }
 
+/* A min-heap of the `batch` longest lengths seen so far. */
+int64_t tcd_loader_max_batch_tokens(const tcd_loader *l, int64_t batch) {
+    if (l->window_blocks > 0 || !l->offsets) return -1;
+    const int64_t n = l->doc_hi - l->doc_lo;
+    if (batch >= n) return l->offsets[n] - l->offsets[0];
+    int64_t *h = tcd_malloc(sizeof(int64_t) * (size_t)(batch > 0 ? batch : 1)), k = 0, sum = 0;
+    for (int64_t d = 0; d < n && batch > 0; d++) {
+        int64_t len = l->offsets[d + 1] - l->offsets[d];
+        if (k < batch) { /* sift up */
+            int64_t i = k++;
+            for (; i > 0 && h[(i - 1) / 2] > len; i = (i - 1) / 2) h[i] = h[(i - 1) / 2];
+            h[i] = len;
+            sum += len;
+        } else if (len > h[0]) { /* replace the smallest, sift down */
+            sum += len - h[0];
+            int64_t i = 0;
+            for (;;) {
+                int64_t c = 2 * i + 1;
+                if (c >= k) break;
+                if (c + 1 < k && h[c + 1] < h[c]) c++;
+                if (h[c] >= len) break;
+                h[i] = h[c];
+                i = c;
+            }
+            h[i] = len;
+        }
+    }
+    free(h);
+    return sum;
+}
+
 static void assemble(tcd_loader *l, const int64_t *docs, int64_t n, int64_t contiguous_from, tcd_batch *out) {
     if (n > l->bdoc_cap) {
         l->bdoc_cap = n * 2;

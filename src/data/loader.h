@@ -112,6 +112,9 @@ static inline int64_t tcd_steps_per_epoch(int64_t n_docs, int64_t batch) { retur
 /* The documents of global batch `step` of `epoch` that are in this loader's shard, in batch order.
  * *n_global is the size of the whole global batch (the last batch of an epoch may be short). */
 void tcd_loader_batch(tcd_loader *l, int64_t epoch, int64_t step, int64_t batch, tcd_batch *out, int64_t *n_global);
+/* The most tokens a batch of at most `batch` documents of this shard can hold (the sum of its
+ * `batch` longest documents), or -1 in streaming mode (the shard is not in memory). */
+int64_t tcd_loader_max_batch_tokens(const tcd_loader *l, int64_t batch);
 /* Shard documents [doc0, doc0 + n), counted from the shard's start (evaluation). */
 void tcd_loader_range(tcd_loader *l, int64_t doc0, int64_t n, tcd_batch *out);
 

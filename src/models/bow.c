@@ -184,7 +184,20 @@ static void bow_backward(tcd_model *m, const tcd_batch *b, const float *dlogits,
     tcd_add_partials(m->grads + ws->dense_off, ws->partials, n_chunks, ws->dense_stride, ws->dense_n);
 
     /* 3. embedding gradient: threads own row ranges, and each scans the whole batch in document
-     *    order, so every row's sum runs in the same order whatever the thread count */
+     *    order, so every row's sum runs in the same order whatever the thread count. Handed over
+     *    (tcd_model_bind_bag): each document's vector, de * 1/len, the very term that
+     *    embedding_bag_backward adds for each of its tokens */
+    if (m->bag_cap > 0) {
+#pragma omp parallel for schedule(static) num_threads(n_threads) if (n > TCD_CHUNK)
+        for (int64_t d = 0; d < n; d++) {
+            const int64_t len = b->offsets[d + 1] - b->offsets[d];
+            const float inv_len = len > 0 ? 1.0f / (float)len : 0.0f;
+            const float *restrict de = ws->demb_out + d * v.D;
+            float *restrict out = m->bag_vec + d * v.D;
+            for (int64_t j = 0; j < v.D; j++) out[j] = de[j] * inv_len;
+        }
+        return;
+    }
 #pragma omp parallel num_threads(n_threads)
     {
         const int nt = omp_get_num_threads(), t = omp_get_thread_num();
@@ -214,7 +227,7 @@ enum { BAD_EMB = 1, BAD_HIDDEN = 2, BAD_OUT = 4 }; /* which gradient left the fi
 /* Document d: its dense gradients into part (int64) and its embedding-gradient vector, fixed, into
  * fe. Returns BAD_* flags. */
 static int doc_fixed(const bow_view *v, bow_ws *ws, const tcd_batch *b, const float *dlogits, int64_t d,
-                     int64_t *part, double lim) {
+                     int64_t *part, int64_t *fix_emb, double lim) {
     int bad = 0;
     const float *dz = dlogits + d * v->O;
     const float *e = ws->emb_out + d * v->D;
@@ -233,7 +246,7 @@ static int doc_fixed(const bow_view *v, bow_ws *ws, const tcd_batch *b, const fl
     }
     const int64_t len = b->offsets[d + 1] - b->offsets[d];
     if (len == 0) return bad; /* no tokens: its vector is never read */
-    int64_t *fe = ws->fix_emb + d * v->D;
+    int64_t *fe = fix_emb + d * v->D;
     const float inv_len = 1.0f / (float)len; /* as embedding_bag_backward */
     const double lim_tok = lim / (double)len; /* a row may get all len adds */
     for (int64_t j = 0; j < v->D; j++) {
@@ -259,7 +272,9 @@ static void bow_backward_fixed(tcd_model *m, const tcd_batch *b, const float *dl
         int64_t *part = ws->fix_part + (int64_t)t * ws->dense_stride;
         memset(part, 0, (size_t)ws->dense_n * sizeof(int64_t));
         int my_bad = 0;
-        for (int64_t d = n * t / nt; d < n * (t + 1) / nt; d++) my_bad |= doc_fixed(&v, ws, b, dlogits, d, part, lim);
+        int64_t *fix_emb = m->bag_cap > 0 ? m->bag_fix : ws->fix_emb; /* handed over: straight to its owner */
+        for (int64_t d = n * t / nt; d < n * (t + 1) / nt; d++)
+            my_bad |= doc_fixed(&v, ws, b, dlogits, d, part, fix_emb, lim);
         bad[t * 16] = my_bad;
 #pragma omp barrier
         /* 2. dense: acc += the threads' partials, threads split the elements */
@@ -270,7 +285,8 @@ static void bow_backward_fixed(tcd_model *m, const tcd_batch *b, const float *dl
             for (int64_t j = e_lo; j < e_hi; j++) ad[j] += pk[j];
         }
         /* 3. embedding: threads own row ranges, each scans the whole batch */
-        embedding_bag_backward_fixed(acc, ws->fix_emb, b->tokens, b->offsets, n, v.D, V * t / nt, V * (t + 1) / nt);
+        if (m->bag_cap == 0)
+            embedding_bag_backward_fixed(acc, ws->fix_emb, b->tokens, b->offsets, n, v.D, V * t / nt, V * (t + 1) / nt);
     }
 
     int all_bad = 0;
@@ -300,4 +316,5 @@ const tcd_model_kind tcd_model_bow = {
     .forward = bow_forward,
     .backward = bow_backward,
     .backward_fixed = bow_backward_fixed,
+    .embedding_bag = 1,
 };

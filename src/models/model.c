@@ -88,6 +88,15 @@ void tcd_model_bind(tcd_model *m, float *params, float *grads, int64_t *acc) {
     m->acc = acc;
 }
 
+int tcd_model_has_bag(const tcd_model *m) { return m->kind->embedding_bag; }
+
+void tcd_model_bind_bag(tcd_model *m, float *vec, int64_t *fix, int64_t cap_docs) {
+    TCD_CHECK(m->kind->embedding_bag && cap_docs > 0 && (m->deterministic ? fix != NULL : vec != NULL));
+    m->bag_vec = vec;
+    m->bag_fix = fix;
+    m->bag_cap = cap_docs;
+}
+
 static void head_free(struct tcd_head_ws *h) {
     if (!h) return;
     free(h->logits);
@@ -328,6 +337,9 @@ static void backward_fixed(tcd_model *m, const tcd_batch *b, float scale, int n_
 
 void tcd_model_backward(tcd_model *m, const tcd_batch *b, float scale, int n_threads) {
     consume_forward(m, b);
+    if (m->bag_cap > 0 && b->n > m->bag_cap)
+        tcd_die("model: a batch of %lld documents exceeds the %lld of the embedding hand-over", (long long)b->n,
+                (long long)m->bag_cap);
     if (n_threads < 1) n_threads = 1;
     head_backward(m, b->labels, b->n, scale);
     if (m->deterministic)

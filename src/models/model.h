@@ -111,6 +111,12 @@ typedef struct {
      * finite), else leaves it. lim: the largest magnitude of one contribution, in fixed units. */
     void (*backward_fixed)(tcd_model *m, const tcd_batch *b, const float *dlogits, int n_threads, int64_t *acc,
                            double lim, const char **bad);
+    /* 1 when tensor 0's gradient is a bag's: the gradient of row t is the sum, over the batch's
+     * documents d and each occurrence of t in d (in document order), of one D-vector per document.
+     * Such a kind honours tcd_model_bind_bag: its backward then hands that vector of each document
+     * over (m->bag_vec, or m->bag_fix in deterministic mode, row d for document d) and leaves tensor
+     * 0's rows alone, so that whoever owns those rows adds them (the shared exchange). */
+    int embedding_bag;
 } tcd_model_kind;
 
 /* ---- the model ---- */
@@ -125,6 +131,9 @@ struct tcd_model {
     int64_t n_params;
     float *params, *grads; /* [n_params], 64-byte aligned */
     int64_t *acc;          /* deterministic mode: the fixed-point gradient accumulator, else NULL */
+    float *bag_vec;        /* tcd_model_bind_bag: [bag_cap x D] each document's embedding-gradient vector */
+    int64_t *bag_fix;      /* ... in deterministic mode, fixed point (as added into acc) */
+    int64_t bag_cap;       /* documents they hold; 0: the embedding backward is the model's own */
     int owns_buffers;      /* tcd_model_alloc made them */
     int deterministic;     /* tcd_model_set_deterministic */
     int training;          /* tcd_model_set_training: a training forward (dropout on) ... */
@@ -182,6 +191,13 @@ void tcd_model_alloc(tcd_model *m);
 /* Points the model at buffers that another module owns (the exchange in training). acc may be NULL
  * unless the model is in deterministic mode. */
 void tcd_model_bind(tcd_model *m, float *params, float *grads, int64_t *acc);
+/* Whether the kind can hand over its embedding backward (kind->embedding_bag). */
+int tcd_model_has_bag(const tcd_model *m);
+/* Hands the embedding backward over (a kind with embedding_bag only): from now on backward writes
+ * each document's embedding-gradient vector into vec (float, [cap_docs x D]) or, in deterministic
+ * mode, fix (int64 fixed point), and adds nothing to tensor 0's rows of grads or acc. A batch of more
+ * than cap_docs documents is an error. */
+void tcd_model_bind_bag(tcd_model *m, float *vec, int64_t *fix, int64_t cap_docs);
 void tcd_model_free(tcd_model *m);
 /* Used by a kind's layout: appends a tensor. */
 void tcd_model_add_tensor(tcd_model *m, const char *name, int64_t rows, int64_t cols, int rank, tcd_init_kind init,

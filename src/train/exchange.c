@@ -18,6 +18,7 @@ tcd_exchange *tcd_exchange_open(const tcd_exchange_opts *o, const tcd_dist *d, c
         x->row_len = t0->cols;
     }
     x->dense0 = x->rows * x->row_len;
+    x->bag = x->rows > 0 && o->bag_docs > 0 && o->bag_tokens >= 0 && tcd_model_has_bag(layout);
 
     /* shared: one node; hier: several (the shared exchange inside each node, plus the exchange of
      * each slice between nodes); both need one copy of the model per node, which --lazy-adam,

@@ -32,12 +32,23 @@ typedef struct {
     int replicas;      /* each rank needs its own replica and the whole summed gradient
                         * (--clip-norm, --check-replicas): auto never picks shared */
     int quiet;
+    /* the embedding hand-over (tcd_model_bind_bag), for a model that offers it: the most documents
+     * and tokens of one rank's batch (0 documents: not offered) */
+    int64_t bag_docs, bag_tokens;
+    /* and, per row of the table, the tokens a step adds to it from this rank's shard (the shard's
+     * count x batch / documents), to cut the slices by cost; NULL: even slices */
+    const double *bag_row_load;
 } tcd_exchange_opts;
 
 /* The flat training buffers, in the model's layout. */
 typedef struct {
     float *params, *grads, *m, *v; /* [n_params] each; grads start zeroed */
     int64_t *acc;                  /* deterministic: [n_params] fixed-point gradient, zeroed; else NULL */
+    /* when the exchange takes over the embedding backward (bag_cap > 0): where the model puts each
+     * document's embedding-gradient vector (tcd_model_bind_bag); the exchange adds them into the rows */
+    float *bag_vec;
+    int64_t *bag_fix;
+    int64_t bag_cap;
 } tcd_flat;
 
 typedef struct tcd_exchange tcd_exchange;

@@ -22,6 +22,7 @@ struct tcd_exchange {
     int64_t n_params;
     int64_t rows, row_len; /* the row-sparse tensor 0: rows x row_len at offset 0 (0 rows: none) */
     int64_t dense0;        /* first parameter after it */
+    int bag;               /* the model can hand over its embedding backward, and opts says how much */
     int64_t bytes;         /* MPI bytes of the last reduce */
     void *impl;            /* the strategy's own state */
 };

@@ -18,6 +18,7 @@
  * reader that cleared what it read took the cache lines from the core that wrote them, which had to
  * take them back at its next backward. Now a row no rank used is not read at all (it is zero in
  * every buffer), a row is read only from the ranks that used it, and only its writer writes it. */
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,7 +60,7 @@ static void sum_dense(float *restrict g, int64_t *restrict s, void *const *srcs,
  * In float, a source left out holds +0 in that row, and leaving +0 terms out of a sum changes at
  * most the sign of a zero result (the full sum is never -0 when it has a +0 term): adding +0 to the
  * rows that some source left out restores it, so the result is the full sum's, bit for bit. */
-static void sum_marked(float *restrict g, int64_t *restrict s, void *const *srcs, int n_src, int fixed,
+static void sum_marked(float *restrict g, int64_t *restrict s, void *const *srcs, int64_t src_off, int n_src, int fixed,
                        const tcd_row_marks *mk, int64_t b_lo, int64_t at, int64_t end) {
     const int64_t L = mk->row_len;
     if (fixed)
@@ -82,11 +83,11 @@ static void sum_marked(float *restrict g, int64_t *restrict s, void *const *srcs
                 if (e1 > end) e1 = end;
                 const int first = !((seen >> (row & 63)) & 1u);
                 if (fixed) {
-                    const int64_t *restrict x = (const int64_t *)srcs[r] + e0;
+                    const int64_t *restrict x = (const int64_t *)srcs[r] + (e0 - src_off);
                     int64_t *restrict y = s + (e0 - b_lo);
                     for (int64_t i = 0; i < e1 - e0; i++) y[i] = first ? x[i] : y[i] + x[i];
                 } else {
-                    const float *restrict x = (const float *)srcs[r] + e0;
+                    const float *restrict x = (const float *)srcs[r] + (e0 - src_off);
                     float *restrict y = g + (e0 - b_lo);
                     if (first)
                         memcpy(y, x, sizeof(float) * (size_t)(e1 - e0));
@@ -108,14 +109,28 @@ static void sum_marked(float *restrict g, int64_t *restrict s, void *const *srcs
     }
 }
 
-/* g (or s) [0..len) = the summed gradient of the flat elements [b_lo, b_lo + len). */
+/* Where the rows of the table come from when the slice's owner computed them (owner_scatter):
+ * mk.n_ranks partial sums over the slice's rows, srcs[k][e - off] for flat element e, with the
+ * marks mk. */
+typedef struct {
+    tcd_row_marks mk;
+    void *const *srcs;
+    int64_t off;
+} owned_rows;
+
+/* g (or s) [0..len) = the summed gradient of the flat elements [b_lo, b_lo + len): the dense part
+ * over the n_src sources srcs; the rows of the table over the same sources with the marks mk, or
+ * (own not NULL) over the owner's partial sums. */
 static void gather_block(float *restrict g, int64_t *restrict s, void *const *srcs, int n_src, int fixed,
-                         const tcd_row_marks *mk, int64_t b_lo, int64_t len) {
+                         const tcd_row_marks *mk, const owned_rows *own, int64_t b_lo, int64_t len) {
     const int64_t b_hi = b_lo + len;
     int64_t at = b_lo;
     if (mk && at < mk->sparse_end) {
         const int64_t end = b_hi < mk->sparse_end ? b_hi : mk->sparse_end;
-        sum_marked(g, s, srcs, n_src, fixed, mk, b_lo, at, end);
+        if (own)
+            sum_marked(g, s, own->srcs, own->off, own->mk.n_ranks, fixed, &own->mk, b_lo, at, end);
+        else
+            sum_marked(g, s, srcs, 0, n_src, fixed, mk, b_lo, at, end);
         at = end;
     }
     if (at < b_hi) sum_dense(g + (at - b_lo), s + (at - b_lo), srcs, n_src, fixed, at, b_hi - at);
@@ -130,14 +145,18 @@ typedef struct {
     int64_t *const *next; /* [n_ranks]: the next unclaimed block of each slice (a cache line each) */
     const int64_t *slice_lo, *slice_hi;
     int n_ranks, me;
+    /* the owners compute the table's rows (owner_scatter): slice w's rows are read from rank w's
+     * partial sums own[w]; NULL: from every rank's gradient buffer */
+    const owned_rows *own;
 } slice_claims;
 
 #define CLAIM_DONE ((int64_t)1 << 60) /* beyond every block number: nothing to claim */
 
 static void update_block(const tcd_adam_step_consts *k, tcd_adam *a, float *params, void *const *srcs, int n_src,
-                         int fixed, const tcd_row_marks *mk, float *g, int64_t *s, int64_t b_lo, int64_t hi) {
+                         int fixed, const tcd_row_marks *mk, const owned_rows *own, float *g, int64_t *s,
+                         int64_t b_lo, int64_t hi) {
     const int64_t len = b_lo + SUM_BLOCK < hi ? SUM_BLOCK : hi - b_lo;
-    gather_block(g, s, srcs, n_src, fixed, mk, b_lo, len);
+    gather_block(g, s, srcs, n_src, fixed, mk, own, b_lo, len);
     tcd_adam_update(k, params + b_lo, g, a->m + b_lo, a->v + b_lo, len);
 }
 
@@ -156,16 +175,18 @@ static void sum_update(tcd_adam *a, float *params, void *const *srcs, int n_src,
         if (!cl) {
 #pragma omp for schedule(static)
             for (int64_t b = 0; b < n_blocks; b++)
-                update_block(&k, a, params, srcs, n_src, fixed, mk, g, s, lo + b * SUM_BLOCK, hi);
+                update_block(&k, a, params, srcs, n_src, fixed, mk, NULL, g, s, lo + b * SUM_BLOCK, hi);
         } else {
             for (int j = 0; j < cl->n_ranks; j++) {
                 const int w = (cl->me + j) % cl->n_ranks;
                 const int64_t w_lo = cl->slice_lo[w], w_hi = cl->slice_hi[w];
                 const int64_t w_blocks = w_hi > w_lo ? (w_hi - w_lo + SUM_BLOCK - 1) / SUM_BLOCK : 0;
+                const owned_rows *w_own = cl->own ? &cl->own[w] : NULL;
                 for (;;) {
-                    const int64_t b = __atomic_fetch_add(cl->next[w], 1, __ATOMIC_RELAXED);
+                    /* acquire: a claim that sees the owner's opening store sees its rows too */
+                    const int64_t b = __atomic_fetch_add(cl->next[w], 1, __ATOMIC_ACQUIRE);
                     if (b >= w_blocks) break;
-                    update_block(&k, a, params, srcs, n_src, fixed, mk, g, s, w_lo + b * SUM_BLOCK, w_hi);
+                    update_block(&k, a, params, srcs, n_src, fixed, mk, w_own, g, s, w_lo + b * SUM_BLOCK, w_hi);
                 }
             }
         }
@@ -204,7 +225,45 @@ void tcd_clear_marked(void *buf, size_t elem, uint64_t *bits, int64_t rows, int6
 /* The node-shared buffers: one array per node of p, m and v (each rank holds the part it owns),
  * and each rank's own gradient buffer, row marks, block counter and (--deterministic) fixed-point
  * accumulator. */
-enum { B_PARAMS, B_M, B_V, B_GRADS, B_MARKS, B_CLAIM, B_ACC, N_BUFS };
+enum { B_PARAMS, B_M, B_V, B_GRADS, B_MARKS, B_CLAIM, B_ACC, B_BAG, N_BUFS };
+
+/* The embedding hand-over (owner computes): rank w's part of B_BAG holds the partial sums of its
+ * slice's rows that it computes (n_part of them, each part_len elements from the slice's first
+ * element), then its batch as the model handed it over: the number of documents, each document's
+ * vector (float, or int64 fixed point), and, for each owner, the offsets and the tokens of the rows
+ * that owner holds. Every rank can compute every rank's layout (the caps are the same on all). */
+typedef struct {
+    int64_t *n;   /* documents this step */
+    int64_t *off; /* [world][cap_docs + 1]: for owner w, the offsets of ... */
+    void *vec;    /* [cap_docs x row_len] float or int64 */
+    int32_t *tok; /* [world][cap_tokens]: ... the batch's tokens whose rows w owns (in document order) */
+    void *part;   /* [n_part x part_len] float or int64 */
+    int64_t part_len;
+} bag_part;
+
+static int64_t up64(int64_t b) { return (b + 63) & ~(int64_t)63; }
+
+/* The layout of a part of B_BAG (offsets into it; the last is its size, whole pages). */
+typedef struct {
+    int64_t n, off, vec, tok, bytes;
+} bag_layout;
+
+static bag_layout bag_layout_of(int64_t part_len, int n_part, size_t elem, int64_t cap_docs, int64_t cap_tokens,
+                                int64_t row_len, int W) {
+    bag_layout b;
+    b.n = up64(part_len * n_part * (int64_t)elem);
+    b.off = b.n + 64;
+    b.vec = up64(b.off + W * (cap_docs + 1) * (int64_t)sizeof(int64_t));
+    b.tok = up64(b.vec + cap_docs * row_len * (int64_t)elem);
+    b.bytes = (b.tok + W * cap_tokens * (int64_t)sizeof(int32_t) + 4095) & ~(int64_t)4095;
+    return b;
+}
+
+/* The rows of [lo, hi) (flat elements) before dense0, padded to whole cache lines of floats. */
+static int64_t owned_len(int64_t lo, int64_t hi, int64_t dense0) {
+    const int64_t e = (hi < dense0 ? hi : dense0) - lo;
+    return e > 0 ? (e + 15) & ~(int64_t)15 : 0;
+}
 
 typedef struct {
     tcd_shm *shm;
@@ -215,6 +274,15 @@ typedef struct {
     tcd_row_marks marks;
     int64_t **next, *slice_lo, *slice_hi;
     slice_claims claims;
+    /* the owner computes its slice's rows from every rank's handed-over batch (owner_scatter), into
+     * n_part partial sums: one per source rank (float: summed in rank order afterwards, so that the
+     * result is the same as summing the ranks' gradient buffers), or one (fixed point: any order) */
+    int owner, n_part;
+    bag_part *bag;            /* [world] */
+    int64_t cap_docs, cap_tokens, mark_bytes;
+    void **part_ptrs;         /* [world x n_part] */
+    uint64_t **part_bits;     /* [world x n_part]: the rows of the slice each source used */
+    owned_rows *own;          /* [world] */
     /* hier (several nodes): this slice's node sums, their rows, and the exchange with the ranks that
      * hold the same slice on the other nodes */
     int cross;
@@ -244,7 +312,33 @@ static void shared_load(tcd_exchange *x, const float *params, const float *m, co
 static void shared_reduce(tcd_exchange *x, const tcd_batch *b, double *stats, int n_stats, int n_threads) {
     shared_state *s = x->impl;
     (void)n_threads;
-    if (x->rows > 0 && b->n > 0) tcd_row_marks_set(s->bits[x->d->local_rank], b->tokens, b->offsets[b->n] - b->offsets[0]);
+    if (s->owner) { /* publish the batch; the model wrote the vectors */
+        const bag_part *p = &s->bag[x->d->local_rank];
+        const int64_t n = b->n, n_tok = n > 0 ? b->offsets[n] - b->offsets[0] : 0;
+        if (n > s->cap_docs || n_tok > s->cap_tokens)
+            tcd_die("exchange: a batch of %lld documents and %lld tokens exceeds the hand-over's %lld and %lld",
+                    (long long)n, (long long)n_tok, (long long)s->cap_docs, (long long)s->cap_tokens);
+        /* sorted by owner here, where the tokens are in this core's cache, so that an owner reads only
+         * the tokens of its rows (a row cut by a slice's edge goes to both owners) */
+        const int W = x->d->local_size;
+        const int64_t L = x->row_len;
+        for (int w = 0; w < W; w++) {
+            int64_t *off = p->off + w * (s->cap_docs + 1);
+            int32_t *tok = p->tok + w * s->cap_tokens;
+            const int64_t e_lo = s->slice_lo[w], e_hi = s->slice_hi[w] < x->dense0 ? s->slice_hi[w] : x->dense0;
+            const int64_t r0 = e_lo / L, r1 = e_hi > e_lo ? (e_hi - 1) / L + 1 : r0;
+            const uint64_t span = (uint64_t)(r1 - r0);
+            int64_t k = 0;
+            for (int64_t d = 0; d < n; d++) {
+                off[d] = k;
+                for (int64_t i = b->offsets[d] - b->offsets[0]; i < b->offsets[d + 1] - b->offsets[0]; i++)
+                    if ((uint64_t)(b->tokens[i] - r0) < span) tok[k++] = b->tokens[i];
+            }
+            off[n] = k;
+        }
+        *p->n = n;
+    } else if (x->rows > 0 && b->n > 0)
+        tcd_row_marks_set(s->bits[x->d->local_rank], b->tokens, b->offsets[b->n] - b->offsets[0]);
     tcd_shm_fence(s->shm);
     tcd_dist_sum_f64(x->d, stats, n_stats);
     tcd_shm_fence(s->shm);
@@ -299,7 +393,7 @@ static void hier_apply(tcd_exchange *x, tcd_adam *opt, double lr, int n_threads)
         int64_t end = at;
         if (mk && at < mk->sparse_end) {
             end = at + len < mk->sparse_end ? at + len : mk->sparse_end;
-            sum_marked(g ? g : NULL, q, srcs, W, det, mk, at, at, end);
+            sum_marked(g ? g : NULL, q, srcs, 0, W, det, mk, at, at, end);
         }
         if (end < at + len) sum_dense(g ? g + (end - at) : NULL, q ? q + (end - at) : NULL, srcs, W, det, end, at + len - end);
     }
@@ -380,12 +474,96 @@ static void hier_apply(tcd_exchange *x, tcd_adam *opt, double lr, int n_threads)
     if (x->rows > 0) memset(s->bits[0], 0, sizeof(uint64_t) * (size_t)((x->rows + 63) / 64));
 }
 
+/* Owner computes: this rank adds up the embedding gradient of every row of its slice, from every
+ * rank's handed-over batch, into its partial sums (source rank r into partial r, in document order:
+ * what rank r's own backward would have added into its buffer), and marks those rows. Threads own
+ * ranges of rows (whole words of marks), and each scans every batch, as the model's own backward
+ * does. A row cut by the slice's edge gets only the slice's elements (its neighbour adds the rest).
+ * Nobody else writes these rows, so no cache line of them moves between cores; only the batches
+ * (tokens and one vector per document) are read across. */
+static void owner_scatter(tcd_exchange *x, int n_threads) {
+    shared_state *s = x->impl;
+    const int W = x->d->local_size, me = x->d->local_rank, det = x->opts.deterministic;
+    const int64_t L = x->row_len, e_lo = s->lo, e_hi = s->hi < x->dense0 ? s->hi : x->dense0;
+    if (e_hi <= e_lo) return;
+    const int64_t row_a = e_lo / L, row_end = (e_hi - 1) / L + 1, n_rows = row_end - row_a;
+    if (n_threads < 1) n_threads = 1;
+#pragma omp parallel num_threads(n_threads) if (n_rows >= 256)
+    {
+        const int nt = omp_get_num_threads(), t = omp_get_thread_num();
+        int64_t r0 = row_a + n_rows * t / nt, r1 = row_a + n_rows * (t + 1) / nt;
+        r0 = t == 0 ? row_a : (r0 & ~(int64_t)63) > row_a ? (r0 & ~(int64_t)63) : row_a;
+        r1 = t == nt - 1 ? row_end : (r1 & ~(int64_t)63) > row_a ? (r1 & ~(int64_t)63) : row_a;
+        const uint64_t span = (uint64_t)(r1 - r0);
+        for (int r = 0; r < W && span > 0; r++) {
+            const bag_part *p = &s->bag[r];
+            const int64_t *off = p->off + me * (s->cap_docs + 1); /* rank r's tokens of this slice */
+            const int32_t *tok = p->tok + me * s->cap_tokens;
+            const int k = me * s->n_part + (s->n_part > 1 ? r : 0);
+            uint64_t *restrict bits = s->part_bits[k];
+            float *gf = s->part_ptrs[k];
+            int64_t *gq = s->part_ptrs[k];
+            const int64_t n = *p->n;
+            for (int64_t d = 0; d < n; d++) {
+                for (int64_t i = off[d]; i < off[d + 1]; i++) {
+                    const int64_t tk = tok[i];
+                    if ((uint64_t)(tk - r0) >= span) continue; /* another thread's or rank's row */
+                    bits[tk >> 6] |= (uint64_t)1 << (tk & 63);
+                    int64_t j0 = 0, j1 = L; /* the row's elements inside the slice */
+                    if (tk * L < e_lo) j0 = e_lo - tk * L;
+                    if (tk * L + L > e_hi) j1 = e_hi - tk * L;
+                    const int64_t at = tk * L - e_lo; /* of element 0 of the row in the partial */
+                    if (det) {
+                        const int64_t *restrict v = (const int64_t *)p->vec + d * L;
+                        int64_t *restrict y = gq + at;
+                        for (int64_t j = j0; j < j1; j++) y[j] += v[j];
+                    } else {
+                        const float *restrict v = (const float *)p->vec + d * L;
+                        float *restrict y = gf + at;
+                        for (int64_t j = j0; j < j1; j++) y[j] += v[j];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* Owner computes: the partial sums' rows this rank marked back to zero, the marks cleared, and the
+ * dense part of its gradient buffer (the model's backward wrote it) zeroed. */
+static void clear_owned(tcd_exchange *x) {
+    shared_state *s = x->impl;
+    const int me = x->d->local_rank, det = x->opts.deterministic;
+    const size_t elem = det ? sizeof(int64_t) : sizeof(float);
+    const int64_t L = x->row_len, e_lo = s->lo, e_hi = s->hi < x->dense0 ? s->hi : x->dense0;
+    if (e_hi > e_lo) {
+        const int64_t w_a = (e_lo / L) >> 6, w_b = ((e_hi - 1) / L) >> 6;
+        for (int k = 0; k < s->n_part; k++) {
+            uint64_t *bits = s->part_bits[me * s->n_part + k];
+            char *part = s->part_ptrs[me * s->n_part + k];
+            for (int64_t w = w_a; w <= w_b; w++) {
+                for (uint64_t m = bits[w]; m; m &= m - 1) {
+                    const int64_t row = w * 64 + __builtin_ctzll(m);
+                    int64_t e0 = row * L, e1 = e0 + L;
+                    if (e0 < e_lo) e0 = e_lo;
+                    if (e1 > e_hi) e1 = e_hi;
+                    memset(part + (size_t)(e0 - e_lo) * elem, 0, elem * (size_t)(e1 - e0));
+                }
+                bits[w] = 0;
+            }
+        }
+    }
+    void *buf = det ? (void *)x->flat.acc : (void *)x->flat.grads;
+    memset((char *)buf + (size_t)x->dense0 * elem, 0, elem * (size_t)(x->n_params - x->dense0));
+}
+
 static void shared_apply(tcd_exchange *x, tcd_adam *opt, double lr, int n_threads) {
     shared_state *s = x->impl;
     if (s->cross) {
         hier_apply(x, opt, lr, n_threads);
         return;
     }
+    /* owner computes: this slice's rows first; the release store below publishes them to helpers */
+    if (s->owner) owner_scatter(x, n_threads);
     /* open this rank's slice for claims: every counter was exhausted before the last step's
      * barrier, so no rank claims a block of this slice before this store */
     __atomic_store_n(s->next[x->d->local_rank], 0, __ATOMIC_RELEASE);
@@ -394,13 +572,19 @@ static void shared_apply(tcd_exchange *x, tcd_adam *opt, double lr, int n_thread
                x->rows > 0 ? &s->marks : NULL, &s->claims, 0, 0, lr, n_threads);
     /* every block is updated before any rank clears what it wrote or goes on */
     tcd_shm_barrier(s->shm);
-    clear_own(x);
+    if (s->owner)
+        clear_owned(x);
+    else
+        clear_own(x);
 }
 
 static void shared_discard(tcd_exchange *x, int n_threads) {
     shared_state *s = x->impl;
     (void)n_threads;
-    clear_own(x);
+    if (s->owner)
+        clear_owned(x);
+    else
+        clear_own(x);
     tcd_shm_barrier(s->shm);
 }
 
@@ -420,10 +604,51 @@ static void shared_close(tcd_exchange *x) {
     free(s->ids_all);
     free(s->ids_union);
     free(s->pack);
+    free(s->bag);
+    free(s->part_ptrs);
+    free(s->part_bits);
+    free(s->own);
     free(s);
 }
 
 static const tcd_exchange_ops shared_ops = {shared_load, shared_reduce, shared_apply, shared_discard, shared_close};
+
+/* Where the slices start: cut[0 .. W] (cut[W] = n), aligned to 1024 floats (4 KiB pages) so that
+ * no two ranks own one cache line or page. Even slices; or, when the owners compute the table's
+ * rows (owner), slices of even cost, where a row costs the optimizer's D elements plus
+ * ROW_ADD_COST x D for each token of it that a step adds (the tokens' counts in the corpus, scaled
+ * to a step): the ids of a vocabulary sorted by frequency put most tokens in the first rows (on
+ * IMDB 99% of them in the first half), which even slices would leave to one rank. Who owns a row
+ * changes no bit. Collective (owner: the counts are summed over the ranks). */
+#define ROW_ADD_COST 1.25 /* adding a row of D floats / D elements of Adam, measured on 2-core AMD EPYC */
+
+static void slice_cuts(tcd_exchange *x, int owner, int64_t *cut) {
+    const tcd_dist *d = x->d;
+    const int W = d->local_size;
+    const int64_t n = x->n_params, align = 1024, L = x->row_len;
+    for (int r = 0; r <= W; r++) cut[r] = r == W ? n : n * r / W / align * align;
+    if (!owner || !x->opts.bag_row_load) return;
+    double *load = tcd_malloc(sizeof(double) * (size_t)x->rows);
+    memcpy(load, x->opts.bag_row_load, sizeof(double) * (size_t)x->rows);
+    tcd_dist_sum_f64(d, load, x->rows);
+    double total = (double)n;
+    for (int64_t i = 0; i < x->rows; i++) total += ROW_ADD_COST * (double)L * load[i];
+    double acc = 0;
+    int r = 1;
+    for (int64_t i = 0; i < x->rows && r < W; i++) {
+        acc += (double)L * (1.0 + ROW_ADD_COST * load[i]);
+        while (r < W && acc >= total * r / W) {
+            const int64_t at = ((i + 1) * L) / align * align;
+            cut[r] = at > cut[r - 1] ? at : cut[r - 1];
+            r++;
+        }
+    }
+    for (; r < W; r++) { /* the rest of the cost is the dense part: even cuts of what is left */
+        const int64_t rest = n - cut[r - 1], at = (cut[r - 1] + rest / (W - r + 1)) / align * align;
+        cut[r] = at > cut[r - 1] ? at : cut[r - 1];
+    }
+    free(load);
+}
 
 int tcd_exchange_shared_open(tcd_exchange *x, char *why, size_t why_len) {
     const tcd_dist *d = x->d;
@@ -432,25 +657,46 @@ int tcd_exchange_shared_open(tcd_exchange *x, char *why, size_t why_len) {
         snprintf(why, why_len, "the nodes hold different numbers of ranks");
         return -1;
     }
-    /* contiguous slices, aligned to 1024 floats (4 KiB pages) so that no two ranks own one cache
-     * line or page */
-    const int64_t n = x->n_params, align = 1024, words = (x->rows + 63) / 64;
-    const int64_t lo = n * me / W / align * align;
-    const int64_t hi = me == W - 1 ? n : n * (me + 1) / W / align * align;
+    /* contiguous slices (slice_cuts) */
+    const int64_t n = x->n_params, words = (x->rows + 63) / 64;
+    const int owner = d->n_nodes == 1 && W > 1 && x->bag, n_part = det ? 1 : W;
+    int64_t *cut = tcd_malloc(sizeof(int64_t) * (size_t)(W + 1));
+    slice_cuts(x, owner, cut);
+    const int64_t lo = cut[me], hi = cut[me + 1];
     int64_t bytes[N_BUFS];
     bytes[B_PARAMS] = bytes[B_M] = bytes[B_V] = (hi - lo) * (int64_t)sizeof(float);
     bytes[B_GRADS] = n * (int64_t)sizeof(float);
     bytes[B_MARKS] = (words + 7) / 8 * 64; /* whole cache lines */
     bytes[B_CLAIM] = 64;
     bytes[B_ACC] = det ? n * (int64_t)sizeof(int64_t) : 0;
+    /* owner computes (one node, a model that hands over its embedding backward): the partial sums
+     * of this slice's rows, one set of marks per partial, and room for a batch */
+    const size_t elem = det ? sizeof(int64_t) : sizeof(float);
+    const int64_t cap_docs = owner ? x->opts.bag_docs : 0;
+    int64_t cap_tokens = 0; /* the largest over the ranks: every rank lays out every rank's part alike */
+    if (owner) {
+        double *caps = tcd_calloc((size_t)W, sizeof(double));
+        caps[me] = (double)x->opts.bag_tokens;
+        tcd_dist_sum_f64(d, caps, W); /* one node: the node's ranks are the world's */
+        for (int r = 0; r < W; r++)
+            if ((int64_t)caps[r] > cap_tokens) cap_tokens = (int64_t)caps[r];
+        free(caps);
+    }
+    if (owner) bytes[B_MARKS] *= n_part;
+    bytes[B_BAG] = owner ? bag_layout_of(owned_len(lo, hi, x->dense0), n_part, elem, cap_docs, cap_tokens,
+                                         x->row_len, W).bytes
+                         : 0;
     tcd_shm *shm = tcd_shm_create(d, N_BUFS, bytes, why, why_len);
-    if (!shm) return -1;
+    if (!shm) {
+        free(cut);
+        return -1;
+    }
     float *base[3] = {NULL, NULL, NULL};
     for (int k = 0; k < 3; k++) {
         for (int r = 0; r < W && !base[k]; r++) base[k] = tcd_shm_part(shm, k, r); /* the first non-empty */
         for (int r = 0; r < W; r++) {
             const float *p = tcd_shm_part(shm, k, r);
-            if (p && p != base[k] + n * r / W / align * align)
+            if (p && p != base[k] + cut[r])
                 tcd_die("--exchange shared: the shared buffers are not contiguous");
         }
     }
@@ -471,8 +717,8 @@ int tcd_exchange_shared_open(tcd_exchange *x, char *why, size_t why_len) {
         s->grads_all[r] = tcd_shm_part(shm, B_GRADS, r);
         s->bits[r] = tcd_shm_part(shm, B_MARKS, r);
         s->next[r] = tcd_shm_part(shm, B_CLAIM, r);
-        s->slice_lo[r] = n * r / W / align * align;
-        s->slice_hi[r] = r == W - 1 ? n : n * (r + 1) / W / align * align;
+        s->slice_lo[r] = cut[r];
+        s->slice_hi[r] = cut[r + 1];
     }
     memset(x->flat.grads, 0, sizeof(float) * (size_t)n);
     memset(s->bits[me], 0, (size_t)bytes[B_MARKS]);
@@ -487,6 +733,40 @@ int tcd_exchange_shared_open(tcd_exchange *x, char *why, size_t why_len) {
         for (int r = 0; r < W; r++) s->acc_all[r] = tcd_shm_part(shm, B_ACC, r);
         memset(x->flat.acc, 0, sizeof(int64_t) * (size_t)n);
     }
+    s->owner = owner;
+    if (owner) {
+        s->n_part = n_part;
+        s->cap_docs = cap_docs;
+        s->cap_tokens = cap_tokens;
+        s->mark_bytes = bytes[B_MARKS] / n_part;
+        s->bag = tcd_malloc(sizeof(bag_part) * (size_t)W);
+        s->part_ptrs = tcd_malloc(sizeof(void *) * (size_t)(W * n_part));
+        s->part_bits = tcd_malloc(sizeof(uint64_t *) * (size_t)(W * n_part));
+        s->own = tcd_malloc(sizeof(owned_rows) * (size_t)W);
+        for (int r = 0; r < W; r++) {
+            char *p = tcd_shm_part(shm, B_BAG, r);
+            const int64_t len = owned_len(s->slice_lo[r], s->slice_hi[r], x->dense0);
+            const bag_layout bl = bag_layout_of(len, n_part, elem, cap_docs, cap_tokens, x->row_len, W);
+            s->bag[r] = (bag_part){.n = (int64_t *)(p + bl.n), .off = (int64_t *)(p + bl.off), .vec = p + bl.vec,
+                                   .tok = (int32_t *)(p + bl.tok), .part = p, .part_len = len};
+            for (int k = 0; k < n_part; k++) {
+                s->part_ptrs[r * n_part + k] = p + (size_t)(k * len) * elem;
+                s->part_bits[r * n_part + k] = (uint64_t *)((char *)s->bits[r] + k * s->mark_bytes);
+            }
+            s->own[r] = (owned_rows){.mk = {.bits = (const uint64_t *const *)&s->part_bits[r * n_part],
+                                            .n_ranks = n_part, .row_len = x->row_len, .sparse_end = x->dense0},
+                                     .srcs = &s->part_ptrs[r * n_part], .off = s->slice_lo[r]};
+        }
+        memset(s->bag[me].part, 0, (size_t)(n_part * s->bag[me].part_len) * elem);
+        *s->bag[me].n = 0;
+        s->claims.own = s->own;
+        if (det)
+            x->flat.bag_fix = s->bag[me].vec;
+        else
+            x->flat.bag_vec = s->bag[me].vec;
+        x->flat.bag_cap = cap_docs;
+    }
+    free(cut);
     s->cross = d->n_nodes > 1;
     if (s->cross) {
         if (W > 1) s->gs = tcd_calloc((size_t)(hi - lo ? hi - lo : 1), det ? sizeof(int64_t) : sizeof(float));

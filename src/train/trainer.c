@@ -249,15 +249,29 @@ static void open_model(trainer *t) {
         tcd_model_init_params(&t->model, p0);
         if (t->model.shape.ova) ova_prior_bias(t, p0);
     }
+    /* the embedding hand-over needs room for a rank's largest batch (unknown when streaming) */
+    const int64_t bag_tokens = tcd_loader_max_batch_tokens(&t->loader, c->batch);
+    /* ... and the tokens a step adds to each row, from this rank's shard, to cut the slices by cost */
+    double *row_load = NULL;
+    if (bag_tokens >= 0 && t->d->world > 1 && tcd_model_has_bag(&t->model)) {
+        const int64_t V = t->model.tensors[0].rows;
+        const double per_step = (double)c->batch / (double)(t->n_train > 0 ? t->n_train : 1);
+        row_load = tcd_calloc((size_t)(V > 0 ? V : 1), sizeof(double));
+        for (int64_t i = 0; i < t->loader.n_tokens; i++) row_load[t->loader.tokens[i]] += per_step;
+    }
     const tcd_exchange_opts xo = {.kind = c->exchange, .deterministic = c->deterministic, .lazy_adam = c->lazy_adam,
-                                  .replicas = c->clip_norm > 0 || c->check_replicas > 0, .quiet = c->quiet};
+                                  .replicas = c->clip_norm > 0 || c->check_replicas > 0, .quiet = c->quiet,
+                                  .bag_docs = bag_tokens >= 0 ? c->batch : 0, .bag_tokens = bag_tokens,
+                                  .bag_row_load = row_load};
     t->xch = tcd_exchange_open(&xo, t->d, &t->model, &t->flat, err, sizeof err);
+    free(row_load);
     if (!t->xch) tcd_die("%s", err);
     tcd_exchange_load(t->xch, p0, m0, v0);
     free(p0);
     free(m0);
     free(v0);
     tcd_model_bind(&t->model, t->flat.params, t->flat.grads, t->flat.acc);
+    if (t->flat.bag_cap > 0) tcd_model_bind_bag(&t->model, t->flat.bag_vec, t->flat.bag_fix, t->flat.bag_cap);
     tcd_adam_config ac;
     tcd_adam_config_default(&ac);
     ac.beta1 = c->beta1;
