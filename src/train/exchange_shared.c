@@ -650,6 +650,42 @@ static void slice_cuts(tcd_exchange *x, int owner, int64_t *cut) {
     free(load);
 }
 
+/* Owner computes: every rank's view of every rank's partial sums, marks and batch room in B_BAG. */
+static void open_owner(tcd_exchange *x, shared_state *s, tcd_shm *shm, const int64_t *bytes, int n_part, size_t elem,
+                       int64_t cap_docs, int64_t cap_tokens) {
+    const int W = x->d->local_size, me = x->d->local_rank, det = x->opts.deterministic;
+    s->n_part = n_part;
+    s->cap_docs = cap_docs;
+    s->cap_tokens = cap_tokens;
+    s->mark_bytes = bytes[B_MARKS] / n_part;
+    s->bag = tcd_malloc(sizeof(bag_part) * (size_t)W);
+    s->part_ptrs = tcd_malloc(sizeof(void *) * (size_t)(W * n_part));
+    s->part_bits = tcd_malloc(sizeof(uint64_t *) * (size_t)(W * n_part));
+    s->own = tcd_malloc(sizeof(owned_rows) * (size_t)W);
+    for (int r = 0; r < W; r++) {
+        char *p = tcd_shm_part(shm, B_BAG, r);
+        const int64_t len = owned_len(s->slice_lo[r], s->slice_hi[r], x->dense0);
+        const bag_layout bl = bag_layout_of(len, n_part, elem, cap_docs, cap_tokens, x->row_len, W);
+        s->bag[r] = (bag_part){.n = (int64_t *)(p + bl.n), .off = (int64_t *)(p + bl.off), .vec = p + bl.vec,
+                               .tok = (int32_t *)(p + bl.tok), .part = p, .part_len = len};
+        for (int k = 0; k < n_part; k++) {
+            s->part_ptrs[r * n_part + k] = p + (size_t)(k * len) * elem;
+            s->part_bits[r * n_part + k] = (uint64_t *)((char *)s->bits[r] + k * s->mark_bytes);
+        }
+        s->own[r] = (owned_rows){.mk = {.bits = (const uint64_t *const *)&s->part_bits[r * n_part],
+                                        .n_ranks = n_part, .row_len = x->row_len, .sparse_end = x->dense0},
+                                 .srcs = &s->part_ptrs[r * n_part], .off = s->slice_lo[r]};
+    }
+    memset(s->bag[me].part, 0, (size_t)(n_part * s->bag[me].part_len) * elem);
+    *s->bag[me].n = 0;
+    s->claims.own = s->own;
+    if (det)
+        x->flat.bag_fix = s->bag[me].vec;
+    else
+        x->flat.bag_vec = s->bag[me].vec;
+    x->flat.bag_cap = cap_docs;
+}
+
 int tcd_exchange_shared_open(tcd_exchange *x, char *why, size_t why_len) {
     const tcd_dist *d = x->d;
     const int det = x->opts.deterministic, W = d->local_size, me = d->local_rank;
@@ -734,38 +770,7 @@ int tcd_exchange_shared_open(tcd_exchange *x, char *why, size_t why_len) {
         memset(x->flat.acc, 0, sizeof(int64_t) * (size_t)n);
     }
     s->owner = owner;
-    if (owner) {
-        s->n_part = n_part;
-        s->cap_docs = cap_docs;
-        s->cap_tokens = cap_tokens;
-        s->mark_bytes = bytes[B_MARKS] / n_part;
-        s->bag = tcd_malloc(sizeof(bag_part) * (size_t)W);
-        s->part_ptrs = tcd_malloc(sizeof(void *) * (size_t)(W * n_part));
-        s->part_bits = tcd_malloc(sizeof(uint64_t *) * (size_t)(W * n_part));
-        s->own = tcd_malloc(sizeof(owned_rows) * (size_t)W);
-        for (int r = 0; r < W; r++) {
-            char *p = tcd_shm_part(shm, B_BAG, r);
-            const int64_t len = owned_len(s->slice_lo[r], s->slice_hi[r], x->dense0);
-            const bag_layout bl = bag_layout_of(len, n_part, elem, cap_docs, cap_tokens, x->row_len, W);
-            s->bag[r] = (bag_part){.n = (int64_t *)(p + bl.n), .off = (int64_t *)(p + bl.off), .vec = p + bl.vec,
-                                   .tok = (int32_t *)(p + bl.tok), .part = p, .part_len = len};
-            for (int k = 0; k < n_part; k++) {
-                s->part_ptrs[r * n_part + k] = p + (size_t)(k * len) * elem;
-                s->part_bits[r * n_part + k] = (uint64_t *)((char *)s->bits[r] + k * s->mark_bytes);
-            }
-            s->own[r] = (owned_rows){.mk = {.bits = (const uint64_t *const *)&s->part_bits[r * n_part],
-                                            .n_ranks = n_part, .row_len = x->row_len, .sparse_end = x->dense0},
-                                     .srcs = &s->part_ptrs[r * n_part], .off = s->slice_lo[r]};
-        }
-        memset(s->bag[me].part, 0, (size_t)(n_part * s->bag[me].part_len) * elem);
-        *s->bag[me].n = 0;
-        s->claims.own = s->own;
-        if (det)
-            x->flat.bag_fix = s->bag[me].vec;
-        else
-            x->flat.bag_vec = s->bag[me].vec;
-        x->flat.bag_cap = cap_docs;
-    }
+    if (owner) open_owner(x, s, shm, bytes, n_part, elem, cap_docs, cap_tokens);
     free(cut);
     s->cross = d->n_nodes > 1;
     if (s->cross) {
