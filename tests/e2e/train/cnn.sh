@@ -33,10 +33,14 @@ PY
 # --- threads, ranks
 "$TCDIST" train "${common[@]}" --run-dir "$T/t2" --threads 2
 [ "$(sha "$T/t2")" = "$(sha "$T/t1")" ] || fail "--threads 2 differs from --threads 1"
+# -np 2 sums in another order. Adam scales each element's step to about lr (0.003) whatever its
+# gradient, so an embedding row that few documents touch can end up to a fraction of lr away
+# (1.4e-4 on an Intel Xeon, 2026-12-06, in one of its 100k elements); a lost or doubled gradient
+# moves many elements by multiples of lr.
 mpi 2 "${common[@]}" --run-dir "$T/np2" --threads 1
-close "$T/np2" "$T/t1" 1e-4
+close "$T/np2" "$T/t1" 1e-3
 mpi 2 "${common[@]}" --run-dir "$T/np2s" --threads 1 --exchange sparse
-close "$T/np2s" "$T/t1" 1e-4
+close "$T/np2s" "$T/t1" 1e-3
 "$TCDIST" train "${common[@]}" --run-dir "$T/det" --threads 1 --deterministic
 ref=$(sha "$T/det")
 "$TCDIST" train "${common[@]}" --run-dir "$T/det_t2" --threads 2 --deterministic
