@@ -2,6 +2,7 @@
 #include "train/setup.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -188,25 +189,50 @@ int tcd_setup_check_resume(const tcd_train_config *c, const tcd_corpus *train, c
 }
 
 enum { RULE_STEPS = 600, RULE_MIN_EPOCHS = 5, RULE_MAX_EPOCHS = 25 };
+enum { RULE_BATCH = 192, RULE_MIN_BATCH = 32, RULE_BATCH_STEP = 8 };
 #define RULE_LR 0.004
 #define RULE_LR_MAX 0.1
 
-void tcd_setup_apply_rule(tcd_train_config *c, int64_t train_docs, tcd_setup_rule *r) {
-    const int64_t spe = tcd_steps_per_epoch(train_docs, c->batch);
+void tcd_setup_apply_rule(tcd_train_config *c, int64_t train_docs, int64_t n_classes, int ova, tcd_setup_rule *r) {
     const int on = c->kind && c->kind->corpus_rule;
-    *r = (tcd_setup_rule){.epochs = on && c->epochs == 0, .lr = on && c->lr == 0, .train_docs = train_docs,
-                          .steps_per_epoch = spe};
+    *r = (tcd_setup_rule){.batch = on && c->batch == 0, .epochs = on && c->epochs == 0, .lr = on && c->lr == 0,
+                          .train_docs = train_docs};
+    if (c->batch == 0) {
+        /* small corpora: the largest multiple of 8 that gives RULE_STEPS steps in RULE_MIN_EPOCHS epochs */
+        int64_t b = train_docs * RULE_MIN_EPOCHS / RULE_STEPS / RULE_BATCH_STEP * RULE_BATCH_STEP;
+        c->batch = !on || b > RULE_BATCH ? RULE_BATCH : b < RULE_MIN_BATCH ? RULE_MIN_BATCH : b;
+    }
+    const int64_t spe = tcd_steps_per_epoch(train_docs, c->batch);
+    r->steps_per_epoch = spe;
     if (c->epochs == 0) {
         const int64_t e = spe > 0 ? (RULE_STEPS + spe - 1) / spe : RULE_MIN_EPOCHS;
         c->epochs = !on || e < RULE_MIN_EPOCHS ? RULE_MIN_EPOCHS : e > RULE_MAX_EPOCHS ? RULE_MAX_EPOCHS : e;
     }
     if (c->lr == 0) {
+        /* a softmax over many classes wants more steps (measured: tests/bench/results/2026-12-06-panel-rule.md) */
+        const double f = !ova && n_classes > 2 ? log2((double)n_classes) : 1.0;
         const double steps = (double)spe * (double)c->epochs;
         c->lr = RULE_LR;
-        if (on && steps > 0 && steps < RULE_STEPS) {
-            const double raised = RULE_LR * RULE_STEPS / steps;
+        if (on && steps > 0 && steps < RULE_STEPS * f) {
+            const double raised = RULE_LR * RULE_STEPS * f / steps;
             c->lr = raised < RULE_LR_MAX ? raised : RULE_LR_MAX;
         }
+    }
+}
+
+void tcd_setup_rule_names(const tcd_setup_rule *r, const char *pre, const char *post, const char *sep,
+                          const char *last, char *out, size_t n) {
+    const char *names[3];
+    int k = 0;
+    if (r->batch) names[k++] = "batch";
+    if (r->epochs) names[k++] = "epochs";
+    if (r->lr) names[k++] = "lr";
+    size_t at = 0;
+    out[0] = 0;
+    for (int i = 0; i < k && at < n; i++) {
+        const int w = snprintf(out + at, n - at, "%s%s%s%s", i == 0 ? "" : i == k - 1 ? last : sep, pre, names[i], post);
+        if (w < 0) break;
+        at += (size_t)w;
     }
 }
 
@@ -224,10 +250,12 @@ char *tcd_setup_config_json(const tcd_train_config *c, const tcd_setup_rule *rul
     if (c->early_stop > 0 || c->valid_every > 0)
         tcd_buf_printf(&b, ", \"early_stop\": %lld, \"valid_metric\": \"%s\", \"valid_every\": %lld",
                        (long long)c->early_stop, c->valid_metric, (long long)c->valid_every);
-    if (rule && (rule->epochs || rule->lr))
-        tcd_buf_printf(&b, ", \"corpus_rule\": {\"set\": [%s%s%s], \"train_docs\": %lld, \"steps_per_epoch\": %lld}",
-                       rule->epochs ? "\"epochs\"" : "", rule->epochs && rule->lr ? ", " : "",
-                       rule->lr ? "\"lr\"" : "", (long long)rule->train_docs, (long long)rule->steps_per_epoch);
+    if (rule && (rule->batch || rule->epochs || rule->lr)) {
+        char set[64];
+        tcd_setup_rule_names(rule, "\"", "\"", ", ", ", ", set, sizeof set);
+        tcd_buf_printf(&b, ", \"corpus_rule\": {\"set\": [%s], \"train_docs\": %lld, \"steps_per_epoch\": %lld}", set,
+                       (long long)rule->train_docs, (long long)rule->steps_per_epoch);
+    }
     char *members = tcd_model_config_members(c->kind, c->model_cfg);
     char *model_config = tcd_model_config_json(c->kind, c->model_cfg);
     /* only for one-vs-all: a single-label run's config.json and model.h5 stay byte-identical */

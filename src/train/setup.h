@@ -16,19 +16,24 @@ void *tcd_setup_model_cfg(const tcd_train_config *c, const tcd_corpus *train);
 int tcd_setup_check(const tcd_train_config *c, tcd_corpus *train, tcd_corpus *valid);
 /* A resume must come from the same data, vocabulary and model, unless --force; 0 or -1 (printed). */
 int tcd_setup_check_resume(const tcd_train_config *c, const tcd_corpus *train, const char *ckpt_path);
-/* --epochs and --lr left out (0 in the config) get their defaults here. For a kind with
- * corpus_rule, they are functions of the training documents, so that a small corpus gets enough
- * optimizer steps (docs/training.md#defaults):
+/* --batch, --epochs and --lr left out (0 in the config) get their defaults here. For a kind with
+ * corpus_rule, they are functions of the training documents N and the classes C, so that a small
+ * corpus gets enough optimizer steps (docs/training.md#defaults):
+ *   batch  = 192, or for N < 23,040: N x 5 / 600 rounded down to a multiple of 8, within 32..192
  *   epochs = clamp(ceil(600 / steps_per_epoch), 5, 25)
- *   lr     = 0.004, raised to 0.004 x 600 / (epochs x steps_per_epoch) when that is under 600
- *            steps, at most 0.1
- * with steps_per_epoch = ceil(train_docs / batch); a corpus of >= 23,040 documents at batch 192
- * gets 5 epochs and 0.004. For other kinds: 5 and 0.004. Fills *r with what the rule set. */
+ *   lr     = 0.004, raised to 0.004 x 600 x f / (epochs x steps_per_epoch) when that is above
+ *            0.004, at most 0.1; f = log2 C for a softmax over C > 2 classes, else 1
+ * with steps_per_epoch = ceil(N / batch); a two-class corpus of >= 23,040 documents gets batch
+ * 192, 5 epochs and 0.004. For other kinds: 192, 5 and 0.004. Fills *r with what the rule set. */
 typedef struct {
-    int epochs, lr; /* set by the rule */
+    int batch, epochs, lr; /* set by the rule */
     int64_t train_docs, steps_per_epoch;
 } tcd_setup_rule;
-void tcd_setup_apply_rule(tcd_train_config *c, int64_t train_docs, tcd_setup_rule *r);
+void tcd_setup_apply_rule(tcd_train_config *c, int64_t train_docs, int64_t n_classes, int ova, tcd_setup_rule *r);
+/* What the rule set (batch, epochs, lr, in that order), each as PRE name, joined by SEP and the
+ * last by LAST, into out[n]: "--batch, --epochs and --lr", or "\"epochs\", \"lr\"". */
+void tcd_setup_rule_names(const tcd_setup_rule *r, const char *pre, const char *post, const char *sep,
+                          const char *last, char *out, size_t n);
 /* The run's settings as one JSON object (malloc'd); rule: what the corpus rule set (NULL: nothing). */
 char *tcd_setup_config_json(const tcd_train_config *c, const tcd_setup_rule *rule, const char *exchange,
                             const tcd_corpus *train, int world, int threads);

@@ -33,7 +33,7 @@ void tcd_train_config_default(tcd_train_config *c) {
     c->exchange = "auto";
     c->loss = "auto";
     c->epochs = 0; /* 0: the corpus rule chooses them (tcd_setup_apply_rule) */
-    c->batch = 192;
+    c->batch = 0;  /* 0: the corpus rule chooses it */
     c->seed = 1;
     c->lr = 0;
     c->beta1 = 0.9;
@@ -295,11 +295,13 @@ static void announce(trainer *t) {
              (long long)c->batch, (long long)t->spe, (long long)t->total_steps, c->lr,
              t->model.shape.ova ? " | one-vs-all loss" : "", c->deterministic ? " | deterministic" : "");
     free(desc);
-    if (t->rule.epochs || t->rule.lr)
-        tcd_info("train: %s%s%s from the corpus rule (%lld training documents, %lld steps/epoch; see "
+    if (t->rule.batch || t->rule.epochs || t->rule.lr) {
+        char set[64];
+        tcd_setup_rule_names(&t->rule, "--", "", ", ", " and ", set, sizeof set);
+        tcd_info("train: %s from the corpus rule (%lld training documents, %lld classes, %lld steps/epoch; see "
                  "docs/training.md#defaults)",
-                 t->rule.epochs ? "--epochs" : "", t->rule.epochs && t->rule.lr ? " and " : "",
-                 t->rule.lr ? "--lr" : "", (long long)t->rule.train_docs, (long long)t->rule.steps_per_epoch);
+                 set, (long long)t->rule.train_docs, (long long)t->train.n_classes, (long long)t->rule.steps_per_epoch);
+    }
     const int64_t max_len = tcd_model_max_len(c->kind, c->model_cfg);
     int64_t n_long = 0;
     char err[1024];
@@ -350,7 +352,7 @@ static int open_run(trainer *t) {
     t->train.file = t->valid.file = -1;
     if (preflight(t) != 0) return TCD_EXIT_ERROR;
     open_loaders(t);
-    tcd_setup_apply_rule(&t->cfg, t->n_train, &t->rule);
+    tcd_setup_apply_rule(&t->cfg, t->n_train, t->train.n_classes, tcd_setup_ova(&t->cfg, &t->train), &t->rule);
     t->model_cfg = tcd_setup_model_cfg(&t->cfg, &t->train);
     t->cfg.model_cfg = t->model_cfg;
     open_model(t);
