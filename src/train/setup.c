@@ -220,6 +220,48 @@ void tcd_setup_apply_rule(tcd_train_config *c, int64_t train_docs, int64_t n_cla
     }
 }
 
+/* The number after "KEY": in a config JSON written by tcd_setup_config_json (top-level keys only
+ * are searched for: no member of model_config is named batch, epochs or lr); 0 when absent. */
+static double config_number(const char *json, const char *key) {
+    char pat[32];
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    const char *p = json ? strstr(json, pat) : NULL;
+    return p ? strtod(p + strlen(pat), NULL) : 0;
+}
+
+int tcd_setup_keep_resumed(tcd_train_config *c, tcd_setup_rule *r, const char *ckpt_path, char *note, size_t n) {
+    note[0] = 0;
+    if (!r->batch && !r->epochs && !r->lr) return 0;
+    char err[1024];
+    tcd_ckpt_info info;
+    if (tcd_ckpt_read_info(ckpt_path, &info, err, sizeof err) != 0) {
+        tcd_error("%s", err);
+        return -1;
+    }
+    const double batch = config_number(info.config_json, "batch"), epochs = config_number(info.config_json, "epochs");
+    const double lr = config_number(info.config_json, "lr");
+    tcd_ckpt_info_free(&info);
+    /* lr is stored with 9 significant digits */
+    const int kb = r->batch && batch >= 1 && batch != (double)c->batch;
+    const int ke = r->epochs && epochs >= 1 && epochs != (double)c->epochs;
+    const int kl = r->lr && lr > 0 && fabs(lr - c->lr) > 1e-8 * c->lr;
+    if (!kb && !ke && !kl) return 0;
+    tcd_buf was = {0}, now = {0};
+    if (kb) tcd_buf_printf(&was, " --batch %lld", (long long)batch), tcd_buf_printf(&now, " --batch %lld", (long long)c->batch);
+    if (ke) tcd_buf_printf(&was, " --epochs %lld", (long long)epochs), tcd_buf_printf(&now, " --epochs %lld", (long long)c->epochs);
+    if (kl) tcd_buf_printf(&was, " --lr %.6g", lr), tcd_buf_printf(&now, " --lr %.6g", c->lr);
+    snprintf(note, n, "%s as in the checkpoint (the corpus rule now gives%s; give the flags to choose)", was.data + 1,
+             now.data);
+    free(was.data);
+    free(now.data);
+    /* the rule's values depend on each other (epochs and lr on the batch): keep all it set */
+    if (r->batch && batch >= 1) c->batch = (int64_t)batch, r->batch = 0;
+    if (r->epochs && epochs >= 1) c->epochs = (int64_t)epochs, r->epochs = 0;
+    if (r->lr && lr > 0) c->lr = lr, r->lr = 0;
+    r->steps_per_epoch = tcd_steps_per_epoch(r->train_docs, c->batch);
+    return 0;
+}
+
 void tcd_setup_rule_names(const tcd_setup_rule *r, const char *pre, const char *post, const char *sep,
                           const char *last, char *out, size_t n) {
     const char *names[3];

@@ -30,6 +30,11 @@ typedef struct {
     int64_t train_docs, steps_per_epoch;
 } tcd_setup_rule;
 void tcd_setup_apply_rule(tcd_train_config *c, int64_t train_docs, int64_t n_classes, int ova, tcd_setup_rule *r);
+/* On a resume: where a value the rule set (r) differs from the checkpoint's run (a checkpoint of
+ * an older tcdist, whose defaults differed), the checkpoint's is kept and the name is cleared in
+ * r, so that the run continues as it began. note gets what was kept, and what the rule would give
+ * ("" when nothing differs). 0, or -1 when the checkpoint cannot be read (printed). */
+int tcd_setup_keep_resumed(tcd_train_config *c, tcd_setup_rule *r, const char *ckpt_path, char *note, size_t n);
 /* What the rule set (batch, epochs, lr, in that order), each as PRE name, joined by SEP and the
  * last by LAST, into out[n]: "--batch, --epochs and --lr", or "\"epochs\", \"lr\"". */
 void tcd_setup_rule_names(const tcd_setup_rule *r, const char *pre, const char *post, const char *sep,

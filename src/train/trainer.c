@@ -347,12 +347,27 @@ static void open_outputs(trainer *t) {
     }
 }
 
+/* A resumed run keeps the batch, epochs and lr its checkpoint began with where the corpus rule
+ * would now choose otherwise (tcd_setup_keep_resumed; rank 0 decides, every rank follows). */
+static void keep_resumed(trainer *t) {
+    char note[512] = "";
+    int verdict = 0;
+    if (t->d->rank == 0) verdict = tcd_setup_keep_resumed(&t->cfg, &t->rule, t->resume_path, note, sizeof note);
+    if (tcd_dist_agree(t->d, verdict) != 0) tcd_die("cannot read %s", t->resume_path);
+    tcd_dist_bcast(t->d, &t->cfg.batch, sizeof t->cfg.batch);
+    tcd_dist_bcast(t->d, &t->cfg.epochs, sizeof t->cfg.epochs);
+    tcd_dist_bcast(t->d, &t->cfg.lr, sizeof t->cfg.lr);
+    tcd_dist_bcast(t->d, &t->rule, sizeof t->rule);
+    if (t->d->rank == 0 && note[0]) tcd_warn("resuming with %s", note);
+}
+
 static int open_run(trainer *t) {
     if (tcd_fault_parse(&t->fault) != 0) return TCD_EXIT_USAGE;
     t->train.file = t->valid.file = -1;
     if (preflight(t) != 0) return TCD_EXIT_ERROR;
     open_loaders(t);
     tcd_setup_apply_rule(&t->cfg, t->n_train, t->train.n_classes, tcd_setup_ova(&t->cfg, &t->train), &t->rule);
+    if (t->resume_path) keep_resumed(t);
     t->model_cfg = tcd_setup_model_cfg(&t->cfg, &t->train);
     t->cfg.model_cfg = t->model_cfg;
     open_model(t);

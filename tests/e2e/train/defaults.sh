@@ -88,6 +88,27 @@ set -e
 [ $rc -eq 137 ] || fail "the killed run exited $rc, expected 137"
 "$TCDIST" train --data "$T/small.h5" --run-dir "$T/killed" --resume --quiet --threads 1 --checkpoint-every 10
 [ "$(sha "$T/killed")" = "$(sha "$T/small")" ] || fail "resumed run differs from the uninterrupted one"
+# a checkpoint whose run began with other values (an older tcdist's defaults, or flags left out on
+# the second call) continues with them, saying so: here begun with --batch 192 --epochs 25 --lr 0.01
+# under --deterministic, killed at step 40, and resumed with no flags, also at -np 2
+explicit=(--batch 192 --epochs 25 --lr 0.01 --deterministic)
+"$TCDIST" train --data "$T/small.h5" --run-dir "$T/explicit" "${explicit[@]}" "${q[@]}"
+for np in 1 2; do
+  set +e
+  TCDIST_FAULT=kill:0:40 "$TCDIST" train --data "$T/small.h5" --run-dir "$T/kept$np" "${explicit[@]}" --quiet \
+    --threads 1 --checkpoint-every 10 >/dev/null 2>&1
+  rc=$?
+  set -e
+  [ $rc -eq 137 ] || fail "the killed run exited $rc, expected 137"
+  if [ "$np" = 1 ]; then
+    "$TCDIST" train --data "$T/small.h5" --run-dir "$T/kept1" --deterministic --threads 1 --quiet 2> "$T/kept1.err"
+  else
+    mpi 2 --data "$T/small.h5" --run-dir "$T/kept2" --deterministic --threads 1 --quiet 2> "$T/kept2.err"
+  fi
+  grep -q -- "--batch 192 --epochs 25 --lr 0.01 as in the checkpoint (the corpus rule now gives --batch 32 --epochs 19" \
+    "$T/kept$np.err" || fail "-np $np: the resume does not say it keeps the checkpoint's values: $(cat "$T/kept$np.err")"
+  [ "$(sha "$T/kept$np")" = "$(sha "$T/explicit")" ] || fail "-np $np: resumed without the flags, the run differs"
+done
 # the start line says what the rule chose
 "$TCDIST" train --data "$T/small.h5" --run-dir "$T/said" --threads 1 --no-checkpoint --max-steps 1 > "$T/said.out"
 grep -q -- "--batch, --epochs and --lr from the corpus rule (1000 training documents, 4 classes, 32 steps/epoch" "$T/said.out" ||
