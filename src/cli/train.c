@@ -160,9 +160,9 @@ int tcd_cmd_train(int argc, char **argv) {
          "output loss: ova (one-vs-all: an independent sigmoid per class, BCE summed over classes; multi-label), "
          "softmax (sigmoid for 2 classes), auto (ova for a multi-label corpus, else softmax)",
          0, 0, "auto|ova|softmax"},
-        {"--epochs", TCD_OPT_I64, &c.epochs, "N", "passes over the training data (0: the corpus rule's, docs/training.md#defaults)", 1, 1000000},
-        {"--batch", TCD_OPT_I64, &c.batch, "N", "global batch size (documents per step, over all ranks; 0: the corpus rule's)", 1, 1 << 24},
-        {"--lr", TCD_OPT_F64, &c.lr, "X", "peak learning rate (0: the corpus rule's)", 1e-12, 1e6},
+        {"--epochs", TCD_OPT_I64, &c.epochs, "N", "passes over the training data (default 0: the corpus rule chooses, docs/training.md#defaults)", 1, 1000000},
+        {"--batch", TCD_OPT_I64, &c.batch, "N", "global batch size (documents per step, over all ranks; default 0: the corpus rule chooses)", 1, 1 << 24},
+        {"--lr", TCD_OPT_F64, &c.lr, "X", "peak learning rate (default 0: the corpus rule chooses)", 1e-12, 1e6},
         {"--schedule", TCD_OPT_CHOICE, &c.schedule, "KIND", "learning-rate schedule", 0, 0, "constant|linear|cosine"},
         {"--warmup", TCD_OPT_I64, &c.warmup, "STEPS", "linear warmup steps (linear, cosine)", 0, (double)(INT64_MAX / 2)},
         {"--min-lr", TCD_OPT_F64, &c.min_lr, "X", "final learning rate of linear/cosine", 0, 1e6},

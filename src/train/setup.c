@@ -241,15 +241,25 @@ int tcd_setup_keep_resumed(tcd_train_config *c, tcd_setup_rule *r, const char *c
     const double batch = config_number(info.config_json, "batch"), epochs = config_number(info.config_json, "epochs");
     const double lr = config_number(info.config_json, "lr");
     tcd_ckpt_info_free(&info);
-    /* lr is stored with 9 significant digits */
+    /* config.json holds lr to 9 significant digits: a kept lr is that close to the run's, not
+     * bit-identical (the same tcdist computes the same lr and keeps its own) */
     const int kb = r->batch && batch >= 1 && batch != (double)c->batch;
     const int ke = r->epochs && epochs >= 1 && epochs != (double)c->epochs;
     const int kl = r->lr && lr > 0 && fabs(lr - c->lr) > 1e-8 * c->lr;
     if (!kb && !ke && !kl) return 0;
     tcd_buf was = {0}, now = {0};
-    if (kb) tcd_buf_printf(&was, " --batch %lld", (long long)batch), tcd_buf_printf(&now, " --batch %lld", (long long)c->batch);
-    if (ke) tcd_buf_printf(&was, " --epochs %lld", (long long)epochs), tcd_buf_printf(&now, " --epochs %lld", (long long)c->epochs);
-    if (kl) tcd_buf_printf(&was, " --lr %.6g", lr), tcd_buf_printf(&now, " --lr %.6g", c->lr);
+    if (kb) {
+        tcd_buf_printf(&was, " --batch %lld", (long long)batch);
+        tcd_buf_printf(&now, " --batch %lld", (long long)c->batch);
+    }
+    if (ke) {
+        tcd_buf_printf(&was, " --epochs %lld", (long long)epochs);
+        tcd_buf_printf(&now, " --epochs %lld", (long long)c->epochs);
+    }
+    if (kl) {
+        tcd_buf_printf(&was, " --lr %.6g", lr);
+        tcd_buf_printf(&now, " --lr %.6g", c->lr);
+    }
     snprintf(note, n, "%s as in the checkpoint (the corpus rule now gives%s; give the flags to choose)", was.data + 1,
              now.data);
     free(was.data);
