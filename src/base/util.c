@@ -146,6 +146,17 @@ void tcd_buf_append(tcd_buf *b, const void *p, size_t n) {
 
 void tcd_buf_putc(tcd_buf *b, char c) { tcd_buf_append(b, &c, 1); }
 
+double tcd_json_number(const char *text, const char *key) {
+    char pat[128];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *p = text ? strstr(text, pat) : NULL;
+    if (!p) return NAN;
+    p += strlen(pat);
+    char *end;
+    const double v = strtod(p, &end);
+    return end == p ? NAN : v;
+}
+
 void tcd_buf_printf(tcd_buf *b, const char *fmt, ...) {
     va_list ap, ap2;
     va_start(ap, fmt);

@@ -63,6 +63,11 @@ void tcd_buf_free(tcd_buf *b);
 int tcd_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out, char *err, size_t errlen);
 int tcd_parse_f64(const char *s, double lo, double hi, double *out, char *err, size_t errlen);
 
+/* The number after "KEY": in a flat JSON text that tcdist wrote itself (a metrics.jsonl or
+ * trials.jsonl line, config.json's top level): the first occurrence of the key; NAN when it is
+ * absent, null or not a number. Not a JSON parser: for input from users, see models/config.c. */
+double tcd_json_number(const char *text, const char *key);
+
 /* Wall clock in seconds (monotonic). */
 double tcd_now(void);
 

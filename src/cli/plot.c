@@ -33,14 +33,8 @@ static void series_add(series *s, double x, double y) {
 
 /* The number after "key": in one metrics.jsonl line (written by train, so flat and simple). */
 static int field(const char *line, const char *key, double *out) {
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\":", key);
-    const char *p = strstr(line, pat);
-    if (!p) return -1;
-    p += strlen(pat);
-    char *end;
-    double v = strtod(p, &end);
-    if (end == p || !isfinite(v)) return -1;
+    const double v = tcd_json_number(line, key);
+    if (!isfinite(v)) return -1;
     *out = v;
     return 0;
 }

@@ -220,15 +220,6 @@ void tcd_setup_apply_rule(tcd_train_config *c, int64_t train_docs, int64_t n_cla
     }
 }
 
-/* The number after "KEY": in a config JSON written by tcd_setup_config_json (top-level keys only
- * are searched for: no member of model_config is named batch, epochs or lr); 0 when absent. */
-static double config_number(const char *json, const char *key) {
-    char pat[32];
-    snprintf(pat, sizeof pat, "\"%s\": ", key);
-    const char *p = json ? strstr(json, pat) : NULL;
-    return p ? strtod(p + strlen(pat), NULL) : 0;
-}
-
 int tcd_setup_keep_resumed(tcd_train_config *c, tcd_setup_rule *r, const char *ckpt_path, char *note, size_t n) {
     note[0] = 0;
     if (!r->batch && !r->epochs && !r->lr) return 0;
@@ -238,8 +229,9 @@ int tcd_setup_keep_resumed(tcd_train_config *c, tcd_setup_rule *r, const char *c
         tcd_error("%s", err);
         return -1;
     }
-    const double batch = config_number(info.config_json, "batch"), epochs = config_number(info.config_json, "epochs");
-    const double lr = config_number(info.config_json, "lr");
+    /* top-level keys of tcd_setup_config_json's object (no member of model_config has these names) */
+    const double batch = tcd_json_number(info.config_json, "batch");
+    const double epochs = tcd_json_number(info.config_json, "epochs"), lr = tcd_json_number(info.config_json, "lr");
     tcd_ckpt_info_free(&info);
     /* config.json holds lr to 9 significant digits: a kept lr is that close to the run's, not
      * bit-identical (the same tcdist computes the same lr and keeps its own) */

@@ -46,15 +46,6 @@ typedef struct {
 
 /* ---- the journal ---- */
 
-/* The number after `key` in a record line (NAN: absent or null). */
-static double field_num(const char *line, const char *key) {
-    const char *p = strstr(line, key);
-    if (!p) return NAN;
-    p += strlen(key);
-    if (!strncmp(p, "null", 4)) return NAN;
-    return strtod(p, NULL);
-}
-
 /* The journal's record of trial `id`, into *t: 1 when there is one. */
 static int journal_find(const tuner *u, trial *t) {
     if (!u->journal) return 0;
@@ -68,11 +59,11 @@ static int journal_find(const tuner *u, trial *t) {
             t->status = TS_FAILED;
             for (int s = TS_DONE; st && s <= TS_FAILED; s++)
                 if (!strncmp(st + 11, STATUS[s], strlen(STATUS[s])) && st[11 + strlen(STATUS[s])] == '"') t->status = s;
-            t->metric = field_num(rec, "\"metric\": ");
-            t->steps = (int64_t)field_num(rec, "\"steps\": ");
-            t->epochs = (int64_t)field_num(rec, "\"epochs\": ");
-            t->seconds = field_num(rec, "\"seconds\": ");
-            t->wall = field_num(rec, "\"wall\": ");
+            t->metric = tcd_json_number(rec, "metric");
+            t->steps = (int64_t)tcd_json_number(rec, "steps");
+            t->epochs = (int64_t)tcd_json_number(rec, "epochs");
+            t->seconds = tcd_json_number(rec, "seconds");
+            t->wall = tcd_json_number(rec, "wall");
             if (!isfinite(t->wall)) t->wall = t->seconds;
             t->journaled = 1;
             free(rec);
@@ -469,7 +460,7 @@ static void bracket_find(const tuner *u, int b, int64_t *points, int *closed) {
         const char *end = strchr(line, '\n');
         if (!strncmp(line, key, strlen(key))) {
             char *rec = tcd_strndup(line, end ? (size_t)(end - line) : strlen(line));
-            const double p = field_num(rec, "\"points\": ");
+            const double p = tcd_json_number(rec, "points");
             *points = isfinite(p) && p > 0 ? (int64_t)p : 0;
             *closed = strstr(rec, "\"closed\": true") != NULL;
             free(rec);
