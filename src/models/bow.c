@@ -187,7 +187,7 @@ static void bow_backward(tcd_model *m, const tcd_batch *b, const float *dlogits,
      *    order, so every row's sum runs in the same order whatever the thread count. Handed over
      *    (tcd_model_bind_bag): each document's vector, de * 1/len, the very term that
      *    embedding_bag_backward adds for each of its tokens */
-    if (m->bag_cap > 0) {
+    if (m->bag_on) {
 #pragma omp parallel for schedule(static) num_threads(n_threads) if (n > TCD_CHUNK)
         for (int64_t d = 0; d < n; d++) {
             const int64_t len = b->offsets[d + 1] - b->offsets[d];
@@ -272,7 +272,7 @@ static void bow_backward_fixed(tcd_model *m, const tcd_batch *b, const float *dl
         int64_t *part = ws->fix_part + (int64_t)t * ws->dense_stride;
         memset(part, 0, (size_t)ws->dense_n * sizeof(int64_t));
         int my_bad = 0;
-        int64_t *fix_emb = m->bag_cap > 0 ? m->bag_fix : ws->fix_emb; /* handed over: straight to its owner */
+        int64_t *fix_emb = m->bag_on ? m->bag_fix : ws->fix_emb; /* handed over: straight to its owner */
         for (int64_t d = n * t / nt; d < n * (t + 1) / nt; d++)
             my_bad |= doc_fixed(&v, ws, b, dlogits, d, part, fix_emb, lim);
         bad[t * 16] = my_bad;
@@ -285,7 +285,7 @@ static void bow_backward_fixed(tcd_model *m, const tcd_batch *b, const float *dl
             for (int64_t j = e_lo; j < e_hi; j++) ad[j] += pk[j];
         }
         /* 3. embedding: threads own row ranges, each scans the whole batch */
-        if (m->bag_cap == 0)
+        if (!m->bag_on)
             embedding_bag_backward_fixed(acc, ws->fix_emb, b->tokens, b->offsets, n, v.D, V * t / nt, V * (t + 1) / nt);
     }
 

@@ -95,6 +95,12 @@ void tcd_model_bind_bag(tcd_model *m, float *vec, int64_t *fix, int64_t cap_docs
     m->bag_vec = vec;
     m->bag_fix = fix;
     m->bag_cap = cap_docs;
+    m->bag_on = 1;
+}
+
+void tcd_model_hand_over(tcd_model *m, int on) {
+    TCD_CHECK(!on || m->bag_cap > 0);
+    m->bag_on = on;
 }
 
 static void head_free(struct tcd_head_ws *h) {
@@ -337,7 +343,7 @@ static void backward_fixed(tcd_model *m, const tcd_batch *b, float scale, int n_
 
 void tcd_model_backward(tcd_model *m, const tcd_batch *b, float scale, int n_threads) {
     consume_forward(m, b);
-    if (m->bag_cap > 0 && b->n > m->bag_cap)
+    if (m->bag_on && b->n > m->bag_cap)
         tcd_die("model: a batch of %lld documents exceeds the %lld of the embedding hand-over", (long long)b->n,
                 (long long)m->bag_cap);
     if (n_threads < 1) n_threads = 1;

@@ -134,6 +134,7 @@ struct tcd_model {
     float *bag_vec;        /* tcd_model_bind_bag: [bag_cap x D] each document's embedding-gradient vector */
     int64_t *bag_fix;      /* ... in deterministic mode, fixed point (as added into acc) */
     int64_t bag_cap;       /* documents they hold; 0: the embedding backward is the model's own */
+    int bag_on;            /* tcd_model_hand_over: this step's backward hands over (bag_cap > 0) */
     int owns_buffers;      /* tcd_model_alloc made them */
     int deterministic;     /* tcd_model_set_deterministic */
     int training;          /* tcd_model_set_training: a training forward (dropout on) ... */
@@ -198,6 +199,9 @@ int tcd_model_has_bag(const tcd_model *m);
  * mode, fix (int64 fixed point), and adds nothing to tensor 0's rows of grads or acc. A batch of more
  * than cap_docs documents is an error. */
 void tcd_model_bind_bag(tcd_model *m, float *vec, int64_t *fix, int64_t cap_docs);
+/* After tcd_model_bind_bag: whether the next backwards hand over (1, the default) or add tensor 0's
+ * rows themselves (0), step by step (the shared exchange times both; the same bits either way). */
+void tcd_model_hand_over(tcd_model *m, int on);
 void tcd_model_free(tcd_model *m);
 /* Used by a kind's layout: appends a tensor. */
 void tcd_model_add_tensor(tcd_model *m, const char *name, int64_t rows, int64_t cols, int rank, tcd_init_kind init,

@@ -56,6 +56,8 @@ void tcd_exchange_load(tcd_exchange *x, const float *params, const float *m, con
     x->ops->load(x, params, m, v);
 }
 
+int tcd_exchange_begin_step(tcd_exchange *x) { return x->ops->begin ? x->ops->begin(x) : 0; }
+
 void tcd_exchange_reduce(tcd_exchange *x, const tcd_batch *b, double *stats, int n_stats, int n_threads) {
     x->ops->reduce(x, b, stats, n_stats, n_threads);
 }

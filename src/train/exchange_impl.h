@@ -11,6 +11,7 @@ typedef struct {
     void (*apply)(tcd_exchange *x, tcd_adam *opt, double lr, int n_threads);
     void (*discard)(tcd_exchange *x, int n_threads);
     void (*close)(tcd_exchange *x);
+    int (*begin)(tcd_exchange *x); /* NULL: the model keeps its embedding backward */
 } tcd_exchange_ops;
 
 struct tcd_exchange {

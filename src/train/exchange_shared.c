@@ -17,7 +17,11 @@
  * summing every source densely read a whole gradient buffer per rank per step, mostly zeros; and a
  * reader that cleared what it read took the cache lines from the core that wrote them, which had to
  * take them back at its next backward. Now a row no rank used is not read at all (it is zero in
- * every buffer), a row is read only from the ranks that used it, and only its writer writes it. */
+ * every buffer), a row is read only from the ranks that used it, and only its writer writes it.
+ *
+ * A bag model can instead hand its embedding backward over, and each rank then adds every rank's
+ * documents into its own slice's rows (owner computes, below). Which of the two is faster depends
+ * on the CPU, so the first steps of a run time both and keep the faster (step_path). */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -265,6 +269,15 @@ static int64_t owned_len(int64_t lo, int64_t hi, int64_t dense0) {
     return e > 0 ? (e + 15) & ~(int64_t)15 : 0;
 }
 
+/* The timed steps that choose the path: PROBE_WARM untimed steps, then PROBE_ROUNDS rounds of a
+ * block of PROBE_BLOCK steps of each path, the first step of each block untimed (the other path's
+ * lines are still in the caches): 36 steps, and the median of the 12 timed steps of each decides. */
+enum { PATH_RANKS = 0, PATH_OWNER = 1 };
+#define PROBE_WARM 4
+#define PROBE_BLOCK 4
+#define PROBE_ROUNDS 4
+#define PROBE_TIMED (PROBE_ROUNDS * (PROBE_BLOCK - 1))
+
 typedef struct {
     tcd_shm *shm;
     int64_t lo, hi;    /* this rank's slice of the flat buffers */
@@ -273,6 +286,7 @@ typedef struct {
     uint64_t **bits;   /* [world][words]: the rows each rank's batch used this step */
     tcd_row_marks marks;
     int64_t **next, *slice_lo, *slice_hi;
+    int64_t *even_lo, *even_hi; /* owner: even slices, for the claims of PATH_RANKS */
     slice_claims claims;
     /* the owner computes its slice's rows from every rank's handed-over batch (owner_scatter), into
      * n_part partial sums: one per source rank (float: summed in rank order afterwards, so that the
@@ -283,6 +297,16 @@ typedef struct {
     void **part_ptrs;         /* [world x n_part] */
     uint64_t **part_bits;     /* [world x n_part]: the rows of the slice each source used */
     owned_rows *own;          /* [world] */
+    /* Which path a step takes when the model can hand its embedding backward over (owner): the
+     * owners compute their rows from every rank's handed-over batch (PATH_OWNER), or the model adds
+     * its own batch into its rank's buffer and the owners sum those buffers (PATH_RANKS, also the
+     * path of the models without a hand-over). Both give the same bits; which is faster depends on
+     * the CPU (docs/distributed.md), so unless TCDIST_SHARED_PATH says, the first steps time both. */
+    int path, forced;         /* this step's path; the forced one, or -1 */
+    int64_t n_steps;          /* steps begun, while timing */
+    int timing;               /* this step is timed */
+    double t0, *probe;        /* [2][PROBE_TIMED] seconds a step, per path */
+    int n_probe[2];
     /* hier (several nodes): this slice's node sums, their rows, and the exchange with the ranks that
      * hold the same slice on the other nodes */
     int cross;
@@ -307,12 +331,67 @@ static void shared_load(tcd_exchange *x, const float *params, const float *m, co
     tcd_shm_barrier(s->shm);
 }
 
+static int cmp_double(const void *a, const void *b) {
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median_of(double *v, int n) {
+    if (n == 0) return 0;
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* The path of the step that begins now: a function of the step count while timing, then of the
+ * node's summed timings, so the same on every rank. At the end of the timed steps, the choice
+ * (collective). */
+static int step_path(tcd_exchange *x) {
+    shared_state *s = x->impl;
+    if (!s->owner) return PATH_RANKS;
+    if (s->forced >= 0) return s->forced;
+    const int64_t end = PROBE_WARM + 2 * PROBE_ROUNDS * PROBE_BLOCK, p = s->n_steps;
+    if (p > end) return s->path;
+    s->n_steps++;
+    if (p < PROBE_WARM) return PATH_OWNER;
+    if (p == end) {
+        /* t[path]: the median step of each path in ns, summed over the node's ranks (each rank's
+         * time includes its wait for the others; integers, so every rank gets the same sums and
+         * makes the same choice); t[2]: the ranks that timed both */
+        int64_t t[3] = {(int64_t)(1e9 * median_of(s->probe, s->n_probe[PATH_RANKS])),
+                        (int64_t)(1e9 * median_of(s->probe + PROBE_TIMED, s->n_probe[PATH_OWNER])),
+                        s->n_probe[PATH_RANKS] > 0 && s->n_probe[PATH_OWNER] > 0};
+        tcd_dist_sum_i64(x->d, t, 3);
+        const int W = x->d->local_size, timed = t[2] == W;
+        const int path = !timed || t[PATH_OWNER] <= t[PATH_RANKS] ? PATH_OWNER : PATH_RANKS;
+        static const char *const name[2] = {"rank buffers", "owner computes"};
+        if (!x->opts.quiet && timed)
+            tcd_info("shared exchange: %s, %.3f ms a step against %.3f ms for %s (medians of %d timed steps "
+                     "each, mean over the node's ranks; TCDIST_SHARED_PATH=owner or ranks chooses)",
+                     name[path], 1e-6 * (double)t[path] / W, 1e-6 * (double)t[!path] / W, name[!path], PROBE_TIMED);
+        return path;
+    }
+    const int64_t k = p - PROBE_WARM;
+    s->timing = k % PROBE_BLOCK != 0;
+    return (k / PROBE_BLOCK) % 2 == 0 ? PATH_RANKS : PATH_OWNER;
+}
+
+/* Before the step's backward: its path, and whether the model hands its embedding backward over. */
+static int shared_begin(tcd_exchange *x) {
+    shared_state *s = x->impl;
+    s->path = step_path(x);
+    if (s->timing) s->t0 = tcd_now();
+    s->claims.own = s->path == PATH_OWNER ? s->own : NULL;
+    s->claims.slice_lo = s->path == PATH_OWNER ? s->slice_lo : s->even_lo;
+    s->claims.slice_hi = s->path == PATH_OWNER ? s->slice_hi : s->even_hi;
+    return s->path == PATH_OWNER;
+}
+
 /* Marks the rows this rank's batch used; then the stats' allreduce is also the barrier after which
  * every rank's gradients and marks are complete. */
 static void shared_reduce(tcd_exchange *x, const tcd_batch *b, double *stats, int n_stats, int n_threads) {
     shared_state *s = x->impl;
     (void)n_threads;
-    if (s->owner) { /* publish the batch; the model wrote the vectors */
+    if (s->path == PATH_OWNER) { /* publish the batch; the model wrote the vectors */
         const bag_part *p = &s->bag[x->d->local_rank];
         const int64_t n = b->n, n_tok = n > 0 ? b->offsets[n] - b->offsets[0] : 0;
         if (n > s->cap_docs || n_tok > s->cap_tokens)
@@ -563,7 +642,7 @@ static void shared_apply(tcd_exchange *x, tcd_adam *opt, double lr, int n_thread
         return;
     }
     /* owner computes: this slice's rows first; the release store below publishes them to helpers */
-    if (s->owner) owner_scatter(x, n_threads);
+    if (s->path == PATH_OWNER) owner_scatter(x, n_threads);
     /* open this rank's slice for claims: every counter was exhausted before the last step's
      * barrier, so no rank claims a block of this slice before this store */
     __atomic_store_n(s->next[x->d->local_rank], 0, __ATOMIC_RELEASE);
@@ -572,19 +651,27 @@ static void shared_apply(tcd_exchange *x, tcd_adam *opt, double lr, int n_thread
                x->rows > 0 ? &s->marks : NULL, &s->claims, 0, 0, lr, n_threads);
     /* every block is updated before any rank clears what it wrote or goes on */
     tcd_shm_barrier(s->shm);
-    if (s->owner)
+    /* nobody claims now: closed until this rank opens it again (a counter left at the number of
+     * blocks would let the next step's helpers in early if that step's slices are longer) */
+    __atomic_store_n(s->next[x->d->local_rank], CLAIM_DONE, __ATOMIC_RELAXED);
+    if (s->path == PATH_OWNER)
         clear_owned(x);
     else
         clear_own(x);
+    if (s->timing) {
+        s->probe[s->path * PROBE_TIMED + s->n_probe[s->path]++] = tcd_now() - s->t0;
+        s->timing = 0;
+    }
 }
 
 static void shared_discard(tcd_exchange *x, int n_threads) {
     shared_state *s = x->impl;
     (void)n_threads;
-    if (s->owner)
+    if (s->path == PATH_OWNER)
         clear_owned(x);
     else
         clear_own(x);
+    s->timing = 0;
     tcd_shm_barrier(s->shm);
 }
 
@@ -608,10 +695,16 @@ static void shared_close(tcd_exchange *x) {
     free(s->part_ptrs);
     free(s->part_bits);
     free(s->own);
+    if (s->owner) {
+        free(s->even_lo);
+        free(s->even_hi);
+    }
+    free(s->probe);
     free(s);
 }
 
-static const tcd_exchange_ops shared_ops = {shared_load, shared_reduce, shared_apply, shared_discard, shared_close};
+static const tcd_exchange_ops shared_ops = {shared_load,   shared_reduce, shared_apply,
+                                            shared_discard, shared_close,  shared_begin};
 
 /* Where the slices start: cut[0 .. W] (cut[W] = n), aligned to 1024 floats (4 KiB pages) so that
  * no two ranks own one cache line or page. Even slices; or, when the owners compute the table's
@@ -693,6 +786,15 @@ int tcd_exchange_shared_open(tcd_exchange *x, char *why, size_t why_len) {
         snprintf(why, why_len, "the nodes hold different numbers of ranks");
         return -1;
     }
+    /* TCDIST_SHARED_PATH: the path of a model that hands its embedding backward over, instead of
+     * timing both; every rank must read the same (a rank whose value differs from the node's stops) */
+    const char *fp = getenv("TCDIST_SHARED_PATH");
+    const int forced = !fp || !*fp ? -1 : !strcmp(fp, "owner") ? PATH_OWNER : !strcmp(fp, "ranks") ? PATH_RANKS : -2;
+    if (forced == -2) tcd_die("TCDIST_SHARED_PATH=%s: expected owner or ranks", fp);
+    double fsum = forced;
+    tcd_dist_sum_f64(d, &fsum, 1);
+    if (fsum != (double)forced * d->world)
+        tcd_die("TCDIST_SHARED_PATH differs between the ranks (here: %s)", fp ? fp : "unset");
     /* contiguous slices (slice_cuts) */
     const int64_t n = x->n_params, words = (x->rows + 63) / 64;
     const int owner = d->n_nodes == 1 && W > 1 && x->bag, n_part = det ? 1 : W;
@@ -770,7 +872,21 @@ int tcd_exchange_shared_open(tcd_exchange *x, char *why, size_t why_len) {
         memset(x->flat.acc, 0, sizeof(int64_t) * (size_t)n);
     }
     s->owner = owner;
-    if (owner) open_owner(x, s, shm, bytes, n_part, elem, cap_docs, cap_tokens);
+    s->path = owner ? PATH_OWNER : PATH_RANKS;
+    s->forced = forced;
+    s->even_lo = s->slice_lo;
+    s->even_hi = s->slice_hi;
+    if (owner) {
+        open_owner(x, s, shm, bytes, n_part, elem, cap_docs, cap_tokens);
+        slice_cuts(x, 0, cut); /* even: where the owners sum the ranks' buffers, cost is even */
+        s->even_lo = tcd_malloc(sizeof(int64_t) * (size_t)W);
+        s->even_hi = tcd_malloc(sizeof(int64_t) * (size_t)W);
+        for (int r = 0; r < W; r++) {
+            s->even_lo[r] = cut[r];
+            s->even_hi[r] = cut[r + 1];
+        }
+        s->probe = tcd_calloc(2 * PROBE_TIMED, sizeof(double));
+    }
     free(cut);
     s->cross = d->n_nodes > 1;
     if (s->cross) {

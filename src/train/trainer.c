@@ -505,6 +505,8 @@ static int train_step(trainer *t) {
 
     const double lr = tcd_lr_at(&t->sched, t->step);
     double stats[ST_N] = {0, b.n ? (double)(b.offsets[b.n] - b.offsets[0]) : 0.0, 0, 0, 0};
+    const int hand_over = tcd_exchange_begin_step(t->xch);
+    if (t->flat.bag_cap > 0) tcd_model_hand_over(&t->model, hand_over);
     if (b.n > 0) {
         tcd_model_set_training(&t->model, 1, t->step);
         stats[ST_LOSS] = tcd_model_forward(&t->model, &b, NULL, t->threads);
