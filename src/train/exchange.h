@@ -64,7 +64,7 @@ const char *tcd_exchange_name(const tcd_exchange *x);
 /* Installs the initial or resumed state, the same on every rank: each rank copies what it owns.
  * Collective. */
 void tcd_exchange_load(tcd_exchange *x, const float *params, const float *m, const float *v);
-/* Before each step's backward, on every rank: 1 when the model hands its embedding backward over
+/* Before each step's forward, on every rank: 1 when the model hands its embedding backward over
  * this step (tcd_model_hand_over), 0 when it adds the rows itself. The same on every rank. */
 int tcd_exchange_begin_step(tcd_exchange *x);
 /* Collective: after it, the step's gradient sums over all ranks are ready for the optimizer, and

@@ -375,7 +375,8 @@ static int step_path(tcd_exchange *x) {
     return (k / PROBE_BLOCK) % 2 == 0 ? PATH_RANKS : PATH_OWNER;
 }
 
-/* Before the step's backward: its path, and whether the model hands its embedding backward over. */
+/* Before the step's forward (the timed span starts here): its path, and whether the model hands
+ * its embedding backward over. */
 static int shared_begin(tcd_exchange *x) {
     shared_state *s = x->impl;
     s->path = step_path(x);
