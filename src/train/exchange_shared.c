@@ -286,7 +286,8 @@ typedef struct {
     uint64_t **bits;   /* [world][words]: the rows each rank's batch used this step */
     tcd_row_marks marks;
     int64_t **next, *slice_lo, *slice_hi;
-    int64_t *even_lo, *even_hi; /* owner: even slices, for the claims of PATH_RANKS */
+    int64_t *even_lo, *even_hi; /* even slices, for the claims of PATH_RANKS (the same as the
+                                 * slices where the owners do not compute) */
     slice_claims claims;
     /* the owner computes its slice's rows from every rank's handed-over batch (owner_scatter), into
      * n_part partial sums: one per source rank (float: summed in rank order afterwards, so that the
@@ -696,10 +697,8 @@ static void shared_close(tcd_exchange *x) {
     free(s->part_ptrs);
     free(s->part_bits);
     free(s->own);
-    if (s->owner) {
-        free(s->even_lo);
-        free(s->even_hi);
-    }
+    free(s->even_lo);
+    free(s->even_hi);
     free(s->probe);
     free(s);
 }
@@ -875,18 +874,16 @@ int tcd_exchange_shared_open(tcd_exchange *x, char *why, size_t why_len) {
     s->owner = owner;
     s->path = owner ? PATH_OWNER : PATH_RANKS;
     s->forced = forced;
-    s->even_lo = s->slice_lo;
-    s->even_hi = s->slice_hi;
     if (owner) {
         open_owner(x, s, shm, bytes, n_part, elem, cap_docs, cap_tokens);
-        slice_cuts(x, 0, cut); /* even: where the owners sum the ranks' buffers, cost is even */
-        s->even_lo = tcd_malloc(sizeof(int64_t) * (size_t)W);
-        s->even_hi = tcd_malloc(sizeof(int64_t) * (size_t)W);
-        for (int r = 0; r < W; r++) {
-            s->even_lo[r] = cut[r];
-            s->even_hi[r] = cut[r + 1];
-        }
         s->probe = tcd_calloc(2 * PROBE_TIMED, sizeof(double));
+    }
+    slice_cuts(x, 0, cut); /* even: where the owners sum the ranks' buffers, cost is even */
+    s->even_lo = tcd_malloc(sizeof(int64_t) * (size_t)W);
+    s->even_hi = tcd_malloc(sizeof(int64_t) * (size_t)W);
+    for (int r = 0; r < W; r++) {
+        s->even_lo[r] = cut[r];
+        s->even_hi[r] = cut[r + 1];
     }
     free(cut);
     s->cross = d->n_nodes > 1;
