@@ -232,7 +232,12 @@ tcd_http *tcd_http_start(const tcd_http_opts *o, char *err, size_t errlen) {
     if (parse_listen(o->listen, &ss, &v6, err, errlen) != 0) return NULL;
     tcd_http *h = tcd_calloc(1, sizeof *h);
     h->o = *o;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    /* poll(), not epoll: libmicrohttpd 0.9.75 (Debian 12) can abort in MHD_quiesce_daemon on an epoll
+     * thread pool ("Failed to remove listen FD from epoll set": the quiescing thread and a worker
+     * race to take the listen socket out of the worker's epoll set, and the loser panics); seen once
+     * in 100 drains of tests/e2e/damage. With poll() each worker rebuilds its set every turn and
+     * quiescing only sets a flag and wakes it. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (v6) flags |= MHD_USE_IPv6;
     h->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
                             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
