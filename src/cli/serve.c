@@ -49,13 +49,29 @@ static char *read_token(const char *path) {
     return tcd_strdup(s);
 }
 
+/* A signal taken by a thread that does not block it: threads a library started before main (OpenBLAS's
+ * pool) have every signal unblocked, and where the main thread is not in sigtimedwait the kernel hands
+ * a process-wide SIGTERM to one of them; without a handler its default action ended the server
+ * instead of draining it. The handler records it for serve_loop. */
+static volatile sig_atomic_t caught_stop, caught_hup;
+
+static void on_signal(int sig) {
+    if (sig == SIGHUP)
+        caught_hup = 1;
+    else
+        caught_stop = sig;
+}
+
 /* Waits for signals and polls the model files until SIGTERM or SIGINT. */
 static int serve_loop(tcd_model_set *set, const sigset_t *sigs) {
     for (;;) {
         struct timespec ts = {0, 250 * 1000 * 1000};
         int sig = sigtimedwait(sigs, NULL, &ts);
+        if (sig != SIGTERM && sig != SIGINT && caught_stop) sig = caught_stop;
         if (sig == SIGTERM || sig == SIGINT) return sig;
-        tcd_models_poll(set, sig == SIGHUP);
+        const int hup = sig == SIGHUP || caught_hup;
+        caught_hup = 0;
+        tcd_models_poll(set, hup);
     }
 }
 
@@ -107,12 +123,21 @@ int tcd_cmd_serve(int argc, char **argv) {
     char *token = NULL;
     if (token_file && !(token = read_token(token_file))) return TCD_EXIT_ERROR;
 
-    /* the signals go to the main thread only: block them before any thread starts */
+    /* the signals go to the main thread: block them before any thread of ours starts (and catch
+     * them in the threads a library started earlier, on_signal) */
     sigset_t sigs;
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGHUP);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """SIGTERM drains tcdist serve: a request in flight (its body half sent) when the signal comes is
 still answered with its predictions; meanwhile new connections are refused and readiness answers
-503 on a connection opened before; then the server exits 0."""
-import json, os, signal, socket, sys, time
+503 on a connection opened before; then the server exits 0. Also when the SIGTERM is taken by a
+thread that a library started before main (OpenBLAS's pool, which blocks no signal): it too drains
+and exits 0, where its default action used to end the server (exit -15)."""
+import ctypes, json, os, signal, socket, sys, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from servelib import Server, fail, fixture, workdir
@@ -54,3 +56,29 @@ except Exception:
 if rc != 0 or not srv.wait_log("drained"):
     fail("exit %d after the drain:\n%s" % (rc, "".join(srv.log)))
 print("ok: SIGTERM refused new connections, answered the request in flight, exited 0")
+
+# SIGTERM to a thread that does not block it (the kernel picks such a thread for a process-wide
+# signal whenever the main thread is not waiting for it): OpenBLAS with 2 threads starts its pool
+# when the library loads, before main blocks the signals for the threads the server starts.
+from servelib import ENV
+srv = Server(["--model", "m=" + run, "--threads", "2"], d, env=dict(ENV, OPENBLAS_NUM_THREADS="2"))
+pid = srv.p.pid
+def blocks_term(tid):
+    for line in open("/proc/%d/task/%d/status" % (pid, tid)):
+        if line.startswith("SigBlk:"):
+            return (int(line.split()[1], 16) >> (signal.SIGTERM - 1)) & 1
+    return 1
+open_threads = [int(t) for t in os.listdir("/proc/%d/task" % pid) if int(t) != pid and not blocks_term(int(t))]
+if not open_threads:
+    fail("no thread of the server leaves SIGTERM unblocked (OpenBLAS single-threaded?): nothing to test")
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.tgkill(pid, open_threads[0], signal.SIGTERM) != 0:
+    fail("tgkill: errno %d" % ctypes.get_errno())
+try:
+    rc = srv.p.wait(timeout=20)
+except Exception:
+    fail("SIGTERM to thread %d: the server did not exit" % open_threads[0])
+if rc != 0 or not srv.wait_log("drained"):
+    fail("SIGTERM to thread %d of %d open to it: exit %d (expected a drain and 0):\n%s"
+         % (open_threads[0], len(open_threads), rc, "".join(srv.log)))
+print("ok: SIGTERM taken by a library's thread (%d such threads) drained and exited 0" % len(open_threads))
