@@ -27,7 +27,9 @@ Runs (one seed, 1; one thread per run, --jobs runs at a time):
              <= 70k (the others: epochs 5 only)
   fastText   `fasttext supervised -dim 16 -lr 0.5 -epoch E -thread 1` and `fasttext supervised
              -epoch E -thread 1` (its defaults: dim 100, lr 0.1, ...), E = each epoch count of the
-             grid; accuracy = P@1 of `fasttext test`
+             grid; accuracy = the share of `fasttext predict`'s labels that match the gold label,
+             counted exactly (`fasttext test` prints P@1 to 3 digits only; the results files
+             before 2026-12-06-panel-seeds.md used it)
   rule       (--rule) tcdist with the lr/batch/epochs of rule() below, as explicit flags, and both
              fastText runs at the rule's epochs (equal epochs). rule() is the trainer's corpus rule
              written out; with a tcdist that has it, the defaults runs are the same runs
@@ -245,8 +247,14 @@ def one(args, corp, name, kind, p, slot):
         if kind == "ft-lr0.5":
             cmd += ["-lr", "0.5", "-dim", "16"]
         wall, _ = sh(cmd)
-        _, out = sh(["fasttext", "test", model + ".bin", c["ft_test"]])
-        acc = float(re.search(r"P@1\s+([0-9.]+)", out).group(1))
+        # `fasttext test` prints P@1 to 3 digits (SST-2: 713 and 714 of 872 both print 0.818): count
+        # the predictions against the gold labels instead, as tcdist's eval does
+        _, out = sh(["fasttext", "predict", model + ".bin", c["ft_test"]])
+        gold = [l.split(" ", 1)[0] for l in open(c["ft_test"], encoding="utf-8")]
+        pred = out.split()
+        if len(pred) != len(gold):
+            sys.exit(f"fasttext predict gave {len(pred)} labels for the {len(gold)} lines of {c['ft_test']}")
+        acc = sum(g == q for g, q in zip(gold, pred)) / len(gold)
     else:
         cmd = [args.tcdist, "train", "--data", c["train"], "--run-dir", rd, "--threads", "1",
                "--seed", str(p.get("seed", 1)), "--quiet", "--overwrite", "--no-checkpoint"]
@@ -323,14 +331,18 @@ def report(args, corp, recs):
             fa = [r["acc"] for r in rs if r["kind"] == "ft-lr0.5" and r["params"]["epochs"] == e and seed_of(r) in args.seeds]
             fd = [r["acc"] for r in rs if r["kind"] == "ft-default" and r["params"]["epochs"] == e and seed_of(r) in args.seeds]
             g = [r["acc"] for r in rs if r["kind"] == "grid"]
-            if not d or not fa or not fd or not g:
+            if not d or not fa or not fd:
                 continue
             u = next((r["used"] for r in d if r.get("used")), {})
-            md, gb = statistics.median(r["acc"] for r in d), max(g)
-            ok = md >= gb - 0.01 and md >= statistics.median(fa) and md >= statistics.median(fd)
+            md = statistics.median(r["acc"] for r in d)
+            ok = md >= statistics.median(fa) and md >= statistics.median(fd)
+            if g:  # --no-grid on a fresh --work: the fastText half of the target only
+                ok = ok and md >= max(g) - 0.01
+            verdict = ("yes" if ok else "no") if g else ("fastText's half: " + ("yes" if ok else "no"))
+            gcells = f"{max(g):.4f} | {100 * (md - max(g)):+.2f}" if g else "- | -"
             L.append(f"| {n} | {u.get('batch')}, {u.get('epochs')}, {u.get('lr', 0):.3g}, {u.get('hidden')} | "
-                     f"{', '.join('%.4f' % r['acc'] for r in d)} | {md:.4f} | {gb:.4f} | {100 * (md - gb):+.2f} | "
-                     f"{statistics.median(fa):.4f} | {statistics.median(fd):.4f} | {'yes' if ok else 'no'} |")
+                     f"{', '.join('%.4f' % r['acc'] for r in d)} | {md:.4f} | {gcells} | "
+                     f"{statistics.median(fa):.4f} | {statistics.median(fd):.4f} | {verdict} |")
     L += ["", "## Raw runs", "", "Grid accuracy, rows lr, columns batch/epochs:", ""]
     for n in corp:
         rs = [r for r in by.get(n, []) if r["kind"] == "grid"]
