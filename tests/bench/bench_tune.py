@@ -3,19 +3,24 @@
 -autotune-validation`, on a small table of corpora (CORPORA below):
 
   sst2     SST-2 (GLUE, ../shared/data/sst2): train -> test on dev (872 sentences)
+  sst2-heldout
+           the same, validated on sst2_heldout.py's split instead of a random tenth (800 training
+           phrases of 12 tokens or more held out, the training phrases that overlap them dropped:
+           GLUE's train holds the phrases of its sentences, so a random tenth shares them with the
+           rest and rewards recall of phrases)
   imdb     IMDB (../shared/data/imdb/aclImdb_v1_nofeat.tar.gz, converted by datasets/imdb.py):
            train 25k -> test 25k
   agnews   AG News test.csv (../shared/data/agnews, converted by datasets/agnews.py), split by row
            index as in bench_panel.py: i % 5 == 4 -> test (1,520), the rest -> train (6,080)
 
 For each corpus both tools search on the same 90% of its train split and rank by accuracy on the
-same held-out 10% (a fixed shuffle, random.Random(0)); the winner of each is then scored on the
+same held-out 10% (a fixed shuffle, random.Random(0); sst2-heldout: its own split, above); the winner of each is then scored on the
 test split, which neither search sees. For each (corpus, budget), one after the other: tcdist, then
 fastText. Reports how many trials each finished, the winner's validation and test accuracy and the
 wall time, and writes a dated Markdown file to tests/bench/results/ (rewritten after every pair, so
 an interrupted run leaves the pairs it finished).
 
-    python3 tests/bench/bench_tune.py [--budgets 60,300] [--corpora sst2,imdb,agnews]
+    python3 tests/bench/bench_tune.py [--budgets 60,300] [--corpora sst2,sst2-heldout,imdb,agnews]
         [--trials N] [--tcdist build/tcdist] [--data ../shared/data] [--work DIR] [--out FILE]
 
 tcdist: `tune --valid VALID.h5 --budget B --threads 2` with the default space and schedule, and no
@@ -67,6 +72,16 @@ def load_sst2(data, work):
     return tsv_rows(os.path.join(d, "train.tsv")), tsv_rows(os.path.join(d, "dev.tsv"))
 
 
+def load_sst2_heldout(data, work):
+    """SST-2 with sst2_heldout.py's split as the validation part (its defaults: 800 training phrases of
+    12 tokens or more held out, every training phrase that overlaps one of them dropped): the random
+    tenth of load_sst2 shares phrases with the other nine tenths, this one does not."""
+    import sst2_heldout
+    d = os.path.join(data, "sst2")
+    train, held, _ = sst2_heldout.split(sst2_heldout.read_rows(os.path.join(d, "train.tsv")), 800, 12, 12)
+    return train, tsv_rows(os.path.join(d, "dev.tsv")), held
+
+
 def load_imdb(data, work):
     d = os.path.join(work, "imdb", "src")  # the converter's output, apart from the parts written below
     if not os.path.exists(os.path.join(d, "test.jsonl")):
@@ -87,6 +102,9 @@ def load_agnews(data, work):
 # name: (files that must exist under DATA, a description for the report, loader -> (train rows, test rows))
 CORPORA = {
     "sst2": (["sst2/train.tsv", "sst2/dev.tsv"], "SST-2 train (split 90/10) -> dev", load_sst2),
+    "sst2-heldout": (["sst2/train.tsv", "sst2/dev.tsv"],
+                     "SST-2 train, 800 long phrases held out, overlapping phrases dropped -> dev",
+                     load_sst2_heldout),
     "imdb": (["imdb/aclImdb_v1_nofeat.tar.gz"], "IMDB train 25k (split 90/10) -> test 25k", load_imdb),
     "agnews": (["agnews/test.csv", "agnews/classes.txt"],
                "AG News test.csv, i % 5 != 4 (split 90/10) -> i % 5 == 4", load_agnews),
@@ -97,10 +115,14 @@ def prepare(args, name):
     """The corpus's valid/train/test parts as JSONL (tcdist), fastText lines and .h5 files."""
     work = os.path.join(args.work, name)
     os.makedirs(work, exist_ok=True)
-    train, test = CORPORA[name][2](args.data, args.work)
-    random.Random(0).shuffle(train)
-    n_valid = len(train) // 10
-    parts = {"valid": train[:n_valid], "train": train[n_valid:], "test": test}
+    loaded = CORPORA[name][2](args.data, args.work)
+    if len(loaded) == 3:  # the loader's own validation part
+        parts = {"valid": loaded[2], "train": loaded[0], "test": loaded[1]}
+    else:
+        train, test = loaded
+        random.Random(0).shuffle(train)
+        n_valid = len(train) // 10
+        parts = {"valid": train[:n_valid], "train": train[n_valid:], "test": test}
     paths = {}
     for part, rs in parts.items():
         js, ft = os.path.join(work, f"{part}.jsonl"), os.path.join(work, f"{part}.ft")
@@ -174,7 +196,8 @@ def report(args, info, results):
         "",
         "Command: `python3 tests/bench/bench_tune.py " + " ".join(sys.argv[1:]) + "`. For each corpus both tools "
         "search on the same 90% of its train split and rank by accuracy on the same held-out 10% (a fixed "
-        "shuffle); each winner is then scored on the test split. 2 threads each, one after the other "
+        "shuffle; sst2-heldout: 800 long training phrases, the phrases overlapping them dropped from "
+        "training); each winner is then scored on the test split. 2 threads each, one after the other "
         "(tcdist, then fastText, for each corpus and budget). fastText's wall time includes its final "
         "training on the best arguments after the search; tcdist's includes writing DIR/best.",
         "",
