@@ -14,8 +14,8 @@
            index as in bench_panel.py: i % 5 == 4 -> test (1,520), the rest -> train (6,080)
 
 For each corpus both tools search on the same 90% of its train split and rank by accuracy on the
-same held-out 10% (a fixed shuffle, random.Random(0); sst2-heldout: its own split, above); the winner of each is then scored on the
-test split, which neither search sees. For each (corpus, budget), one after the other: tcdist, then
+same held-out 10% (a fixed shuffle, random.Random(0); sst2-heldout: its own split, above); the
+winner of each is then scored on the test split, which neither search sees. For each (corpus, budget), one after the other: tcdist, then
 fastText. Reports how many trials each finished, the winner's validation and test accuracy and the
 wall time, and writes a dated Markdown file to tests/bench/results/ (rewritten after every pair, so
 an interrupted run leaves the pairs it finished).
@@ -99,7 +99,8 @@ def load_agnews(data, work):
     return [r for i, r in enumerate(rows) if i % 5 != 4], [r for i, r in enumerate(rows) if i % 5 == 4]
 
 
-# name: (files that must exist under DATA, a description for the report, loader -> (train rows, test rows))
+# name: (files that must exist under DATA, a description for the report,
+#        loader -> (train rows, test rows), or (train, test, valid rows) where it has its own split)
 CORPORA = {
     "sst2": (["sst2/train.tsv", "sst2/dev.tsv"], "SST-2 train (split 90/10) -> dev", load_sst2),
     "sst2-heldout": (["sst2/train.tsv", "sst2/dev.tsv"],
