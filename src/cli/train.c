@@ -170,6 +170,10 @@ int tcd_cmd_train(int argc, char **argv) {
         {"--beta2", TCD_OPT_F64, &c.beta2, "X", "Adam beta2", 0, 0.999999999},
         {"--eps", TCD_OPT_F64, &c.eps, "X", "Adam epsilon (Keras' placement: added to sqrt(v))", 1e-30, 1},
         {"--weight-decay", TCD_OPT_F64, &c.weight_decay, "X", "decoupled weight decay (AdamW); 0: plain Adam", 0, 1e6},
+        {"--emb-lr", TCD_OPT_F64, &c.emb_lr, "X",
+         "the embedding table learns by plain SGD at X per document (fastText's rule: rare rows move little), "
+         "decaying with --schedule; the other tensors keep Adam (default 0: Adam everywhere)",
+         0, 1e6},
         {"--clip-norm", TCD_OPT_F64, &c.clip_norm, "X", "clip the gradient's global L2 norm to X (0: off)", 0, 1e30},
         {"--seed", TCD_OPT_I64, &c.seed, "N", "initialisation and shuffling", 0, (double)INT64_MAX},
         {"--threads", TCD_OPT_I64, &c.threads, "N", "OpenMP threads per rank (0: OMP_NUM_THREADS or all cores)", 0, 4096},

@@ -21,6 +21,8 @@ void tcd_adam_config_default(tcd_adam_config *c) {
     c->eps = 1e-7; /* Keras' default */
     c->weight_decay = 0.0;
     c->clip_norm = 0.0;
+    c->emb_lr_scale = 0.0;
+    c->emb_end = 0;
 }
 
 void tcd_adam_init(tcd_adam *a, const tcd_adam_config *c, int64_t n) {
@@ -142,6 +144,9 @@ tcd_adam_step_consts tcd_adam_begin(tcd_adam *a, double lr) {
     k.c2 = (float)(1.0 - a->cfg.beta2);
     k.decay = (float)(lr * a->cfg.weight_decay);
     k.lr_t = (float)lr_t;
+    const int sgd = a->cfg.emb_lr_scale > 0 && a->cfg.emb_end > 0;
+    k.sgd_lr = sgd ? (float)(lr * a->cfg.emb_lr_scale) : 0.0f;
+    k.sgd_end = sgd ? a->cfg.emb_end : 0;
 #ifdef TCD_HAVE_AVX2_PATH
     k.avx2 = use_avx2();
 #else
@@ -150,26 +155,39 @@ tcd_adam_step_consts tcd_adam_begin(tcd_adam *a, double lr) {
     return k;
 }
 
-/* Updates [lo, hi) and, when zero_grads is set, clears those gradients while they are in cache. */
-static void adam_span(const adam_consts *k, tcd_adam *a, float *params, const float *grads, float *zero_grads,
-                      int64_t lo, int64_t hi) {
-#ifdef TCD_HAVE_AVX2_PATH
-    if (k->avx2)
-        adam_range_avx2(params, grads, a->m, a->v, lo, hi, k->b1, k->b2, k->c1, k->c2, k->lr_t, k->eps, k->decay);
-    else
-#endif
-        adam_range(params, grads, a->m, a->v, lo, hi, k->b1, k->b2, k->c1, k->c2, k->lr_t, k->eps, k->decay);
-    if (zero_grads) memset(zero_grads + lo, 0, (size_t)(hi - lo) * sizeof(float));
+/* The SGD rows' step over n elements: the decay, then p -= lr * g, in float. Elementwise and
+ * without fusion, so any split of the range gives the same bits. */
+static void sgd_range(float *restrict p, const float *restrict g, int64_t n, float lr, float decay) {
+    for (int64_t i = 0; i < n; i++) {
+        const float pi = p[i] - decay * p[i];
+        p[i] = pi - lr * g[i];
+    }
 }
 
-/* Updates len elements at p, m, v from the gradient g (all four already offset). */
-void tcd_adam_update(const tcd_adam_step_consts *k, float *p, const float *g, float *m, float *v, int64_t len) {
+static void adam_part(const adam_consts *k, float *p, const float *g, float *m, float *v, int64_t len) {
 #ifdef TCD_HAVE_AVX2_PATH
     if (k->avx2)
         adam_range_avx2(p, g, m, v, 0, len, k->b1, k->b2, k->c1, k->c2, k->lr_t, k->eps, k->decay);
     else
 #endif
         adam_range(p, g, m, v, 0, len, k->b1, k->b2, k->c1, k->c2, k->lr_t, k->eps, k->decay);
+}
+
+/* Updates len elements at p, m, v from the gradient g (all four already offset; p[0] is element at
+ * of the whole buffer): those below k->sgd_end by SGD, the rest by Adam. */
+void tcd_adam_update(const tcd_adam_step_consts *k, float *p, const float *g, float *m, float *v, int64_t at,
+                     int64_t len) {
+    int64_t n_sgd = k->sgd_end - at;
+    n_sgd = n_sgd < 0 ? 0 : n_sgd > len ? len : n_sgd;
+    if (n_sgd > 0) sgd_range(p, g, n_sgd, k->sgd_lr, k->decay);
+    if (n_sgd < len) adam_part(k, p + n_sgd, g + n_sgd, m + n_sgd, v + n_sgd, len - n_sgd);
+}
+
+/* Updates [lo, hi) and, when zero_grads is set, clears those gradients while they are in cache. */
+static void adam_span(const adam_consts *k, tcd_adam *a, float *params, const float *grads, float *zero_grads,
+                      int64_t lo, int64_t hi) {
+    tcd_adam_update(k, params + lo, grads + lo, a->m + lo, a->v + lo, lo, hi - lo);
+    if (zero_grads) memset(zero_grads + lo, 0, (size_t)(hi - lo) * sizeof(float));
 }
 
 /* zero_grads: the gradient buffer to clear block by block right after its use, or NULL. */

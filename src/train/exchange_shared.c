@@ -161,7 +161,7 @@ static void update_block(const tcd_adam_step_consts *k, tcd_adam *a, float *para
                          int64_t b_lo, int64_t hi) {
     const int64_t len = b_lo + SUM_BLOCK < hi ? SUM_BLOCK : hi - b_lo;
     gather_block(g, s, srcs, n_src, fixed, mk, own, b_lo, len);
-    tcd_adam_update(k, params + b_lo, g, a->m + b_lo, a->v + b_lo, len);
+    tcd_adam_update(k, params + b_lo, g, a->m + b_lo, a->v + b_lo, b_lo, len);
 }
 
 /* One optimizer step from the summed sources: over [lo, hi) statically split over the threads
@@ -541,7 +541,7 @@ static void hier_apply(tcd_exchange *x, tcd_adam *opt, double lr, int n_threads)
 #pragma omp parallel for schedule(static) num_threads(n_threads) if (n_blocks > 1)
     for (int64_t b = 0; b < n_blocks; b++) {
         const int64_t a0 = lo + b * SUM_BLOCK, len = a0 + SUM_BLOCK < hi ? SUM_BLOCK : hi - a0;
-        tcd_adam_update(&kc, x->flat.params + a0, g + (a0 - lo), opt->m + a0, opt->v + a0, len);
+        tcd_adam_update(&kc, x->flat.params + a0, g + (a0 - lo), opt->m + a0, opt->v + a0, a0, len);
     }
     tcd_shm_barrier(s->shm);
     if (!alone) {

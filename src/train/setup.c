@@ -304,6 +304,8 @@ char *tcd_setup_config_json(const tcd_train_config *c, const tcd_setup_rule *rul
     char *model_config = tcd_model_config_json(c->kind, c->model_cfg);
     /* only for one-vs-all: a single-label run's config.json and model.h5 stay byte-identical */
     if (tcd_setup_ova(c, train)) tcd_buf_printf(&b, ", \"loss\": \"ova\"");
+    /* only when set, for the same reason */
+    if (c->emb_lr > 0) tcd_buf_printf(&b, ", \"emb_lr\": %.9g", c->emb_lr);
     tcd_buf_printf(&b, ", \"data_content_sha256\": \"%s\", \"model\": \"%s\", %s%s\"n_classes\": %lld, "
                        "\"n_embeddings\": %lld, \"epochs\": %lld, \"batch\": %lld, "
                        "\"lr\": %.9g, \"schedule\": \"%s\", \"warmup\": %lld, \"min_lr\": %.9g, \"beta1\": %.9g, "

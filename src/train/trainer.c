@@ -279,6 +279,12 @@ static void open_model(trainer *t) {
     ac.eps = c->eps;
     ac.weight_decay = c->weight_decay;
     ac.clip_norm = c->clip_norm;
+    /* --emb-lr is per document and follows the schedule: the batch's mean gradient times the batch */
+    const tcd_tensor *t0 = t->model.n_tensors ? &t->model.tensors[0] : NULL;
+    if (c->emb_lr > 0 && t0 && t0->sparse_rows) {
+        ac.emb_lr_scale = c->emb_lr * (double)c->batch / c->lr;
+        ac.emb_end = t0->rows * t0->cols;
+    }
     tcd_adam_bind(&t->adam, &ac, n, t->flat.m, t->flat.v);
     t->adam.t = o.t;
 }

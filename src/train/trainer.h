@@ -20,6 +20,7 @@ typedef struct {
     const char *exchange;  /* auto | shared | sparse | dense */
     int64_t epochs, batch, seed, threads, warmup, log_every, max_steps;
     double lr, min_lr, beta1, beta2, eps, weight_decay, clip_norm, progress_secs;
+    double emb_lr; /* > 0: the embedding table takes plain SGD steps, emb_lr per document (0: Adam) */
     int no_shuffle, overwrite, quiet, save_init, deterministic, lazy_adam, resume, force, skip_nonfinite,
         no_checkpoint;
     int64_t check_replicas, checkpoint_every, keep;

@@ -84,6 +84,60 @@ static void test_paths_and_threads(void) {
     free(p1), free(p2), free(g), free(pr), free(mr), free(vr);
 }
 
+/* --emb-lr: elements below emb_end take p = (p - decay p) - lr * scale * g in float and keep m = v
+ * = 0; the rest take Adam's bits. The same through the whole step (any thread count), through the
+ * shared exchange's slices, and through tcd_adam_update over pieces that straddle emb_end. */
+static void test_sgd_rows(void) {
+    const int64_t n = 70001, emb_end = 40003; /* work blocks of 16384: the boundary inside one */
+    float *p1 = malloc(n * sizeof(float)), *p2 = malloc(n * sizeof(float)), *p3 = malloc(n * sizeof(float));
+    float *g = malloc(n * sizeof(float)), *g1 = malloc(n * sizeof(float)), *pa = malloc(n * sizeof(float));
+    for (int64_t i = 0; i < n; i++) {
+        p1[i] = p2[i] = p3[i] = pa[i] = (float)sin(0.002 * (double)i);
+        g[i] = (float)cos(0.29 * (double)i) * 0.05f;
+    }
+    tcd_adam_config c;
+    tcd_adam_config_default(&c);
+    c.weight_decay = 0.01;
+    tcd_adam adam_only, a1, a2, a3;
+    tcd_adam_init(&adam_only, &c, n);
+    c.emb_lr_scale = 250.0;
+    c.emb_end = emb_end;
+    tcd_adam_init(&a1, &c, n);
+    tcd_adam_init(&a2, &c, n);
+    tcd_adam_init(&a3, &c, n);
+    const double lr = 0.002;
+    for (int s = 0; s < 3; s++) {
+        const float want_lr = (float)(lr * 250.0), decay = (float)(lr * 0.01);
+        float *ref = malloc(n * sizeof(float));
+        for (int64_t i = 0; i < emb_end; i++) {
+            const float pi = p1[i] - decay * p1[i];
+            ref[i] = pi - want_lr * g[i];
+        }
+        memcpy(g1, g, n * sizeof(float));
+        tcd_adam_step_zero_grad(&a1, p1, g1, lr, 1);
+        for (int64_t i = 0; i < n; i++) CHECK(g1[i] == 0.0f);
+        tcd_adam_step(&a2, p2, g, lr, 3);
+        tcd_adam_step(&adam_only, pa, g, lr, 1);
+        /* pieces of 1000 that cross emb_end, as the shared exchange's blocks do */
+        const tcd_adam_step_consts k = tcd_adam_begin(&a3, lr);
+        for (int64_t at = 0; at < n; at += 1000) {
+            const int64_t len = at + 1000 < n ? 1000 : n - at;
+            tcd_adam_update(&k, p3 + at, g + at, a3.m + at, a3.v + at, at, len);
+        }
+        CHECK(memcmp(p1, ref, emb_end * sizeof(float)) == 0);
+        CHECK(memcmp(p1 + emb_end, pa + emb_end, (n - emb_end) * sizeof(float)) == 0);
+        CHECK(memcmp(p1, p2, n * sizeof(float)) == 0 && memcmp(p1, p3, n * sizeof(float)) == 0);
+        for (int64_t i = 0; i < emb_end; i++) CHECK(a1.m[i] == 0.0f && a1.v[i] == 0.0f && a3.v[i] == 0.0f);
+        CHECK(memcmp(a1.m + emb_end, adam_only.m + emb_end, (n - emb_end) * sizeof(float)) == 0);
+        free(ref);
+    }
+    tcd_adam_free(&adam_only);
+    tcd_adam_free(&a1);
+    tcd_adam_free(&a2);
+    tcd_adam_free(&a3);
+    free(p1), free(p2), free(p3), free(g), free(g1), free(pa);
+}
+
 /* The shared exchange's update: slices [lo, hi) of one buffer, each rank summing 3 gradient buffers
  * (float, and int64 fixed point), give the bits of one whole step on the summed gradient, leave
  * the sources as they were (their writers clear them), and touch nothing outside the slice. */
@@ -277,6 +331,7 @@ int main(void) {
     test_hand(0.0, P_ADAM);
     test_hand(0.1, P_ADAMW);
     test_paths_and_threads();
+    test_sgd_rows();
     test_sum_slices();
     test_sum_marked();
     test_schedules();
