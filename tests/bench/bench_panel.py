@@ -258,9 +258,9 @@ def one(args, corp, name, kind, p, slot):
     else:
         cmd = [args.tcdist, "train", "--data", c["train"], "--run-dir", rd, "--threads", "1",
                "--seed", str(p.get("seed", 1)), "--quiet", "--overwrite", "--no-checkpoint"]
-        for k in ("lr", "batch", "epochs"):
+        for k in ("lr", "batch", "epochs", "emb_lr"):
             if k in p:
-                cmd += [f"--{k}", str(p[k])]
+                cmd += [f"--{k.replace('_', '-')}", str(p[k])]
         wall, _ = sh(cmd)
         _, out = sh([args.tcdist, "eval", "--model", rd, "--data", c["test"], "--json"])
         acc = json.loads(out)["accuracy"]
