@@ -16,7 +16,8 @@ static const char DEFAULT_SPACE[] = "lr log 0.001 0.1\n"
                                     "dim choice 16 32 64\n"
                                     "hidden choice 0 16 64\n"
                                     "dropout uniform 0 0.5\n"
-                                    "weight_decay choice 0 0.0001 0.001\n";
+                                    "weight_decay choice 0 0.0001 0.001\n"
+                                    "emb_lr choice 0 0.1 0.3 1\n";
 
 static const char *TYPES[] = {"log", "uniform", "int", "choice"};
 
@@ -25,8 +26,9 @@ static const struct {
     const char *name;
     double lo, hi;
     int whole;
-} TRAIN_DIMS[] = {{"lr", 1e-12, 1e6, 0}, {"batch", 1, 1 << 24, 1}, {"weight_decay", 0, 1e6, 0}};
-#define N_TRAIN_DIMS 3
+} TRAIN_DIMS[] = {{"lr", 1e-12, 1e6, 0}, {"batch", 1, 1 << 24, 1}, {"weight_decay", 0, 1e6, 0},
+                  {"emb_lr", 0, 1e6, 0}};
+#define N_TRAIN_DIMS 4
 
 static int train_dim(const char *name) {
     for (int i = 0; i < N_TRAIN_DIMS; i++)
@@ -42,7 +44,7 @@ static int model_param_known(const char *name) {
 }
 
 static void known_names(tcd_buf *b) {
-    tcd_buf_printf(b, "lr, batch, weight_decay, model");
+    tcd_buf_printf(b, "lr, batch, weight_decay, emb_lr, model");
     for (int k = 0; k < tcd_model_n_kinds(); k++)
         for (const tcd_model_param *p = tcd_model_kind_at(k)->params; p->name; p++) {
             int seen = 0;
@@ -305,6 +307,8 @@ int tcd_space_point_at(const tcd_space *s, uint64_t seed, int64_t index, tcd_spa
             p->lr = strtod(v, NULL);
         else if (!strcmp(name, "weight_decay"))
             p->weight_decay = strtod(v, NULL);
+        else if (!strcmp(name, "emb_lr"))
+            p->emb_lr = strtod(v, NULL);
         else if (!strcmp(name, "batch"))
             p->batch = strtoll(v, NULL, 10);
         else if (!mp)

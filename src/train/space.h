@@ -1,7 +1,7 @@
 /* `tcdist tune`'s search space: a small line-based file (docs/tuning.md, "The space file"), one
  * dimension a line:
  *     NAME TYPE ARGS...      # a comment
- * NAME is lr, batch, weight_decay, model (the kind: choice only), or a parameter of a model kind
+ * NAME is lr, batch, weight_decay, emb_lr, model (the kind: choice only), or a parameter of a model kind
  * of the registry (dim, hidden, dropout, filters, ...: it applies to the kinds that have it).
  * TYPE is log LO HI (log-uniform), uniform LO HI, int LO HI (whole numbers, both ends included),
  * or choice V1 V2 ... . Every value is checked when the file is read, as its flag would be, and a
@@ -49,12 +49,12 @@ char *tcd_space_text(const tcd_space *s);
 typedef struct {
     const tcd_model_kind *kind;
     void *model_cfg; /* the kind's config, its defaults and the point's values (malloc'd) */
-    double lr, weight_decay;
+    double lr, weight_decay, emb_lr;
     int64_t batch;
     char *json; /* {"model": "bow", "lr": 0.01, ...}: the point's values (malloc'd) */
 } tcd_space_point;
 
-/* Point `index` (0, 1, ...) for `seed`. The defaults (lr, batch, weight_decay) come in *p. 0, or -1
+/* Point `index` (0, 1, ...) for `seed`. The defaults (lr, batch, weight_decay, emb_lr) come in *p. 0, or -1
  * with the reason in err (a combination the kind refuses). */
 int tcd_space_point_at(const tcd_space *s, uint64_t seed, int64_t index, tcd_space_point *p, char *err,
                        size_t errlen);

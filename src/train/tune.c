@@ -202,7 +202,7 @@ static void run_trial(tuner *u, trial *t) {
     const double t0 = tcd_now();
     tcd_train_config tc;
     tcd_train_config_default(&tc);
-    tcd_space_point p = {.lr = tc.lr, .batch = tc.batch, .weight_decay = tc.weight_decay};
+    tcd_space_point p = {.lr = tc.lr, .batch = tc.batch, .weight_decay = tc.weight_decay, .emb_lr = tc.emb_lr};
     char err[1024];
     const int bad_point = tcd_space_point_at(c->space, (uint64_t)c->seed, t->point, &p, err, sizeof err) != 0;
     t->config = tcd_strdup(p.json);
@@ -221,6 +221,7 @@ static void run_trial(tuner *u, trial *t) {
         tc.lr = p.lr;
         tc.batch = p.batch;
         tc.weight_decay = p.weight_decay;
+        tc.emb_lr = p.emb_lr;
         tc.epochs = t->max_epochs;
         tc.early_stop = c->patience;
         tc.valid_metric = c->metric;

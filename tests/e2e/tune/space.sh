@@ -39,7 +39,7 @@ bad() { # WANT LINE-OF-FILE...
   [ ! -e "$T/x" ] || fail "$*: the run dir was made"
 }
 bad "$T/bad:2: field 4 ('x'): 'x' is not a number" "lr log 0.001 0.1" "batch choice 32 x"
-bad "$T/bad:3: field 1: unknown name 'rate' (known: lr, batch, weight_decay, model, dim" "" "# comment" "rate log 1 2"
+bad "$T/bad:3: field 1: unknown name 'rate' (known: lr, batch, weight_decay, emb_lr, model, dim" "" "# comment" "rate log 1 2"
 bad "$T/bad:1: field 4 ('rnn'): unknown model kind 'rnn' (kinds: bow|cnn" "model choice bow rnn"
 bad "$T/bad:1: field 2: unknown type 'normal'" "lr normal 0.1 0.2"
 bad "$T/bad:1: field 5: int takes two numbers" "dim int 8 16 32"
