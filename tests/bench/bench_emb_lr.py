@@ -12,7 +12,6 @@ the rest, held out to check the choice on, reported apart.
 Runs, finished records and the work folder are bench_panel.py's (WORK/runs.jsonl: a run already
 there is not repeated). One thread per run, --jobs at a time. Not a CTest test: run it by hand."""
 import argparse
-import concurrent.futures as cf
 import datetime
 import json
 import os
@@ -21,7 +20,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import threading
 
 import bench_panel as bp
 
@@ -58,30 +56,7 @@ def main():
                 jobs.append((name, "defaults", dict(emb_lr=x, **sp)))
             jobs.append((name, "ft-lr0.5", dict(epochs=e, **sp)))
             jobs.append((name, "ft-default", dict(epochs=e, **sp)))
-    log = os.path.join(args.work, "runs.jsonl")
-    recs = [json.loads(l) for l in open(log)] if os.path.exists(log) else []
-    done = {bp.key(r["corpus"], r["kind"], r["params"]) for r in recs}
-    todo = [j for j in jobs if bp.key(*j) not in done]
-    print(f"{len(corp)} corpora, {len(todo)} runs to do", flush=True)
-    lock, slots = threading.Lock(), list(range(args.jobs))
-
-    def task(j):
-        with lock:
-            s = slots.pop()
-        try:
-            return bp.one(args, corp, *j, s)
-        finally:
-            with lock:
-                slots.append(s)
-
-    with cf.ThreadPoolExecutor(args.jobs) as ex:
-        for i, fut in enumerate(cf.as_completed([ex.submit(task, j) for j in todo])):
-            r = fut.result()
-            recs.append(r)
-            with open(log, "a") as f:
-                f.write(json.dumps(r) + "\n")
-            print(f"[{i + 1}/{len(todo)}] {r['corpus']} {r['kind']} {bp.fmt_p(r['params'])}: {r['acc']:.4f} "
-                  f"({r['wall']:.1f} s)", flush=True)
+    recs = bp.run_jobs(args, corp, jobs)
     want = {bp.key(*j) for j in jobs}
     acc = {}
     for r in recs:

@@ -365,6 +365,36 @@ def report(args, corp, recs):
     return "\n".join(L) + "\n"
 
 
+def run_jobs(args, corp, jobs):
+    """Runs the jobs not yet in WORK/runs.jsonl, --jobs at a time, appending each record there;
+    returns every record of the file."""
+    log = os.path.join(args.work, "runs.jsonl")
+    recs = [json.loads(l) for l in open(log)] if os.path.exists(log) else []
+    done = {key(r["corpus"], r["kind"], r["params"]) for r in recs}
+    todo = [j for j in jobs if key(*j) not in done]
+    print(f"{len(corp)} corpora, {len(todo)} runs to do", flush=True)
+    lock, slots = threading.Lock(), list(range(args.jobs))
+
+    def task(j):
+        with lock:
+            s = slots.pop()
+        try:
+            return one(args, corp, *j, s)
+        finally:
+            with lock:
+                slots.append(s)
+
+    with cf.ThreadPoolExecutor(args.jobs) as ex:
+        for i, fut in enumerate(cf.as_completed([ex.submit(task, j) for j in todo])):
+            r = fut.result()
+            recs.append(r)
+            with open(log, "a") as f:
+                f.write(json.dumps(r) + "\n")
+            print(f"[{i + 1}/{len(todo)}] {r['corpus']} {r['kind']} {fmt_p(r['params'])}: {r['acc']:.4f} "
+                  f"({r['wall']:.1f} s)", flush=True)
+    return recs
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tcdist", default=os.path.join(ROOT, "build", "tcdist"))
@@ -385,30 +415,7 @@ def main():
     corp = corpora(args)
     if not corp:
         sys.exit("no corpora")
-    log = os.path.join(args.work, "runs.jsonl")
-    recs = [json.loads(l) for l in open(log)] if os.path.exists(log) else []
-    done = {key(r["corpus"], r["kind"], r["params"]) for r in recs}
-    todo = [j for j in jobs_for(args, corp) if key(*j) not in done]
-    print(f"{len(corp)} corpora, {len(todo)} runs to do", flush=True)
-    lock, slots = threading.Lock(), list(range(args.jobs))
-
-    def task(j):
-        with lock:
-            s = slots.pop()
-        try:
-            return one(args, corp, *j, s)
-        finally:
-            with lock:
-                slots.append(s)
-
-    with cf.ThreadPoolExecutor(args.jobs) as ex:
-        for i, fut in enumerate(cf.as_completed([ex.submit(task, j) for j in todo])):
-            r = fut.result()
-            recs.append(r)
-            with open(log, "a") as f:
-                f.write(json.dumps(r) + "\n")
-            print(f"[{i + 1}/{len(todo)}] {r['corpus']} {r['kind']} {fmt_p(r['params'])}: {r['acc']:.4f} ({r['wall']:.1f} s)",
-                  flush=True)
+    recs = run_jobs(args, corp, jobs_for(args, corp))
     text = report(args, corp, recs)
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     open(args.out, "w").write(text)
