@@ -264,6 +264,53 @@ int tcd_setup_keep_resumed(tcd_train_config *c, tcd_setup_rule *r, const char *c
     return 0;
 }
 
+/* Numbers within config.json's 9 significant digits of each other. */
+static int same_number(double was, double now) {
+    return was == now || fabs(was - now) <= 1e-7 * fmax(fabs(was), fabs(now));
+}
+
+int tcd_setup_resume_changes(const tcd_train_config *c, const char *ckpt_path, char *note, size_t n) {
+    note[0] = 0;
+    char err[1024];
+    tcd_ckpt_info info;
+    if (tcd_ckpt_read_info(ckpt_path, &info, err, sizeof err) != 0) {
+        tcd_error("%s", err);
+        return -1;
+    }
+    /* the training settings of config.json (top-level keys; a key an older tcdist did not write is
+     * skipped, except emb_lr, which is absent when it is 0) */
+    const struct {
+        const char *key, *flag;
+        double now;
+    } k[] = {{"epochs", "--epochs", (double)c->epochs},
+             {"batch", "--batch", (double)c->batch},
+             {"lr", "--lr", c->lr},
+             {"warmup", "--warmup", (double)c->warmup},
+             {"min_lr", "--min-lr", c->min_lr},
+             {"beta1", "--beta1", c->beta1},
+             {"beta2", "--beta2", c->beta2},
+             {"eps", "--eps", c->eps},
+             {"weight_decay", "--weight-decay", c->weight_decay},
+             {"clip_norm", "--clip-norm", c->clip_norm},
+             {"emb_lr", "--emb-lr", c->emb_lr},
+             {"seed", "--seed", (double)c->seed}};
+    tcd_buf b = {0};
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+        double was = tcd_json_number(info.config_json, k[i].key);
+        if (isnan(was) && !strcmp(k[i].key, "emb_lr")) was = 0;
+        if (isnan(was) || same_number(was, k[i].now)) continue;
+        tcd_buf_printf(&b, "%s%s %.9g (the checkpoint's run: %.9g)", b.len ? ", " : "", k[i].flag, k[i].now, was);
+    }
+    char pat[96];
+    snprintf(pat, sizeof pat, "\"schedule\": \"%.60s\"", c->schedule);
+    if (info.config_json && strstr(info.config_json, "\"schedule\": \"") && !strstr(info.config_json, pat))
+        tcd_buf_printf(&b, "%s--schedule %s (the checkpoint's run had another)", b.len ? ", " : "", c->schedule);
+    tcd_ckpt_info_free(&info);
+    if (b.len) snprintf(note, n, "%s", b.data);
+    free(b.data);
+    return 0;
+}
+
 void tcd_setup_rule_names(const tcd_setup_rule *r, const char *pre, const char *post, const char *sep,
                           const char *last, char *out, size_t n) {
     const char *names[3];

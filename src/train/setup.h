@@ -35,6 +35,11 @@ void tcd_setup_apply_rule(tcd_train_config *c, int64_t train_docs, int64_t n_cla
  * r, so that the run continues as it began. note gets what was kept, and what the rule would give
  * ("" when nothing differs). 0, or -1 when the checkpoint cannot be read (printed). */
 int tcd_setup_keep_resumed(tcd_train_config *c, tcd_setup_rule *r, const char *ckpt_path, char *note, size_t n);
+/* On a resume, after tcd_setup_keep_resumed: the training settings (epochs, batch, lr, schedule,
+ * warmup, min_lr, Adam's betas and eps, weight decay, clip norm, emb_lr, seed) that differ from the
+ * checkpoint's run, as "--flag now (the checkpoint's run: was)" joined by ", "; empty when none.
+ * The flags given win; the caller warns, since the run can no longer match an uninterrupted one. */
+int tcd_setup_resume_changes(const tcd_train_config *c, const char *ckpt_path, char *note, size_t n);
 /* What the rule set (batch, epochs, lr, in that order), each as PRE name, joined by SEP and the
  * last by LAST, into out[n]: "--batch, --epochs and --lr", or "\"epochs\", \"lr\"". */
 void tcd_setup_rule_names(const tcd_setup_rule *r, const char *pre, const char *post, const char *sep,

@@ -43,9 +43,17 @@ print("ok: config.json has emb_lr; the table's Adam m and v stay 0 in the checkp
 PY
 # killed halfway, resumed: the same bits
 TCDIST_FAULT=kill:1:23 mpi 2 "${common[@]}" --run-dir "$T/killed" >/dev/null 2>&1 && fail "the killed run should fail"
-mpi 2 "${common[@]}" --run-dir "$T/killed" --resume
+mpi 2 "${common[@]}" --run-dir "$T/killed" --resume 2>"$T/resume.err"
 [ "$(sha "$T/killed")" = "$(sha "$T/one")" ] || fail "--emb-lr: the resumed run differs from the uninterrupted one"
+grep -q "differ from the checkpoint" "$T/resume.err" && fail "a resume with the same flags warned: $(cat "$T/resume.err")"
 echo "ok: killed at step 23 and resumed: bit-identical"
+# resumed with other optimizer flags: they win, and the warning names each (a hand resume that
+# forgets --emb-lr would switch the table to Adam)
+TCDIST_FAULT=kill:0:23 "$TCDIST" train "${common[@]}" --run-dir "$T/switch" >/dev/null 2>&1 && fail "the killed run should fail"
+"$TCDIST" train "${base[@]}" --run-dir "$T/switch" --weight-decay 0.01 2>"$T/switch.err" || fail "resume with other flags failed"
+grep -q "settings that differ from the checkpoint's run: --weight-decay 0.01 (the checkpoint's run: 0), --emb-lr 0 (the checkpoint's run: 0.3)" \
+  "$T/switch.err" || fail "the changed flags were not named: $(cat "$T/switch.err")"
+echo "ok: a resume with other --emb-lr and --weight-decay names both"
 set +e
 "$TCDIST" train "${common[@]}" --run-dir "$T/bad" --emb-lr -1 2>"$T/err"; rc=$?
 set -e
