@@ -770,8 +770,17 @@ int tcd_ckpt_save(const char *run_dir, int64_t keep, const tcd_model *m, const t
     return rc;
 }
 
-char *tcd_ckpt_find(const char *run_dir, int *found_bad, char *err, size_t errlen) {
+/* Hands a verified checkpoint's info to the caller (when it wants it), else frees it. */
+static void keep_info(tcd_ckpt_info *info, tcd_ckpt_info *out) {
+    if (out)
+        *out = *info;
+    else
+        tcd_ckpt_info_free(info);
+}
+
+char *tcd_ckpt_find_info(const char *run_dir, int *found_bad, tcd_ckpt_info *found, char *err, size_t errlen) {
     *found_bad = 0;
+    if (found) memset(found, 0, sizeof *found);
     char *dir = tcd_sprintf("%s/%s", run_dir, CKPT_DIR);
     char *latest_path = tcd_sprintf("%s/%s", dir, CKPT_LATEST);
     ck_entry *v;
@@ -795,7 +804,7 @@ char *tcd_ckpt_find(const char *run_dir, int *found_bad, char *err, size_t errle
             char *p = tcd_sprintf("%s/%s", dir, txt);
             tcd_ckpt_info info;
             if (tcd_ckpt_read_info(p, &info, why, sizeof why) == 0) {
-                tcd_ckpt_info_free(&info);
+                keep_info(&info, found);
                 result = p;
             } else {
                 tcd_warn("%s (named by %s); trying older checkpoints", why, latest_path);
@@ -814,7 +823,7 @@ char *tcd_ckpt_find(const char *run_dir, int *found_bad, char *err, size_t errle
         char *p = tcd_sprintf("%s/%s", dir, v[i].name);
         tcd_ckpt_info info;
         if (tcd_ckpt_read_info(p, &info, why, sizeof why) == 0) {
-            tcd_ckpt_info_free(&info);
+            keep_info(&info, found);
             result = p;
             if (n_bad || !have_latest) tcd_warn("falling back to %s", p);
         } else {
@@ -837,6 +846,10 @@ char *tcd_ckpt_find(const char *run_dir, int *found_bad, char *err, size_t errle
     free(latest_path);
     free(dir);
     return result;
+}
+
+char *tcd_ckpt_find(const char *run_dir, int *found_bad, char *err, size_t errlen) {
+    return tcd_ckpt_find_info(run_dir, found_bad, NULL, err, errlen);
 }
 
 int64_t tcd_ckpt_list(const char *run_dir, char ***paths) {

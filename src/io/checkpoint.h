@@ -98,6 +98,10 @@ int tcd_ckpt_save(const char *run_dir, int64_t keep, const tcd_model *m, const t
                   const tcd_ckpt_state *st, const tcd_corpus *train, const char *config_json, char *err,
                   size_t errlen);
 char *tcd_ckpt_find(const char *run_dir, int *found_bad, char *err, size_t errlen);
+/* tcd_ckpt_find that also hands over the found checkpoint's info (what tcd_ckpt_read_info gives;
+ * zeroed when none is found; free it with tcd_ckpt_info_free), so that a resume verifies the
+ * file once before loading it. */
+char *tcd_ckpt_find_info(const char *run_dir, int *found_bad, tcd_ckpt_info *found, char *err, size_t errlen);
 /* Every checkpoint file of the run dir (valid or not), newest step first: malloc'd paths, returns
  * how many (free each and the array). */
 int64_t tcd_ckpt_list(const char *run_dir, char ***paths);

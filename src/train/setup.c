@@ -145,13 +145,9 @@ static char *describe(const char *model_config) {
     return d;
 }
 
-int tcd_setup_check_resume(const tcd_train_config *c, const tcd_corpus *train, const char *path) {
-    char err[1024];
-    tcd_ckpt_info info;
-    if (tcd_ckpt_read_info(path, &info, err, sizeof err) != 0) {
-        tcd_error("%s", err);
-        return -1;
-    }
+int tcd_setup_check_resume(const tcd_train_config *c, const tcd_corpus *train, const tcd_ckpt_info *ck,
+                           const char *path) {
+    const tcd_ckpt_info info = *ck;
     void *cfg = tcd_setup_model_cfg(c, train);
     char *now = tcd_model_config_json(c->kind, cfg);
     char why[1024] = "";
@@ -184,7 +180,6 @@ int tcd_setup_check_resume(const tcd_train_config *c, const tcd_corpus *train, c
             rc = -1;
         }
     }
-    tcd_ckpt_info_free(&info);
     return rc;
 }
 
@@ -220,25 +215,19 @@ void tcd_setup_apply_rule(tcd_train_config *c, int64_t train_docs, int64_t n_cla
     }
 }
 
-int tcd_setup_keep_resumed(tcd_train_config *c, tcd_setup_rule *r, const char *ckpt_path, char *note, size_t n) {
+void tcd_setup_keep_resumed(tcd_train_config *c, tcd_setup_rule *r, const tcd_ckpt_info *info, char *note,
+                            size_t n) {
     note[0] = 0;
-    if (!r->batch && !r->epochs && !r->lr) return 0;
-    char err[1024];
-    tcd_ckpt_info info;
-    if (tcd_ckpt_read_info(ckpt_path, &info, err, sizeof err) != 0) {
-        tcd_error("%s", err);
-        return -1;
-    }
+    if (!r->batch && !r->epochs && !r->lr) return;
     /* top-level keys of tcd_setup_config_json's object (no member of model_config has these names) */
-    const double batch = tcd_json_number(info.config_json, "batch");
-    const double epochs = tcd_json_number(info.config_json, "epochs"), lr = tcd_json_number(info.config_json, "lr");
-    tcd_ckpt_info_free(&info);
+    const double batch = tcd_json_number(info->config_json, "batch");
+    const double epochs = tcd_json_number(info->config_json, "epochs"), lr = tcd_json_number(info->config_json, "lr");
     /* config.json holds lr to 9 significant digits: a kept lr is that close to the run's, not
      * bit-identical (the same tcdist computes the same lr and keeps its own) */
     const int kb = r->batch && batch >= 1 && batch != (double)c->batch;
     const int ke = r->epochs && epochs >= 1 && epochs != (double)c->epochs;
     const int kl = r->lr && lr > 0 && fabs(lr - c->lr) > 1e-8 * c->lr;
-    if (!kb && !ke && !kl) return 0;
+    if (!kb && !ke && !kl) return;
     tcd_buf was = {0}, now = {0};
     if (kb) {
         tcd_buf_printf(&was, " --batch %lld", (long long)batch);
@@ -261,7 +250,6 @@ int tcd_setup_keep_resumed(tcd_train_config *c, tcd_setup_rule *r, const char *c
     if (r->epochs && epochs >= 1) c->epochs = (int64_t)epochs, r->epochs = 0;
     if (r->lr && lr > 0) c->lr = lr, r->lr = 0;
     r->steps_per_epoch = tcd_steps_per_epoch(r->train_docs, c->batch);
-    return 0;
 }
 
 /* Numbers within config.json's 9 significant digits of each other. */
@@ -269,14 +257,8 @@ static int same_number(double was, double now) {
     return was == now || fabs(was - now) <= 1e-7 * fmax(fabs(was), fabs(now));
 }
 
-int tcd_setup_resume_changes(const tcd_train_config *c, const char *ckpt_path, char *note, size_t n) {
+void tcd_setup_resume_changes(const tcd_train_config *c, const tcd_ckpt_info *info, char *note, size_t n) {
     note[0] = 0;
-    char err[1024];
-    tcd_ckpt_info info;
-    if (tcd_ckpt_read_info(ckpt_path, &info, err, sizeof err) != 0) {
-        tcd_error("%s", err);
-        return -1;
-    }
     /* the training settings of config.json (top-level keys; a key an older tcdist did not write is
      * skipped, except emb_lr, which is absent when it is 0) */
     const struct {
@@ -296,19 +278,17 @@ int tcd_setup_resume_changes(const tcd_train_config *c, const char *ckpt_path, c
              {"seed", "--seed", (double)c->seed}};
     tcd_buf b = {0};
     for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
-        double was = tcd_json_number(info.config_json, k[i].key);
+        double was = tcd_json_number(info->config_json, k[i].key);
         if (isnan(was) && !strcmp(k[i].key, "emb_lr")) was = 0;
         if (isnan(was) || same_number(was, k[i].now)) continue;
         tcd_buf_printf(&b, "%s%s %.9g (the checkpoint's run: %.9g)", b.len ? ", " : "", k[i].flag, k[i].now, was);
     }
     char pat[96];
     snprintf(pat, sizeof pat, "\"schedule\": \"%.60s\"", c->schedule);
-    if (info.config_json && strstr(info.config_json, "\"schedule\": \"") && !strstr(info.config_json, pat))
+    if (info->config_json && strstr(info->config_json, "\"schedule\": \"") && !strstr(info->config_json, pat))
         tcd_buf_printf(&b, "%s--schedule %s (the checkpoint's run had another)", b.len ? ", " : "", c->schedule);
-    tcd_ckpt_info_free(&info);
     if (b.len) snprintf(note, n, "%s", b.data);
     free(b.data);
-    return 0;
 }
 
 void tcd_setup_rule_names(const tcd_setup_rule *r, const char *pre, const char *post, const char *sep,

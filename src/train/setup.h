@@ -4,6 +4,7 @@
 #ifndef TCD_SETUP_H
 #define TCD_SETUP_H
 
+#include "io/checkpoint.h"
 #include "io/corpus.h"
 #include "train/trainer.h"
 
@@ -14,8 +15,10 @@ int tcd_setup_ova(const tcd_train_config *c, const tcd_corpus *train);
 /* The model config with its "auto" values set for this corpus (malloc'd). */
 void *tcd_setup_model_cfg(const tcd_train_config *c, const tcd_corpus *train);
 int tcd_setup_check(const tcd_train_config *c, tcd_corpus *train, tcd_corpus *valid);
-/* A resume must come from the same data, vocabulary and model, unless --force; 0 or -1 (printed). */
-int tcd_setup_check_resume(const tcd_train_config *c, const tcd_corpus *train, const char *ckpt_path);
+/* A resume must come from the same data, vocabulary and model, unless --force; 0 or -1 (printed).
+ * ck: the checkpoint's info (tcd_ckpt_find_info), path its file, for the messages. */
+int tcd_setup_check_resume(const tcd_train_config *c, const tcd_corpus *train, const tcd_ckpt_info *ck,
+                           const char *ckpt_path);
 /* --batch, --epochs and --lr left out (0 in the config) get their defaults here. For a kind with
  * corpus_rule, they are functions of the training documents N and the classes C, so that a small
  * corpus gets enough optimizer steps (docs/training.md#defaults):
@@ -33,13 +36,14 @@ void tcd_setup_apply_rule(tcd_train_config *c, int64_t train_docs, int64_t n_cla
 /* On a resume: where a value the rule set (r) differs from the checkpoint's run (a checkpoint of
  * an older tcdist, whose defaults differed), the checkpoint's is kept and the name is cleared in
  * r, so that the run continues as it began. note gets what was kept, and what the rule would give
- * ("" when nothing differs). 0, or -1 when the checkpoint cannot be read (printed). */
-int tcd_setup_keep_resumed(tcd_train_config *c, tcd_setup_rule *r, const char *ckpt_path, char *note, size_t n);
+ * ("" when nothing differs). ck: the checkpoint's info. */
+void tcd_setup_keep_resumed(tcd_train_config *c, tcd_setup_rule *r, const tcd_ckpt_info *ck, char *note,
+                            size_t n);
 /* On a resume, after tcd_setup_keep_resumed: the training settings (epochs, batch, lr, schedule,
  * warmup, min_lr, Adam's betas and eps, weight decay, clip norm, emb_lr, seed) that differ from the
  * checkpoint's run, as "--flag now (the checkpoint's run: was)" joined by ", "; empty when none.
  * The flags given win; the caller warns, since the run can no longer match an uninterrupted one. */
-int tcd_setup_resume_changes(const tcd_train_config *c, const char *ckpt_path, char *note, size_t n);
+void tcd_setup_resume_changes(const tcd_train_config *c, const tcd_ckpt_info *ck, char *note, size_t n);
 /* What the rule set (batch, epochs, lr, in that order), each as PRE name, joined by SEP and the
  * last by LAST, into out[n]: "--batch, --epochs and --lr", or "\"epochs\", \"lr\"". */
 void tcd_setup_rule_names(const tcd_setup_rule *r, const char *pre, const char *post, const char *sep,

@@ -95,6 +95,7 @@ typedef struct {
     tcd_metrics *mt;
     tcd_fault fault;
     char *cfg_json, *resume_path;
+    tcd_ckpt_info resume_info; /* rank 0: the checkpoint resume_path names, verified once */
     tcd_ckpt_state resumed;
     int64_t spe, total_steps;
     /* progress */
@@ -122,12 +123,12 @@ static int preflight(trainer *t) {
         /* a run dir that holds checkpoints continues from the newest good one */
         if (verdict == 0 && !c->overwrite && tcd_ckpt_any(c->run_dir)) {
             int found_bad = 0;
-            t->resume_path = tcd_ckpt_find(c->run_dir, &found_bad, err, sizeof err);
+            t->resume_path = tcd_ckpt_find_info(c->run_dir, &found_bad, &t->resume_info, err, sizeof err);
             if (!t->resume_path) {
                 tcd_error("%s: no checkpoint to resume from verifies: %s (use --overwrite to start over)", c->run_dir,
                           err);
                 verdict = -1;
-            } else if (tcd_setup_check_resume(c, &t->train, t->resume_path) != 0)
+            } else if (tcd_setup_check_resume(c, &t->train, &t->resume_info, t->resume_path) != 0)
                 verdict = -1;
         }
     }
@@ -357,16 +358,15 @@ static void open_outputs(trainer *t) {
  * would now choose otherwise (tcd_setup_keep_resumed; rank 0 decides, every rank follows). */
 static void keep_resumed(trainer *t) {
     char note[512] = "";
-    int verdict = 0;
-    if (t->d->rank == 0) verdict = tcd_setup_keep_resumed(&t->cfg, &t->rule, t->resume_path, note, sizeof note);
-    if (tcd_dist_agree(t->d, verdict) != 0) tcd_die("cannot read %s", t->resume_path);
+    if (t->d->rank == 0) tcd_setup_keep_resumed(&t->cfg, &t->rule, &t->resume_info, note, sizeof note);
     tcd_dist_bcast(t->d, &t->cfg.batch, sizeof t->cfg.batch);
     tcd_dist_bcast(t->d, &t->cfg.epochs, sizeof t->cfg.epochs);
     tcd_dist_bcast(t->d, &t->cfg.lr, sizeof t->cfg.lr);
     tcd_dist_bcast(t->d, &t->rule, sizeof t->rule);
     if (t->d->rank == 0 && note[0]) tcd_warn("resuming with %s", note);
     /* flags given on the resuming command win; say where they change the run */
-    if (t->d->rank == 0 && tcd_setup_resume_changes(&t->cfg, t->resume_path, note, sizeof note) == 0 && note[0])
+    if (t->d->rank == 0) tcd_setup_resume_changes(&t->cfg, &t->resume_info, note, sizeof note);
+    if (t->d->rank == 0 && note[0])
         tcd_warn("resuming with settings that differ from the checkpoint's run: %s; the run will not match an "
                  "uninterrupted one",
                  note);
@@ -681,6 +681,7 @@ static void close_run(trainer *t) {
     if (t->valid.file >= 0) tcd_corpus_close(&t->valid);
     tcd_ckpt_state_free(&t->resumed);
     free(t->resume_path);
+    tcd_ckpt_info_free(&t->resume_info);
     free(t->cfg_json);
     free(t->model_cfg);
     free(t->digests);
@@ -707,6 +708,7 @@ int tcd_train_run_result(const tcd_train_config *c, const tcd_dist *d, tcd_train
     int rc = open_run(&t);
     if (rc != TCD_EXIT_OK) {
         free(t.resume_path);
+        tcd_ckpt_info_free(&t.resume_info);
         free(t.model_cfg);
         if (t.train.file >= 0) tcd_corpus_close(&t.train);
         if (t.valid.file >= 0) tcd_corpus_close(&t.valid);
