@@ -147,22 +147,21 @@ static char *describe(const char *model_config) {
 
 int tcd_setup_check_resume(const tcd_train_config *c, const tcd_corpus *train, const tcd_ckpt_info *ck,
                            const char *path) {
-    const tcd_ckpt_info info = *ck;
     void *cfg = tcd_setup_model_cfg(c, train);
     char *now = tcd_model_config_json(c->kind, cfg);
     char why[1024] = "";
-    if (strcmp(info.data_sha256, train->content_sha256) != 0)
+    if (strcmp(ck->data_sha256, train->content_sha256) != 0)
         snprintf(why, sizeof why, "the training data differs (content_sha256 %.12s... in the checkpoint, %.12s... in %s)",
-                 info.data_sha256, train->content_sha256, c->data);
-    else if (strcmp(info.vocab_sha256, train->vocab_sha256) != 0)
+                 ck->data_sha256, train->content_sha256, c->data);
+    else if (strcmp(ck->vocab_sha256, train->vocab_sha256) != 0)
         snprintf(why, sizeof why, "the vocabulary differs");
-    else if (strcmp(info.model_config, now) != 0 || info.n_classes != train->n_classes ||
-             info.n_embeddings != train->n_embeddings) {
-        char *was = describe(info.model_config), *is = tcd_model_config_describe(c->kind, cfg);
+    else if (strcmp(ck->model_config, now) != 0 || ck->n_classes != train->n_classes ||
+             ck->n_embeddings != train->n_embeddings) {
+        char *was = describe(ck->model_config), *is = tcd_model_config_describe(c->kind, cfg);
         snprintf(why, sizeof why,
                  "the model's shape differs (checkpoint: %.300s, %lld classes, %lld embeddings; now: %.300s, %lld "
                  "classes, %lld embeddings)",
-                 was, (long long)info.n_classes, (long long)info.n_embeddings, is, (long long)train->n_classes,
+                 was, (long long)ck->n_classes, (long long)ck->n_embeddings, is, (long long)train->n_classes,
                  (long long)train->n_embeddings);
         free(was);
         free(is);

@@ -363,10 +363,11 @@ static void keep_resumed(trainer *t) {
     tcd_dist_bcast(t->d, &t->cfg.epochs, sizeof t->cfg.epochs);
     tcd_dist_bcast(t->d, &t->cfg.lr, sizeof t->cfg.lr);
     tcd_dist_bcast(t->d, &t->rule, sizeof t->rule);
-    if (t->d->rank == 0 && note[0]) tcd_warn("resuming with %s", note);
+    if (t->d->rank != 0) return;
+    if (note[0]) tcd_warn("resuming with %s", note);
     /* flags given on the resuming command win; say where they change the run */
-    if (t->d->rank == 0) tcd_setup_resume_changes(&t->cfg, &t->resume_info, note, sizeof note);
-    if (t->d->rank == 0 && note[0])
+    tcd_setup_resume_changes(&t->cfg, &t->resume_info, note, sizeof note);
+    if (note[0])
         tcd_warn("resuming with settings that differ from the checkpoint's run: %s; the run will not match an "
                  "uninterrupted one",
                  note);
