@@ -23,13 +23,13 @@ void conv1d_forward(float *out, float *col, const float *x, const float *W, cons
     linear_forward(out, col, W, b, P, w * D, F);
 }
 
-void conv1d_forward_seqs(float *out, float *col, const float *x, const int64_t *rows, int64_t n, const float *W,
-                         const float *b, int64_t D, int64_t w, int64_t F) {
+void conv1d_forward_seqs(float *out, float *col, const float *x, const int64_t *rows, int64_t n, int64_t trim,
+                         const float *W, const float *b, int64_t D, int64_t w, int64_t F) {
     int64_t P = 0;
     for (int64_t i = 0; i < n; i++) {
-        const int64_t Pi = rows[i + 1] - rows[i] - w + 1;
+        const int64_t Pi = rows[i + 1] - rows[i] - 2 * trim - w + 1;
         if (Pi <= 0) continue;
-        im2col(col + P * w * D, x + (rows[i] - rows[0]) * D, Pi, D, w);
+        im2col(col + P * w * D, x + (rows[i] - rows[0] + trim) * D, Pi, D, w);
         P += Pi;
     }
     if (P > 0) linear_forward(out, col, W, b, P, w * D, F);

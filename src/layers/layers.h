@@ -97,10 +97,11 @@ void embedding_seq_backward_fixed(int64_t *acc, const int64_t *fx, const int64_t
 void conv1d_forward(float *out, float *col, const float *x, const float *W, const float *b, int64_t L, int64_t D,
                     int64_t w, int64_t F);
 /* conv1d_forward over n sequences at once, one sgemm for all their windows (no window crosses two
- * sequences): sequence i is rows [rows[i] - rows[0], rows[i+1] - rows[0]) of x (at least w rows);
- * out: the sequences' [P_i x F] outputs back to back; col: scratch [sum_i P_i x w*D]. */
-void conv1d_forward_seqs(float *out, float *col, const float *x, const int64_t *rows, int64_t n, const float *W,
-                         const float *b, int64_t D, int64_t w, int64_t F);
+ * sequences): sequence i is rows [rows[i] - rows[0] + trim, rows[i+1] - rows[0] - trim) of x (at
+ * least w rows; trim rows of each block's two ends are left out); out: the sequences' [P_i x F]
+ * outputs back to back; col: scratch [sum_i P_i x w*D]. */
+void conv1d_forward_seqs(float *out, float *col, const float *x, const int64_t *rows, int64_t n, int64_t trim,
+                         const float *W, const float *b, int64_t D, int64_t w, int64_t F);
 /* dx [L x D] += the gradient through the convolution (skipped when NULL), dW [F x w*D] += dout^T col,
  * db [F] += column sums of dout; dout [P x F]; col: scratch [P x w*D] (overwritten). */
 void conv1d_backward(float *dx, float *dW, float *db, float *col, const float *dout, const float *x, const float *W,

@@ -3,6 +3,9 @@
  *   -> concatenation [K*F] -> dropout -> Dense(O)
  * Documents are ragged: each is convolved over its own positions only (the first max_len tokens),
  * and one shorter than the widest filter (an empty one included) is zero-padded to that width.
+ * With wide = 1 (the padding of Kim's code) a document's tokens get w_max - 1 zero positions at
+ * each end; width w_k convolves the w_k - 1 of them next to the tokens on each side, so its windows
+ * are every window that holds at least one token (L + w_k - 1 of them).
  * ReLU is applied after the max (relu(max_t y) = max_t relu(y): ReLU is monotonic).
  * Tensors: embedding [V x D] (row-sparse), conv<k>.weight [F x w_k*D] (filter f, offset j,
  * component d at j*D + d), conv<k>.bias [F], out.weight [O x K*F], out.bias [O]. Training convolves
@@ -26,6 +29,7 @@ typedef struct {
     tcd_i64_list widths;
     double dropout;
     int64_t max_len;
+    int64_t wide;
 } cnn_config;
 
 static const tcd_model_param cnn_params[] = {
@@ -36,6 +40,9 @@ static const tcd_model_param cnn_params[] = {
      "dropout rate while training (cnn: on the pooled features; transformer: on the residual branches)"},
     {"max_len", TCD_MP_I64, offsetof(cnn_config, max_len), 1, 1e9, "400",
      "use at most the first N tokens of a document"},
+    {"wide", TCD_MP_I64, offsetof(cnn_config, wide), 0, 1, "0",
+     "1: wide convolution, each document zero-padded by width-1 positions at both ends (Kim's code); 0: only "
+     "the document's own windows"},
     {0},
 };
 
@@ -121,7 +128,9 @@ typedef struct {
 /* The tensors a pass needs, looked up once. */
 typedef struct {
     int64_t D, F, K, KF, O, wmax, max_len;
+    int64_t pad;                   /* zero rows before a document's tokens (wide: wmax - 1) */
     int64_t w[TCD_MP_MAX_LIST];
+    int64_t trim[TCD_MP_MAX_LIST]; /* rows of each end of a document's block that width k skips */
     const float *emb, *Wc[TCD_MP_MAX_LIST], *bc[TCD_MP_MAX_LIST], *Wo, *bo;
     int64_t off_Wc[TCD_MP_MAX_LIST], off_bc[TCD_MP_MAX_LIST], off_Wo, off_bo; /* from the first dense one */
     float p;
@@ -132,10 +141,12 @@ static cnn_view view_of(const tcd_model *m) {
     const cnn_ws *ws = m->ws;
     cnn_view v = {.D = c->dim, .F = c->filters, .K = c->widths.n, .KF = c->filters * c->widths.n, .O = m->n_out,
                   .wmax = max_width(c), .max_len = c->max_len, .p = (float)c->dropout};
+    v.pad = c->wide ? v.wmax - 1 : 0;
     v.emb = m->params;
     for (int64_t k = 0; k < v.K; k++) {
         const tcd_tensor *tw = &m->tensors[1 + 2 * k], *tb = &m->tensors[2 + 2 * k];
         v.w[k] = c->widths.v[k];
+        v.trim[k] = c->wide ? v.wmax - v.w[k] : 0;
         v.Wc[k] = m->params + tw->offset;
         v.bc[k] = m->params + tb->offset;
         v.off_Wc[k] = tw->offset - ws->dense_off;
@@ -274,8 +285,9 @@ static void scratch_x(const cnn_view *v, cnn_scratch *s, int64_t rows, int grad)
  * width's transposed weights (deterministic mode). */
 static void long_doc_conv(const tcd_model *m, const cnn_view *v, cnn_ws *ws, cnn_scratch *s, const float *x, int64_t d,
                           int64_t k, const float *wt) {
-    const int64_t D = v->D, F = v->F, w = v->w[k], P = ws->xrow[d + 1] - ws->xrow[d] - w + 1;
+    const int64_t D = v->D, F = v->F, w = v->w[k], P = ws->xrow[d + 1] - ws->xrow[d] - 2 * v->trim[k] - w + 1;
     float *pool = ws->pool + d * v->KF + k * F;
+    x += v->trim[k] * D;
     int32_t *arg = ws->arg + d * v->KF + k * F;
     for (int64_t t0 = 0; t0 < P; t0 += GROUP_ROWS) {
         const int64_t Pb = P - t0 < GROUP_ROWS ? P - t0 : GROUP_ROWS;
@@ -300,10 +312,11 @@ static void doc_hidden(const tcd_model *m, const cnn_view *v, const cnn_ws *ws, 
         memcpy(h, pool, (size_t)v->KF * sizeof(float));
 }
 
-/* Document d's token vectors (padded) into x. */
+/* Document d's token vectors, with their zero rows (v->pad before, the rest after), into x. */
 static void doc_tokens(const cnn_view *v, const cnn_ws *ws, const tcd_batch *b, int64_t d, float *x) {
-    embedding_seq_forward(x, v->emb, b->tokens + (b->offsets[d] - b->offsets[0]), ws->len[d],
-                          ws->xrow[d + 1] - ws->xrow[d], v->D);
+    memset(x, 0, (size_t)(v->pad * v->D) * sizeof(float));
+    embedding_seq_forward(x + v->pad * v->D, v->emb, b->tokens + (b->offsets[d] - b->offsets[0]), ws->len[d],
+                          ws->xrow[d + 1] - ws->xrow[d] - v->pad, v->D);
 }
 
 /* Documents g0 .. g1 of the chunk that starts at d0: token vectors (into the thread's scratch); the
@@ -325,13 +338,14 @@ static void group_forward(const tcd_model *m, const cnn_view *v, cnn_ws *ws, cnn
             wt += w * D * F;
             continue;
         }
+        const int64_t o = v->trim[k];
         if (!m->deterministic)
-            conv1d_forward_seqs(s->y, s->col, x, ws->xrow + g0, g1 - g0, v->Wc[k], v->bc[k], D, w, F);
+            conv1d_forward_seqs(s->y, s->col, x, ws->xrow + g0, g1 - g0, o, v->Wc[k], v->bc[k], D, w, F);
         const float *y = s->y;
         for (int64_t d = g0; d < g1; d++) {
-            const int64_t Lp = ws->xrow[d + 1] - ws->xrow[d], P = Lp - w + 1;
+            const int64_t Lp = ws->xrow[d + 1] - ws->xrow[d] - 2 * o, P = Lp - w + 1;
             if (m->deterministic) { /* no BLAS: the same bits on every CPU */
-                conv1d_forward_rows(s->y, x + (ws->xrow[d] - ws->xrow[g0]) * D, wt, v->bc[k], Lp, D, w, F);
+                conv1d_forward_rows(s->y, x + (ws->xrow[d] - ws->xrow[g0] + o) * D, wt, v->bc[k], Lp, D, w, F);
                 y = s->y;
             }
             maxtime_forward(ws->pool + d * KF + k * F, ws->arg + d * KF + k * F, y, P, F);
@@ -351,13 +365,15 @@ static void cnn_forward(tcd_model *m, const tcd_batch *b, float *logits, int n_t
     const cnn_view v0 = view_of(m);
     const cnn_view *v = &v0;
     const int64_t n = b->n, n_chunks = (n + TCD_CHUNK - 1) / TCD_CHUNK;
-    /* the positions each document uses (--max-len), padded to the widest filter, and where its rows start */
+    /* the positions each document uses (--max-len), with the wide convolution's zero rows, padded to
+     * the widest filter, and where its rows start */
     ws_reserve(v, ws, n, n_threads);
     ws->xrow[0] = 0;
     for (int64_t d = 0; d < n; d++) {
-        const int64_t len = b->offsets[d + 1] - b->offsets[d], L = len < v->max_len ? len : v->max_len;
+        const int64_t len = b->offsets[d + 1] - b->offsets[d], L = len < v->max_len ? len : v->max_len,
+                      rows = L + 2 * v->pad;
         ws->len[d] = L;
-        ws->xrow[d + 1] = ws->xrow[d] + (L > v->wmax ? L : v->wmax);
+        ws->xrow[d + 1] = ws->xrow[d] + (rows > v->wmax ? rows : v->wmax);
     }
     ws->dropout_on = m->training && v->p > 0.0f;
     TCD_CHECK(!ws->dropout_on || b->doc_ids); /* the loader gives every training batch its ids */
@@ -408,9 +424,10 @@ static void chunk_backward(const tcd_model *m, const cnn_view *v, cnn_ws *ws, co
         doc_tokens(v, ws, b, d, s->x);
         float *dx = wdx + (ws->xrow[d] - r0) * v->D;
         memset(dx, 0, (size_t)(Lp * v->D) * sizeof(float));
-        for (int64_t k = 0; k < v->K; k++)
-            conv1d_maxpool_backward(dx, part + v->off_Wc[k], part + v->off_bc[k], dh + k * v->F,
-                                    ws->arg + d * KF + k * v->F, s->x, v->Wc[k], v->D, v->w[k], v->F);
+        for (int64_t k = 0; k < v->K; k++) /* arg counts from the width's first row */
+            conv1d_maxpool_backward(dx + v->trim[k] * v->D, part + v->off_Wc[k], part + v->off_bc[k], dh + k * v->F,
+                                    ws->arg + d * KF + k * v->F, s->x + v->trim[k] * v->D, v->Wc[k], v->D, v->w[k],
+                                    v->F);
     }
 }
 
@@ -435,9 +452,10 @@ static void cnn_backward(tcd_model *m, const tcd_batch *b, const float *dlogits,
                 chunk_backward(m, v, ws, b, dlogits, c, ws->partials + (c - c0) * ws->dense_stride, ws->wdx, r0);
             /* 2. dense gradients: the wave's partials added in chunk order (threads split the elements) */
             tcd_add_partials(gd, ws->partials, c1 - c0, ws->dense_stride, ws->dense_n);
-            /* 3. embedding: threads own row ranges and scan the wave in document and position order */
+            /* 3. embedding: threads own row ranges and scan the wave in document and position order
+             * (a document's tokens start v->pad rows into its block) */
             const int nt = omp_get_num_threads(), t = omp_get_thread_num();
-            embedding_seq_backward(m->grads, ws->wdx, ws->xrow + d_lo, ws->len + d_lo,
+            embedding_seq_backward(m->grads, ws->wdx + v->pad * v->D, ws->xrow + d_lo, ws->len + d_lo,
                                    b->tokens + (b->offsets[d_lo] - b->offsets[0]), b->offsets + d_lo, d_hi - d_lo,
                                    v->D, V * t / nt, V * (t + 1) / nt);
         }
@@ -476,18 +494,19 @@ static int doc_fixed(const tcd_model *m, const cnn_view *v, cnn_ws *ws, const tc
     float *dx = s->dx;
     memset(dx, 0, (size_t)(Lp * v->D) * sizeof(float));
     for (int64_t k = 0; k < v->K; k++) {
-        const float *dp = dh + k * v->F;
+        const float *dp = dh + k * v->F, *xk = x + v->trim[k] * v->D;
         const int32_t *arg = ws->arg + d * v->KF + k * v->F;
-        conv1d_maxpool_backward(dx, NULL, NULL, dp, arg, x, v->Wc[k], v->D, v->w[k], v->F);
-        if (conv1d_maxpool_backward_fixed(part + v->off_Wc[k], part + v->off_bc[k], dp, arg, x, v->D, v->w[k], v->F,
-                                          lim))
+        conv1d_maxpool_backward(dx + v->trim[k] * v->D, NULL, NULL, dp, arg, xk, v->Wc[k], v->D, v->w[k], v->F);
+        if (conv1d_maxpool_backward_fixed(part + v->off_Wc[k], part + v->off_bc[k], dp, arg, xk, v->D, v->w[k],
+                                          v->F, lim))
             bad |= BAD_CONV;
     }
     if (L == 0) return bad;
-    int64_t *fx = ws->fix_x + (ws->xrow[d] - r0) * v->D;
+    int64_t *fx = ws->fix_x + (ws->xrow[d] - r0) * v->D; /* the real positions only, from the block's row 0 */
+    const float *dxt = dx + v->pad * v->D;
     const double lim_pos = lim / (double)L; /* a row may receive all L positions */
     for (int64_t j = 0; j < L * v->D; j++) {
-        const double y = (double)dx[j] * TCD_FIX_ONE;
+        const double y = (double)dxt[j] * TCD_FIX_ONE;
         if (!(fabs(y) < lim_pos)) bad |= BAD_EMB;
         fx[j] = tcd_fix_round(y);
     }

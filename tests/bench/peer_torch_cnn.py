@@ -2,7 +2,7 @@
 """The PyTorch peer of the CNN benchmark: tcdist's `--model cnn` (Kim 2014, CNN-rand) in PyTorch CPU,
 on the same token ids (read from tcdist's corpus files with h5py), for a documents/s comparison.
 
-    python3 tests/bench/peer_torch_cnn.py TRAIN.h5 [TEST.h5] [--threads 2] [--batch 256] [--steps 100]
+    python3 tests/bench/peer_torch_cnn.py TRAIN.h5 [TEST.h5] [--threads 2] [--batch 256] [--steps 100] [--wide]
 
 Embedding(V, 128) -> Conv1d(128 -> 100, w) for w in 3, 4, 5 -> max over time -> ReLU -> concat ->
 dropout 0.5 -> Linear(1) with BCE-with-logits (2 classes); Adam with Keras' eps 1e-7, lr decaying
@@ -10,7 +10,9 @@ linearly to 0 over the run, per-epoch shuffle. The same function as tcdist compu
 uses its first --max-len tokens; a batch is padded to its longest document (at least the widest
 filter) with a zero, gradient-free embedding row, and the convolution outputs at windows past a
 document's own positions are masked to -inf before the max, so a document's pooled features are
-those of its real positions only (tcdist convolves only those). Prints one JSON line: wall_s (the
+those of its real positions only (tcdist convolves only those). --wide: tcdist's `--wide 1`, each
+convolution zero-padded by w - 1 at both ends, its windows past a document's last token + w - 1
+masked. Prints one JSON line: wall_s (the
 training loop), docs, docs_per_s, tokens (real positions), positions (padded, as convolved),
 accuracy (on TEST.h5, or null)."""
 import argparse
@@ -30,8 +32,9 @@ def load(path):
 
 
 class CNN(torch.nn.Module):
-    def __init__(self, n_emb, dim, filters, widths, dropout):
+    def __init__(self, n_emb, dim, filters, widths, dropout, wide=False):
         super().__init__()
+        self.wide = wide
         self.pad = n_emb
         self.emb = torch.nn.Embedding(n_emb + 1, dim, padding_idx=n_emb)
         with torch.no_grad():
@@ -52,9 +55,14 @@ class CNN(torch.nn.Module):
         x = self.emb(ids).transpose(1, 2)  # [B, D, Lp]
         pooled = []
         for w, conv in zip(self.widths, self.convs):
-            y = conv(x)  # [B, F, Lp - w + 1]
+            if self.wide:  # window t covers inputs t - w + 1 .. t; a document's last is n + w - 2
+                y = F.conv1d(x, conv.weight, conv.bias, padding=w - 1)
+                last = n_pos[:, None] + w - 2
+            else:
+                y = conv(x)  # [B, F, Lp - w + 1]
+                last = n_pos[:, None] - w
             t = torch.arange(y.shape[2])
-            y = y.masked_fill((t[None, :] > (n_pos[:, None] - w))[:, None, :], float("-inf"))
+            y = y.masked_fill((t[None, :] > last)[:, None, :], float("-inf"))
             pooled.append(torch.relu(y.max(dim=2).values))
         return self.out(self.drop(torch.cat(pooled, dim=1))).squeeze(1)
 
@@ -82,6 +90,7 @@ def main():
     ap.add_argument("--widths", default="3,4,5")
     ap.add_argument("--dropout", type=float, default=0.5)
     ap.add_argument("--max-len", type=int, default=400)
+    ap.add_argument("--wide", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)
@@ -89,8 +98,8 @@ def main():
     tok, off, lab, n_emb = load(args.train)
     n = len(lab)
     widths = [int(w) for w in args.widths.split(",")]
-    wmax = max(widths)
-    model = CNN(n_emb, args.dim, args.filters, widths, args.dropout)
+    wmax = 1 if args.wide else max(widths)  # wide: no document needs padding to the widest filter
+    model = CNN(n_emb, args.dim, args.filters, widths, args.dropout, args.wide)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, eps=1e-7)
     per_epoch = (n + args.batch - 1) // args.batch
     steps = args.steps if args.steps > 0 else per_epoch

@@ -1,6 +1,7 @@
 """PyTorch reference of --model cnn (Kim 2014): the same architecture built from torch.nn.functional,
 loaded with tcdist's initial parameters (train --save-init: RUN_DIR/init.h5, read with h5py), on a
-small corpus with documents longer than --max-len, shorter than the widest filter, and of one word.
+small corpus with documents longer than --max-len, shorter than the widest filter, and of one word;
+with the default narrow convolution and with `--wide 1` (torch's zero padding of w - 1 positions).
 
 - probabilities from tcdist's init.h5 (predict --data) agree with torch's to 1e-5 (the logits
   behind them: tcdist's step-1 loss, which is computed from the logits, agrees to 1e-5 relative);
@@ -62,13 +63,15 @@ def logits(p, cfg, doc):
     ids = torch.tensor(doc[:max_len], dtype=torch.long)
     x = p["embedding"][ids]                                   # [L, D]
     wmax = max(widths)
-    if x.shape[0] < wmax:                                     # only a short document is padded
+    wide = cfg.get("wide", 0)
+    if x.shape[0] < wmax and not wide:                        # only a short document is padded
         x = torch.cat([x, torch.zeros(wmax - x.shape[0], D, dtype=x.dtype)])
     x = x.t().unsqueeze(0)                                    # [1, D, L]
     pooled = []
     for k, w in enumerate(widths):
         W = p[f"conv{k}.weight"].view(Fn, w, D).permute(0, 2, 1)  # [F, D, w] from [F, w*D]
-        y = F.relu(F.conv1d(x, W, p[f"conv{k}.bias"]))        # [1, F, L - w + 1]
+        # wide (Kim's code): w - 1 zero positions at each end, so L + w - 1 windows
+        y = F.relu(F.conv1d(x, W, p[f"conv{k}.bias"], padding=w - 1 if wide else 0))
         pooled.append(y.max(dim=2).values)
     h = torch.cat(pooled, dim=1)                              # [1, K*F]; dropout 0
     return F.linear(h, p["out.weight"], p["out.bias"])[0]
@@ -108,20 +111,21 @@ class Adam:
             p[k] = p[k] - lr_t * self.m[k] / (self.v[k].sqrt() + self.eps)
 
 
-def check_case(tmp, name, n_classes, steps, batch):
+def check_case(tmp, name, n_classes, steps, batch, extra=()):
     tsv, h5, rd = (os.path.join(tmp, f"{name}.{e}") for e in ("tsv", "h5", "run"))
     n_docs = steps * batch // 2  # two epochs
     make_corpus(tsv, n_docs, n_classes, seed=len(name))
     run("prepare", "--format", "tsv", "-o", h5, tsv)
     run("train", "--data", h5, "--run-dir", rd, "--model", "cnn", "--dim", "6", "--filters", "4", "--widths",
         "2,3,5", "--max-len", "9", "--dropout", "0", "--batch", str(batch), "--epochs", "2", "--lr", "0.01",
-        "--no-shuffle", "--log-every", "1", "--save-init", "--quiet", "--threads", "2")
+        "--no-shuffle", "--log-every", "1", "--save-init", "--quiet", "--threads", "2", *extra)
     with h5py.File(h5, "r") as f:
         tok, off, lab = np.array(f["tokens"]), np.array(f["offsets"]), np.array(f["labels"])
     docs = [tok[off[i]:off[i + 1]].tolist() for i in range(len(lab))]
     assert len(docs) == n_docs and max(map(len, docs)) > 9 and min(map(len, docs)) == 1
     cfg, p = params_of(os.path.join(rd, "init.h5"))
     assert cfg["kind"] == "cnn" and cfg["dropout"] == 0 and cfg["widths"] == [2, 3, 5], cfg
+    assert cfg["wide"] == (1 if "--wide" in extra else 0), cfg
 
     # forward: tcdist's probabilities from the initial parameters against torch's
     out = os.path.join(tmp, f"{name}.pred.h5")
@@ -162,6 +166,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         check_case(tmp, "binary", 2, 10, 8)
         check_case(tmp, "four_classes", 4, 10, 6)
+        check_case(tmp, "wide", 3, 10, 8, ("--wide", "1"))
     print("ref_cnn: tcdist's cnn agrees with PyTorch")
 
 

@@ -117,7 +117,7 @@ static int test_conv1d(void) {
         const int64_t rows[4] = {10, 13, 20, 24};
         float xs[14 * CD], outs[(1 + 5 + 2) * CF], cols[8 * CW * CD], want[8 * CF];
         for (int i = 0; i < 14 * CD; i++) xs[i] = frand(-1, 1);
-        conv1d_forward_seqs(outs, cols, xs, rows, 3, W, b, CD, CW, CF);
+        conv1d_forward_seqs(outs, cols, xs, rows, 3, 0, W, b, CD, CW, CF);
         int64_t o = 0;
         for (int i = 0; i < 3; i++) {
             const int64_t Li = rows[i + 1] - rows[i];
@@ -125,6 +125,10 @@ static int test_conv1d(void) {
             o += Li - CW + 1;
         }
         CHECK(o == 8 && max_rel_diff(outs, want, 8 * CF) < 1e-6);
+        /* trim 1: each block without its first and last row; the 3- and 4-row blocks then have no window */
+        conv1d_forward_seqs(outs, cols, xs, rows, 3, 1, W, b, CD, CW, CF);
+        conv1d_forward_ref(want, xs + 4 * CD, W, b, 5, CD, CW, CF);
+        CHECK(max_rel_diff(outs, want, (5 - CW + 1) * CF) < 1e-6);
     }
     /* a window as wide as the input: one position */
     float o1[CF], o1r[CF], col1[CL * CD], W1[CF * CL * CD];
@@ -278,15 +282,18 @@ static void test_embedding_seq(void) {
 }
 
 /* ---------------- the model ---------------- */
+/* 1: the tests below build `--wide 1` models (and their references pad as Kim's code does) */
+static int g_wide;
+
 static int cnn_build(tcd_model *m, int64_t V, int64_t C, const char *dim, const char *filters, const char *widths,
                      const char *dropout, const char *max_len, uint64_t seed) {
     const tcd_model_kind *k = tcd_model_kind_find("cnn");
     CHECK(k);
     void *cfg = tcd_model_config_new(k);
     char err[512];
-    const char *names[] = {"dim", "filters", "widths", "dropout", "max_len"};
-    const char *vals[] = {dim, filters, widths, dropout, max_len};
-    for (int i = 0; i < 5; i++)
+    const char *names[] = {"dim", "filters", "widths", "dropout", "max_len", "wide"};
+    const char *vals[] = {dim, filters, widths, dropout, max_len, g_wide ? "1" : "0"};
+    for (int i = 0; i < 6; i++)
         if (tcd_model_config_set(k, cfg, tcd_model_param_find(k, names[i]), vals[i], err, sizeof err) != 0) {
             fprintf(stderr, "%s\n", err);
             free(cfg);
@@ -319,20 +326,21 @@ static double ref_forward(const tcd_model *m, const tcd_batch *b, double *probs,
         const int32_t *tok = b->tokens + (b->offsets[i] - b->offsets[0]);
         int64_t L = b->offsets[i + 1] - b->offsets[i];
         L = L < MAXLEN ? L : MAXLEN;
-        const int64_t Lp = L > 3 ? L : 3;
-        double x[MAXLEN + 3][MD] = {{0}}, h[KF], z[8];
+        /* wide: the widest filter (3) less one zero rows at each end; a width-2 filter skips one of them */
+        const int64_t pad = g_wide ? 2 : 0, Lp = L + 2 * pad > 3 ? L + 2 * pad : 3;
+        double x[MAXLEN + 7][MD] = {{0}}, h[KF], z[8];
         for (int64_t t = 0; t < L; t++)
-            for (int d = 0; d < MD; d++) x[t][d] = E[tok[t] * MD + d];
+            for (int d = 0; d < MD; d++) x[pad + t][d] = E[tok[t] * MD + d];
         for (int k = 0; k < NW; k++) {
             char name[32];
             snprintf(name, sizeof name, "conv%d.weight", k);
             const float *W = tcd_model_view(m, m->params, name);
             snprintf(name, sizeof name, "conv%d.bias", k);
             const float *bc = tcd_model_view(m, m->params, name);
-            const int64_t w = mwidths[k];
+            const int64_t w = mwidths[k], o = g_wide ? 3 - w : 0;
             for (int f = 0; f < MF; f++) {
                 double best = -INFINITY, second = -INFINITY;
-                for (int64_t t = 0; t + w <= Lp; t++) {
+                for (int64_t t = o; t + w <= Lp - o; t++) {
                     double s = bc[f];
                     for (int64_t j = 0; j < w; j++)
                         for (int d = 0; d < MD; d++) s += W[f * w * MD + j * MD + d] * x[t + j][d];
@@ -612,11 +620,12 @@ static void test_long_documents(void) {
     tcd_batch b = {.n = LB, .tokens = tok, .offsets = off, .labels = lab, .doc_ids = ids};
     /* the reference: each document whole, plain loops */
     float want[LB * LC], dW_ref[2][LF * 5 * LD] = {{0}};
-    float *x = calloc(2600 * LD, sizeof(float)), *y = malloc(2600 * LF * sizeof(float));
+    float *x = calloc(2608 * LD, sizeof(float)), *y = malloc(2608 * LF * sizeof(float));
     for (int i = 0; i < LB; i++) {
-        const int64_t L = lens[i], Lp = L > 5 ? L : 5;
-        memset(x, 0, 2600 * LD * sizeof(float));
-        for (int64_t t = 0; t < L; t++) memcpy(x + t * LD, m.params + tok[off[i] + t] * LD, LD * sizeof(float));
+        const int64_t pad = g_wide ? 4 : 0, L = lens[i], Lp = L + 2 * pad > 5 ? L + 2 * pad : 5;
+        memset(x, 0, 2608 * LD * sizeof(float));
+        for (int64_t t = 0; t < L; t++)
+            memcpy(x + (pad + t) * LD, m.params + tok[off[i] + t] * LD, LD * sizeof(float));
         float h[2 * LF], z[LC];
         int32_t arg[2 * LF];
         const float *W[2];
@@ -625,8 +634,9 @@ static void test_long_documents(void) {
             snprintf(name, sizeof name, "conv%d.weight", k);
             W[k] = tcd_model_view(&m, m.params, name);
             snprintf(name, sizeof name, "conv%d.bias", k);
-            conv1d_forward_ref(y, x, W[k], tcd_model_view(&m, m.params, name), Lp, LD, lw[k], LF);
-            maxtime_forward(h + k * LF, arg + k * LF, y, Lp - lw[k] + 1, LF);
+            const int64_t o = g_wide ? 5 - lw[k] : 0; /* width 2 skips 3 of the 4 zero rows at each end */
+            conv1d_forward_ref(y, x + o * LD, W[k], tcd_model_view(&m, m.params, name), Lp - 2 * o, LD, lw[k], LF);
+            maxtime_forward(h + k * LF, arg + k * LF, y, Lp - 2 * o - lw[k] + 1, LF);
         }
         relu_forward(h, h, 2 * LF);
         linear_forward_ref(z, h, tcd_model_view(&m, m.params, "out.weight"), tcd_model_view(&m, m.params, "out.bias"),
@@ -643,7 +653,8 @@ static void test_long_documents(void) {
             dpool[u] = h[u] > 0 ? (float)g : 0.0f;
         }
         for (int k = 0; k < 2; k++)
-            conv1d_maxpool_backward(NULL, dW_ref[k], NULL, dpool + k * LF, arg + k * LF, x, W[k], LD, lw[k], LF);
+            conv1d_maxpool_backward(NULL, dW_ref[k], NULL, dpool + k * LF, arg + k * LF, x + (g_wide ? 5 - lw[k] : 0) * LD,
+                                    W[k], LD, lw[k], LF);
     }
     float probs[LB * LC], probs_det[LB * LC];
     const size_t gbytes = (size_t)m.n_params * sizeof(float);
@@ -678,7 +689,8 @@ static void test_long_documents(void) {
     free(y);
     free(tok);
     tcd_model_free(&m);
-    printf("cnn: documents of 2600 and 1100 tokens (blocks of positions) match a whole-document reference\n");
+    printf("cnn%s: documents of 2600 and 1100 tokens (blocks of positions) match a whole-document reference\n",
+           g_wide ? " --wide 1" : "");
 }
 
 static void test_batch_invariance(int64_t C) {
@@ -729,6 +741,13 @@ int main(void) {
     test_embedding_seq();
     bad += test_model(2, 0) + test_model(2, 1) + test_model(4, 1);
     test_config();
+    test_batch_invariance(2);
+    test_batch_invariance(5);
+    test_long_documents();
+    /* the wide convolution: the same tests, against references padded as Kim's code pads */
+    g_wide = 1;
+    printf("-- --wide 1\n");
+    bad += test_model(2, 0) + test_model(2, 1) + test_model(4, 1);
     test_batch_invariance(2);
     test_batch_invariance(5);
     test_long_documents();

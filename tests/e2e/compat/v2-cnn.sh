@@ -26,8 +26,9 @@ for f in run/model.h5 ckptrun/checkpoints/ckpt-00000021.h5; do
 import json
 d = json.load(open("inspect.json"))
 assert d["version"] == 2 and d["model"] == "cnn", d
+# "wide" came later: a file without it reads as the narrow convolution it was trained with
 assert d["model_config"] == {"kind": "cnn", "dim": 8, "filters": 4, "widths": [2, 3], "dropout": 0.5,
-                             "max_len": 16}, d["model_config"]
+                             "max_len": 16, "wide": 0}, d["model_config"]
 if d["format"] == "tcdist-model":
     assert [t["name"] for t in d["tensors"]] == ["embedding", "conv0.weight", "conv0.bias", "conv1.weight",
                                                  "conv1.bias", "out.weight", "out.bias"], d["tensors"]

@@ -5,7 +5,9 @@
 # SIGKILL and resumed ends at the uninterrupted run's parameters (also stopped at -np 2 and resumed
 # at -np 3 with --deterministic); eval, predict (text and --data) and inspect on the model; the
 # start line counts the documents --max-len truncates; peak RSS at --batch 1024 within 1.3x of
-# --batch 64 on long documents; bad flag combinations are usage errors.
+# --batch 64 on long documents; `--wide 1` (Kim's zero padding) learns, is bit-identical for -np 1
+# and 2 with --deterministic, differs from the narrow model, and eval/predict/inspect read it; bad
+# flag combinations are usage errors.
 source "$(dirname "$0")/../lib/mpi.sh"
 MODEL=cnn
 source "$(dirname "$0")/../lib/encoder.sh"
@@ -33,7 +35,7 @@ t = sys.argv[1]
 ins = json.load(open(f"{t}/inspect.json"))
 assert ins["model"] == "cnn", ins["model"]
 assert ins["model_config"] == {"kind": "cnn", "dim": 16, "filters": 8, "widths": [2, 3, 5], "dropout": 0.5,
-                               "max_len": 25}, ins["model_config"]
+                               "max_len": 25, "wide": 0}, ins["model_config"]
 names = [x["name"] for x in ins["tensors"]]
 assert names == ["embedding", "conv0.weight", "conv0.bias", "conv1.weight", "conv1.bias", "conv2.weight",
                  "conv2.bias", "out.weight", "out.bias"], names
@@ -56,6 +58,26 @@ PY
 # grow with the batch. One thread: one chunk in flight at either batch size.
 encoder_rss --model cnn
 
+# --- the wide convolution: its own function (not the narrow one's parameters), the same guarantees
+"$TCDIST" train "${common[@]}" --run-dir "$T/w1" --threads 2 --wide 1 --deterministic
+mpi 2 "${common[@]}" --run-dir "$T/w2" --threads 1 --wide 1 --deterministic
+[ "$(sha "$T/w2")" = "$(sha "$T/w1")" ] || fail "--wide 1 --deterministic: -np 2 differs from the single process"
+[ "$(sha "$T/w1")" != "$ref" ] || fail "--wide 1 gave the narrow model's parameters"
+"$TCDIST" eval --model "$T/w1" --data "$T/v.h5" --json >"$T/weval.json"
+"$TCDIST" predict --model "$T/w1" --data "$T/v.h5" -o "$T/wpred.jsonl" 2>/dev/null
+"$TCDIST" inspect "$T/w1" --json >"$T/winspect.json"
+"$PYTHON" - "$T" <<'PY'
+import json, sys
+t = sys.argv[1]
+assert json.load(open(f"{t}/winspect.json"))["model_config"]["wide"] == 1
+ev = json.load(open(f"{t}/weval.json"))
+assert ev["accuracy"] >= 0.6, f"--wide 1 accuracy {ev['accuracy']} on 3 classes (chance 0.33)"
+rows = [json.loads(l) for l in open(f"{t}/wpred.jsonl")]
+gold = [l.rstrip("\n").split("\t")[1] for l in open(f"{t}/v.tsv")][1:]
+assert abs(sum(r["label"] == g for r, g in zip(rows, gold)) / 300 - ev["accuracy"]) < 1e-6  # eval prints 6 decimals
+print(f"ok: --wide 1 learns ({ev['accuracy']:.3f}), -np 2 = -np 1 with --deterministic, eval/predict/inspect read it")
+PY
+
 # --- usage errors (exit 2, naming the flag)
 expect2 "option '--widths' does not apply to --model bow" --widths 3,4
 expect2 "option '--hidden' does not apply to --model cnn .*--max-len" --model cnn --hidden 8
@@ -64,5 +86,7 @@ expect2 "option '--widths': 0 is out of range" --model cnn --widths 3,0
 expect2 "option '--filters': 0 is out of range" --model cnn --filters 0
 expect2 "option '--widths'.*not a comma-separated list" --model cnn --widths 3,,4
 expect2 "option '--dropout'.*out of range" --model cnn --dropout 1
+expect2 "option '--wide': 2 is out of range" --model cnn --wide 2
+expect2 "option '--wide' does not apply to --model bow" --wide 1
 [ ! -e "$T/bad/model.h5" ] || fail "a refused run wrote a model"
 echo "ok: bad flag combinations are usage errors"
