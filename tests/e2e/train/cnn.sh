@@ -44,7 +44,7 @@ rows = [json.loads(l) for l in open(f"{t}/pred.jsonl")]
 assert len(rows) == 300
 gold = [l.rstrip("\n").split("\t")[1] for l in open(f"{t}/v.tsv")][1:]
 acc = sum(r["label"] == g for r, g in zip(rows, gold)) / 300
-assert abs(acc - ev["accuracy"]) < 1e-9, (acc, ev["accuracy"])
+assert abs(acc - ev["accuracy"]) < 1e-6, (acc, ev["accuracy"])  # eval prints 6 decimals; 300 documents
 # predict on raw text agrees with predict --data on the same documents (rows 0..19)
 for line, r in zip(open(f"{t}/pred.tsv"), rows[:20]):
     label, prob = line.split("\t")[:2]
