@@ -53,7 +53,8 @@ static void known_names(tcd_buf *b) {
         }
 }
 
-/* A value of the dimension, as its flag would take it: 0, or -1 with why in err. */
+/* A value of the dimension, as its flag would take it: 0, or -1 with why in err. The values of a
+ * model kind's parameter are checked once the file is read (check_model_values). */
 static int check_value(const char *name, const char *v, char *err, size_t errlen) {
     const int t = train_dim(name);
     if (t >= 0) {
@@ -70,14 +71,56 @@ static int check_value(const char *name, const char *v, char *err, size_t errlen
         snprintf(err, errlen, "unknown model kind '%s' (kinds: %s)", v, tcd_model_kind_names());
         return -1;
     }
-    for (int k = 0; k < tcd_model_n_kinds(); k++) {
-        const tcd_model_kind *kind = tcd_model_kind_at(k);
-        const tcd_model_param *p = tcd_model_param_find(kind, name);
-        if (!p) continue;
-        void *cfg = tcd_model_config_new(kind);
-        int rc = tcd_model_config_set(kind, cfg, p, v, err, errlen);
-        free(cfg);
-        if (rc != 0) return -1;
+    return 0; /* a model kind's parameter: checked once the kinds are known (check_model_values) */
+}
+
+static void range_text(const tcd_space_dim *d, double x, char *out, size_t n);
+
+/* A model parameter's value, as the flag of one kind would take it. */
+static int check_kind_value(const tcd_model_kind *kind, const tcd_model_param *p, const char *v, char *err,
+                            size_t errlen) {
+    void *cfg = tcd_model_config_new(kind);
+    const int rc = tcd_model_config_set(kind, cfg, p, v, err, errlen);
+    free(cfg);
+    return rc;
+}
+
+/* The values of the model kinds' parameters, each against the kinds the space can pick that have
+ * it (the `model` choice, or without one the registry's first kind), so that a value only another
+ * kind would refuse is no error (`max_len choice 3000` is fine for cnn alone, not with
+ * transformer). A parameter of none of the picked kinds does nothing, and is checked against every
+ * kind that has it (`dropout uniform 2 3` is an error anywhere). lines[i] is dimension i's line. 0, or -1 with "FILE:LINE: field K ('V'): why" in err. */
+static int check_model_values(const tcd_space *s, const int *lines, const char *file, char *err, size_t errlen) {
+    const tcd_space_dim *md = NULL;
+    for (int i = 0; i < s->n; i++)
+        if (!strcmp(s->dims[i].name, "model")) md = &s->dims[i];
+    const tcd_model_kind *picked[TCD_SPACE_MAX_CHOICES];
+    int n_picked = 0;
+    if (md)
+        for (int k = 0; k < md->n_choices; k++) picked[n_picked++] = tcd_model_kind_find(md->choices[k]);
+    else
+        picked[n_picked++] = tcd_model_kind_at(0);
+    for (int i = 0; i < s->n; i++) {
+        const tcd_space_dim *d = &s->dims[i];
+        if (train_dim(d->name) >= 0 || d == md) continue;
+        int any = 0;
+        for (int k = 0; k < n_picked; k++) any |= tcd_model_param_find(picked[k], d->name) != NULL;
+        const int n_kinds = any ? n_picked : tcd_model_n_kinds();
+        for (int k = 0; k < n_kinds; k++) {
+            const tcd_model_kind *kind = any ? picked[k] : tcd_model_kind_at(k);
+            const tcd_model_param *p = tcd_model_param_find(kind, d->name);
+            if (!p) continue;
+            const int n_values = d->type == TCD_SP_CHOICE ? d->n_choices : 2;
+            for (int j = 0; j < n_values; j++) {
+                char text[64], why[512];
+                if (d->type != TCD_SP_CHOICE) range_text(d, j == 0 ? d->lo : d->hi, text, sizeof text);
+                const char *v = d->type == TCD_SP_CHOICE ? d->choices[j] : text;
+                if (check_kind_value(kind, p, v, why, sizeof why) != 0) {
+                    snprintf(err, errlen, "%s:%d: field %d ('%s'): %s", file, lines[i], j + 3, v, why);
+                    return -1;
+                }
+            }
+        }
     }
     return 0;
 }
@@ -169,7 +212,7 @@ static int parse_dim(const tcd_space *s, char **f, int nf, tcd_space_dim *d, cha
 int tcd_space_parse(tcd_space *s, const char *text, const char *file, char *err, size_t errlen) {
     memset(s, 0, sizeof *s);
     char *copy = tcd_strdup(text);
-    int line_no = 0, rc = 0;
+    int line_no = 0, rc = 0, lines[TCD_SPACE_MAX];
     for (char *line = copy, *next; line && rc == 0; line = next) {
         line_no++;
         next = strchr(line, '\n');
@@ -192,9 +235,11 @@ int tcd_space_parse(tcd_space *s, const char *text, const char *file, char *err,
             d.n_choices = nf - 2;
             for (int i = 0; i < d.n_choices; i++) d.choices[i] = tcd_strdup(f[i + 2]);
         }
+        lines[s->n] = line_no;
         s->dims[s->n++] = d;
     }
     free(copy);
+    if (rc == 0 && check_model_values(s, lines, file, err, errlen) != 0) rc = -1;
     if (rc == 0 && s->n == 0) {
         snprintf(err, errlen, "%s: no dimension (one a line: NAME TYPE ARGS..., see docs/tuning.md)", file);
         rc = -1;

@@ -50,7 +50,19 @@ bad "$T/bad:2: field 1: 'lr' given twice" "lr log 0.001 0.1" "lr uniform 0.01 0.
 bad "$T/bad:1: field 2: 'model' takes choice only" "model int 1 2"
 bad "$T/bad:1: field 3 ('2'): " "dropout uniform 2 3"
 bad "$T/bad:1: field 3: choice needs at least one value" "batch choice"
+# a model parameter's values are checked against the kinds the file can pick (bow without a model line)
+bad "$T/bad:2: field 3 ('3000'): option '--max-len': 3000 is out of range [1, 2048] (model transformer)" \
+    "model choice cnn transformer" "max_len choice 3000"
+bad "$T/bad:1: field 4 ('100000000'): option '--dim': 100000000 is out of range [1, 65536] (model bow)" \
+    "dim int 1 100000000"
+bad "$T/bad:2: field 3 ('0'): option '--max-len': 0 is out of range" "lr log 0.01 0.1" "max_len choice 0" "model choice cnn"
 bad "$T/bad: no dimension" "# nothing"
+# ... and not against a kind the file does not pick: 3000 tokens is a cnn's max_len, a transformer's is
+# at most 2048; 5000 is a bow's dim (a transformer's is at most 4096)
+good() { printf '%s\n' "$@" >"$T/good"; "$TCDIST" tune --data "$T/a.h5" --space "$T/good" --run-dir "$T/g" --trials 1 \
+    --max-epochs 1 --threads 1 --quiet >/dev/null || fail "$*: refused"; rm -rf "$T/g"; }
+good "model choice cnn" "max_len choice 3000" "filters choice 4" "dim choice 8"
+good "dim choice 5000" "hidden choice 0"
 set +e; "$TCDIST" tune --data "$T/a.h5" --space "$T/none" --run-dir "$T/x" >"$T/e" 2>&1; rc=$?; set -e
 [ $rc -eq 2 ] && grep -q "$T/none: cannot read" "$T/e" || fail "a missing --space file: exit $rc: $(cat "$T/e")"
 echo "ok: tune space"
