@@ -403,7 +403,8 @@ static int open_run(trainer *t) {
         t->best_step = t->resumed.best_step;
         t->bad_evals = t->resumed.bad_evals;
         t->best_metric = t->resumed.best_metric;
-        t->early_stopped = t->bad_evals >= c->early_stop; /* stopped, then killed before model.h5 */
+        /* stopped, then killed before model.h5 (the last step's evaluation stops nothing: see judge) */
+        t->early_stopped = t->bad_evals >= c->early_stop && t->resumed.step < t->total_steps;
     }
     t->last_ckpt = tcd_now();
     t->digests = tcd_malloc(sizeof(uint64_t) * (size_t)t->d->world);
@@ -557,7 +558,8 @@ static void judge(trainer *t, const tcd_eval_counts *ec) {
         t->best_step = t->step;
         t->bad_evals = 0;
         if (t->best) memcpy(t->best, t->model.params, sizeof(float) * (size_t)t->model.n_params);
-    } else if (++t->bad_evals >= c->early_stop) {
+    } else if (++t->bad_evals >= c->early_stop && t->step < t->total_steps) {
+        /* (the run's last evaluation stops nothing: every step has been trained) */
         t->early_stopped = 1;
         if (!c->quiet && t->d->rank == 0)
             tcd_info("early stop after step %lld: valid %s has not improved on %.6f (step %lld) for %lld evaluations",

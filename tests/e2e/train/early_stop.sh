@@ -42,6 +42,13 @@ echo "best step $best, stopped at $stop (inside an epoch of 18 steps)"
 "$TCDIST" train "${base[@]}" --epochs 60 --max-steps "$best" --run-dir "$T/plain"
 [ "$(sha "$T/es")" = "$(sha "$T/plain")" ] || fail "model.h5 is not the parameters of step $best"
 
+# a run whose patience runs out at its last evaluation trained every step: it did not stop early
+# (summary.json says so, and a tune trial of it is "done"); model.h5 is still the best step's
+"$TCDIST" train "${es[@]}" --max-steps "$stop" --run-dir "$T/last"
+"$PYTHON" -c 'import json,sys; s=json.load(open(sys.argv[1]+"/summary.json")); assert s["stopped_early"] is False and s["steps"]==int(sys.argv[2]) and s["best_step"]==int(sys.argv[3]), s' \
+  "$T/last" "$stop" "$best" || fail "patience out at the last evaluation: reported as an early stop"
+[ "$(sha "$T/last")" = "$(sha "$T/es")" ] || fail "patience out at the last evaluation: model.h5 is not step $best's"
+
 # a stop signal, and a SIGKILL after a checkpoint, then the same command: the same stop and model
 S=$((stop - 5))
 set +e; TCDIST_FAULT=signal:0:$S "$TCDIST" train "${es[@]}" --run-dir "$T/sig"; rc=$?; set -e
