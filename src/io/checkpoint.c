@@ -912,3 +912,55 @@ int tcd_ckpt_remove_all(const char *run_dir) {
     free(dir);
     return rc;
 }
+
+/* The pid in a temporary name ("...tmp.<pid>"), or -1. */
+static long tmp_pid(const char *name) {
+    const char *t = strstr(name, ".tmp.");
+    if (!t || !t[5]) return -1;
+    char *end;
+    errno = 0;
+    const long pid = strtol(t + 5, &end, 10);
+    return *end || errno || pid <= 0 ? -1 : pid;
+}
+
+/* A writer's temporary file whose process is gone from this machine (a process that is alive, of
+ * any program, keeps its file: a pid can be reused, and a run dir may be shared between hosts). */
+static int stale(const char *name) {
+    const long pid = tmp_pid(name);
+    return pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+/* What tcdist train writes in a run dir through a temporary name ("." NAME ".tmp.<pid>"). */
+static int is_run_tmp(const char *name) {
+    static const char *const files[] = {"model.h5", "config.json", "summary.json", "valid_split.txt"};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        const size_t n = strlen(files[i]);
+        if (name[0] == '.' && !strncmp(name + 1, files[i], n) && !strncmp(name + 1 + n, ".tmp.", 5)) return 1;
+    }
+    return 0;
+}
+
+static void sweep_dir(const char *dir, int (*ours)(const char *)) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    int any = 0;
+    while ((e = readdir(d)) != NULL) {
+        if (!ours(e->d_name) || !stale(e->d_name)) continue;
+        char *p = tcd_sprintf("%s/%s", dir, e->d_name);
+        if (unlink(p) == 0)
+            any = 1;
+        else if (errno != ENOENT)
+            tcd_warn("%s: cannot remove a killed writer's temporary file (%s)", p, strerror(errno));
+        free(p);
+    }
+    closedir(d);
+    if (any) tcd_fsync_path(dir);
+}
+
+void tcd_ckpt_sweep_tmp(const char *run_dir) {
+    char *dir = tcd_sprintf("%s/%s", run_dir, CKPT_DIR);
+    sweep_dir(dir, is_our_tmp);
+    sweep_dir(run_dir, is_run_tmp);
+    free(dir);
+}

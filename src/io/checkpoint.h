@@ -109,5 +109,9 @@ int64_t tcd_ckpt_list(const char *run_dir, char ***paths);
 int tcd_ckpt_any(const char *run_dir);
 /* Removes every checkpoint and `latest` from the run dir (train --overwrite). */
 int tcd_ckpt_remove_all(const char *run_dir);
+/* Removes what a killed writer left: the temporary files of checkpoints (DIR/checkpoints) and of
+ * model.h5, config.json, summary.json and valid_split.txt (DIR) whose process is gone. Never
+ * touches a finished file. */
+void tcd_ckpt_sweep_tmp(const char *run_dir);
 
 #endif

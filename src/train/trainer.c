@@ -120,6 +120,7 @@ static int preflight(trainer *t) {
     char err[1024];
     if (t->d->rank == 0) {
         verdict = tcd_setup_check(c, &t->train, &t->valid);
+        if (verdict == 0) tcd_ckpt_sweep_tmp(c->run_dir); /* what a killed run's writers left */
         /* a run dir that holds checkpoints continues from the newest good one */
         if (verdict == 0 && !c->overwrite && tcd_ckpt_any(c->run_dir)) {
             int found_bad = 0;

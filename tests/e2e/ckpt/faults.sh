@@ -32,10 +32,16 @@ for trial in $(seq 1 10); do
   [ $rc -eq 137 ] || fail "trial $trial: the writer was not killed (exit $rc)"
   latest="$T/kw$trial/checkpoints/$(cat "$T/kw$trial/checkpoints/latest")"
   [ "$(ckpt_step "$latest")" = $(( (k - 1) * 4 )) ] || fail "trial $trial: latest is not the previous checkpoint"
+  ls -a "$T/kw$trial/checkpoints" | grep -q '^\.ckpt-.*\.tmp\.' || fail "trial $trial: no half-written file to sweep"
+  # a live process's temporary name is not ours to remove, nor is a file of another name
+  touch "$T/kw$trial/checkpoints/.ckpt-00000001.h5.tmp.$$" "$T/kw$trial/.model.h5.tmp.$$" "$T/kw$trial/.notes.tmp.1"
   "$TCDIST" train --data "$T/a.h5" "${common[@]}" --run-dir "$T/kw$trial"
   [ "$(sha "$T/kw$trial")" = "$ref" ] || fail "trial $trial: resumed run differs"
+  # the resumed run removed the killed writer's half-written file
+  left=$(ls -a "$T/kw$trial/checkpoints" "$T/kw$trial" | grep '\.tmp\.' | sort | tr '\n' ' ')
+  [ "$left" = ".ckpt-00000001.h5.tmp.$$ .model.h5.tmp.$$ .notes.tmp.1 " ] || fail "trial $trial: temporary files left: $left"
 done
-echo "ok: 10 kills during a checkpoint write, the previous checkpoint survived and resumed bit-exactly"
+echo "ok: 10 kills during a checkpoint write, the previous checkpoint survived and resumed bit-exactly, the half-written file was removed"
 
 # a damaged latest checkpoint: detected, and the run falls back to the previous one
 for damage in flip truncate; do
