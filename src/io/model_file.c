@@ -270,9 +270,18 @@ static int read_params(hid_t f, tcd_model_file *mf, char *err, size_t errlen) {
         char name[64];
         snprintf(name, sizeof name, "params/%s", t->name);
         int64_t d[2];
-        if (tcd_h5_dims(f, name, d) < 0 || d[0] != t->rows || d[1] != t->cols ||
-            tcd_h5_read_rows(f, name, H5T_NATIVE_FLOAT, 0, t->rows, m->params + t->offset) < 0) {
-            snprintf(err, errlen, "%s: damaged model: tensor '%s' missing or of the wrong shape", mf->path, name);
+        if (tcd_h5_dims(f, name, d) < 0) {
+            snprintf(err, errlen, "%s: damaged model: tensor '%s' missing or unreadable: %s", mf->path, name,
+                     tcd_h5_errmsg());
+            return -1;
+        }
+        if (d[0] != t->rows || d[1] != t->cols) {
+            snprintf(err, errlen, "%s: damaged model: tensor '%s' is %lld x %lld, its model config makes it %lld x %lld",
+                     mf->path, name, (long long)d[0], (long long)d[1], (long long)t->rows, (long long)t->cols);
+            return -1;
+        }
+        if (tcd_h5_read_rows(f, name, H5T_NATIVE_FLOAT, 0, t->rows, m->params + t->offset) < 0) {
+            snprintf(err, errlen, "%s: damaged model: %s", mf->path, tcd_h5_errmsg());
             return -1;
         }
     }

@@ -43,4 +43,29 @@ with h5py.File(sys.argv[1], "r+") as f:
     f["params/out.bias"][0] += 1.0
 PY
 expect 1 "do not match their stored sha256" -- "$TCDIST" eval --model "$T/bad.h5" --data "$T/a.h5"
+# Bytes flipped inside a tensor's stored data, a tensor deleted, a tensor of another shape: each
+# message says which of the three it is.
+"$PYTHON" - "$T/ok/model.h5" "$T" <<'PY' || fail "could not damage the model"
+import h5py, numpy as np, shutil, sys
+src, T = sys.argv[1], sys.argv[2]
+with h5py.File(src, "r") as f:
+    ds = f["params/embedding"]
+    at = ds.id.get_offset() if ds.chunks is None else ds.id.get_chunk_info(0).byte_offset
+b = bytearray(open(src, "rb").read())
+b[at + 8] ^= 0xFF
+open(T + "/flip.h5", "wb").write(b)
+for name in ("del", "shape"):
+    shutil.copy(src, f"{T}/{name}.h5")
+with h5py.File(T + "/del.h5", "r+") as f:
+    del f["params/out.bias"]
+with h5py.File(T + "/shape.h5", "r+") as f:
+    n = f["params/out.bias"].shape[0]
+    del f["params/out.bias"]
+    f["params/out.bias"] = np.zeros(n + 1, np.float32)
+PY
+expect 1 "flip.h5: damaged model: dataset 'params/embedding': read failed: data error detected by Fletcher32" -- \
+  "$TCDIST" eval --model "$T/flip.h5" --data "$T/a.h5"
+expect 1 "del.h5: damaged model: tensor 'params/out.bias' missing" -- "$TCDIST" eval --model "$T/del.h5" --data "$T/a.h5"
+expect 1 "shape.h5: damaged model: tensor 'params/out.bias' is 2 x 1, its model config makes it 1 x 1" -- \
+  "$TCDIST" eval --model "$T/shape.h5" --data "$T/a.h5"
 echo "ok: bad flags and inputs are refused with clear messages"
