@@ -120,6 +120,11 @@ int tcd_cmd_serve(int argc, char **argv) {
         tcd_error("--model is required (see tcdist serve --help)");
         return TCD_EXIT_USAGE;
     }
+    char err[1024];
+    if (tcd_http_check_listen(listen, err, sizeof err) != 0) {
+        tcd_error("%s", err);
+        return TCD_EXIT_USAGE;
+    }
     char *token = NULL;
     if (token_file && !(token = read_token(token_file))) return TCD_EXIT_ERROR;
 
@@ -141,16 +146,16 @@ int tcd_cmd_serve(int argc, char **argv) {
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    char err[1024];
     tcd_serve_metrics *metrics = tcd_serve_metrics_new();
     tcd_model_set set = {.max_batch = max_batch, .max_delay_us = max_delay_us, .forward_threads = 1,
                          .quiet = quiet, .metrics = metrics};
-    if (tcd_models_open(&set, (char *const *)models.v, models.n, err, sizeof err) != 0) {
+    const int mrc = tcd_models_open(&set, (char *const *)models.v, models.n, err, sizeof err);
+    if (mrc != 0) {
         tcd_error("%s", err);
         tcd_models_close(&set);
         tcd_serve_metrics_free(metrics);
         free(token);
-        return TCD_EXIT_ERROR;
+        return mrc == -2 ? TCD_EXIT_USAGE : TCD_EXIT_ERROR;
     }
     tcd_handler_ctx ctx = {.models = &set, .metrics = metrics, .max_docs = max_docs};
     tcd_http_opts ho = {.listen = listen, .threads = (int)threads, .max_body = max_body, .token = token,

@@ -82,6 +82,12 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss, int *v6, cha
     return 0;
 }
 
+int tcd_http_check_listen(const char *s, char *err, size_t errlen) {
+    struct sockaddr_storage ss;
+    int v6;
+    return parse_listen(s, &ss, &v6, err, errlen);
+}
+
 /* MHD's own messages (a broken client, a failed accept), unless --quiet */
 static void mhd_log(void *cls, const char *fmt, va_list ap) {
     const tcd_http *h = cls;

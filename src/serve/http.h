@@ -23,6 +23,9 @@ typedef struct {
 
 typedef struct tcd_http tcd_http;
 
+/* Is s a --listen address (HOST:PORT) at all? 0, or -1 with why in err (a usage error: nothing is
+ * bound). */
+int tcd_http_check_listen(const char *s, char *err, size_t errlen);
 /* Binds and starts serving. NULL with a message in err (address in use, bad --listen). */
 tcd_http *tcd_http_start(const tcd_http_opts *o, char *err, size_t errlen);
 /* The bound address, "IP:PORT". */

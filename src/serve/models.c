@@ -116,11 +116,11 @@ static int slot_open(tcd_slot *sl, const char *spec, char *err, size_t errlen) {
               (*c >= 'A' && *c <= 'Z'))) {
             snprintf(err, errlen, "--model %s: the name '%s' may use only letters, digits, '.', '-' and '_' (give NAME=PATH)",
                      spec, sl->name);
-            return -1;
+            return -2;
         }
     if (!sl->name[0]) {
         snprintf(err, errlen, "--model %s: empty model name", spec);
-        return -1;
+        return -2;
     }
     if (stat(sl->path, &sl->seen) != 0) memset(&sl->seen, 0, sizeof sl->seen);
     pthread_mutex_init(&sl->mu, NULL);
@@ -137,12 +137,13 @@ int tcd_models_open(tcd_model_set *set, char *const *specs, int n, char *err, si
     set->slots = tcd_calloc((size_t)n, sizeof *set->slots);
     for (int i = 0; i < n; i++) {
         set->n = i + 1;
-        if (slot_open(&set->slots[i], specs[i], err, errlen) != 0) return -1;
+        const int rc = slot_open(&set->slots[i], specs[i], err, errlen);
+        if (rc != 0) return rc;
         for (int j = 0; j < i; j++)
             if (!strcmp(set->slots[j].name, set->slots[i].name)) {
                 snprintf(err, errlen, "--model %s: the name '%s' is given twice (use NAME=PATH)", specs[i],
                          set->slots[i].name);
-                return -1;
+                return -2;
             }
     }
     return 0;

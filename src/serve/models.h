@@ -32,7 +32,8 @@ typedef struct {
 } tcd_model_set;
 
 /* specs: "NAME=PATH" or "PATH" (a run dir or a model file; NAME defaults to the run dir's name,
- * or the file's name without .h5). Returns 0, or -1 with a message naming the spec. */
+ * or the file's name without .h5). Returns 0, or with a message naming the spec -2 for a bad
+ * command line (a name given twice or not allowed) and -1 for a model that cannot be served. */
 int tcd_models_open(tcd_model_set *set, char *const *specs, int n, char *err, size_t errlen);
 void tcd_models_close(tcd_model_set *set);
 

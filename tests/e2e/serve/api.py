@@ -195,15 +195,22 @@ expect(*curl(ab + "/metrics"), 401, "metrics without a token")
 if auth.stop() != 0:
     fail("the auth server did not exit 0 on SIGTERM")
 
-# bad command lines: clear errors, no server
-for args, want in [(["--model", os.path.join(d, "missing")], "missing"), (["--model", run, "--token-file", "nofile"], "nofile"),
-                   (["--model", run, "--listen", "127.0.0.1"], "HOST:PORT"), (["--model", run, "--listen", "300.1.1.1:80"], "300.1.1.1"),
-                   (["--model", run, "--listen", "127.0.0.1:%d" % srv.port], "cannot listen"),
-                   (["--model", "a=" + run, "--model", "a=" + run], "twice"), ([], "--model is required")]:
+# bad command lines: clear errors, no server; exit 2 for the command line itself (as every
+# command's usage errors), 1 for what it names (a missing file, a port in use)
+for args, want, rc in [(["--model", os.path.join(d, "missing")], "missing", 1),
+                       (["--model", run, "--token-file", "nofile"], "nofile", 1),
+                       (["--model", run, "--listen", "127.0.0.1"], "HOST:PORT", 2),
+                       (["--model", run, "--listen", "300.1.1.1:80"], "300.1.1.1", 2),
+                       (["--model", run, "--listen", "127.0.0.1:99999"], "99999", 2),
+                       (["--model", run, "--listen", "127.0.0.1:%d" % srv.port], "cannot listen", 1),
+                       (["--model", "a=" + run, "--model", "a=" + run], "twice", 2),
+                       (["--model", "a b=" + run], "may use only letters", 2),
+                       ([], "--model is required", 2)]:
     p = subprocess.run([TCDIST, "serve"] + args, cwd=d,
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
-    if p.returncode == 0 or want not in p.stderr.decode():
-        fail("serve %s: rc %d, stderr %r (expected a message with %r)" % (" ".join(args), p.returncode, p.stderr.decode(), want))
+    if p.returncode != rc or want not in p.stderr.decode():
+        fail("serve %s: rc %d, stderr %r (expected rc %d and a message with %r)" % (" ".join(args), p.returncode,
+                                                                                  p.stderr.decode(), rc, want))
 open(os.path.join(d, "empty"), "w").close()
 p = subprocess.run([TCDIST, "serve", "--model", run, "--token-file", "empty"], cwd=d,
                    stderr=subprocess.PIPE, timeout=30)
