@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -381,11 +382,26 @@ static int read_meta(hid_t f, const char *path, ck_meta *k, char *err, size_t er
         snprintf(err, errlen, "%s: damaged checkpoint: %s", path, tcd_h5_errmsg());
         return -1;
     }
+    /* a file that passes its checksum can still be edited by hand: every count in the range a run
+     * writes (an epoch or a step inside one has a step of its own, so neither exceeds the step) */
     const int64_t big = (int64_t)1 << 40;
-    if (k->n_classes < 2 || k->n_classes > big || k->n_embeddings < 1 || k->n_embeddings > big ||
-        k->vocab_size < 0 || k->n_buckets < 0 || k->vocab_size + k->n_buckets != k->n_embeddings || k->adam_t < 0 ||
-        k->step < 0) {
-        snprintf(err, errlen, "%s: damaged checkpoint: sizes or counters out of range", path);
+    const struct {
+        const char *name;
+        int64_t v, lo, hi;
+    } range[] = {{"n_classes", k->n_classes, 2, big},   {"n_embeddings", k->n_embeddings, 1, big},
+                 {"vocab_size", k->vocab_size, 0, big}, {"n_buckets", k->n_buckets, 0, big},
+                 {"step", k->step, 0, big},             {"epoch", k->epoch, 0, k->step},
+                 {"step_in_epoch", k->step_in_epoch, 0, k->step}, {"adam_t", k->adam_t, 0, big},
+                 {"epoch_docs", k->epoch_docs, 0, big}, {"tokens_total", k->tokens_total, 0, INT64_MAX}};
+    for (size_t i = 0; i < sizeof range / sizeof *range; i++)
+        if (range[i].v < range[i].lo || range[i].v > range[i].hi) {
+            snprintf(err, errlen, "%s: damaged checkpoint: attribute '%s' is %lld, out of range [%lld, %lld]", path,
+                     range[i].name, (long long)range[i].v, (long long)range[i].lo, (long long)range[i].hi);
+            return -1;
+        }
+    if (k->vocab_size + k->n_buckets != k->n_embeddings) {
+        snprintf(err, errlen, "%s: damaged checkpoint: vocab_size %lld + n_buckets %lld is not n_embeddings %lld", path,
+                 (long long)k->vocab_size, (long long)k->n_buckets, (long long)k->n_embeddings);
         return -1;
     }
     if (read_model(f, path, k, err, errlen) != 0) return -1;
@@ -401,8 +417,11 @@ static int read_meta(hid_t f, const char *path, ck_meta *k, char *err, size_t er
 }
 
 /* Streams a 1-D or 2-D float dataset of rows x cols into the hashes (and dst when not NULL). */
+/* What stream_floats requires of every value: nothing more, finite, or finite and not negative. */
+enum { ANY_FLOAT, FINITE, FINITE_NONNEG };
+
 static int stream_floats(hid_t f, const char *path, const char *name, int64_t rows, int64_t cols, float *dst,
-                         tcd_hash64 *sum, tcd_sha256 *s2, char *err, size_t errlen) {
+                         int need, tcd_hash64 *sum, tcd_sha256 *s2, char *err, size_t errlen) {
     int64_t d[2];
     int rank = tcd_h5_dims(f, name, d);
     if (rank < 0 || d[0] != rows || d[1] != cols) {
@@ -422,6 +441,17 @@ static int stream_floats(hid_t f, const char *path, const char *name, int64_t ro
             free(slice);
             return -1;
         }
+        /* a file that passes its checksum can still hold state no run writes (edited by hand):
+         * a non-finite value would train on as NaN and end in a model.h5 of NaNs */
+        for (int64_t i = 0; need != ANY_FLOAT && i < nr * cols; i++)
+            if (!isfinite(out[i]) || (need == FINITE_NONNEG && out[i] < 0)) {
+                snprintf(err, errlen,
+                         "%s: damaged checkpoint: dataset '%s' holds %g at element %lld (no run writes %s)", path,
+                         name, (double)out[i], (long long)(r0 * cols + i),
+                         need == FINITE_NONNEG ? "a negative or non-finite value there" : "a non-finite value");
+                free(slice);
+                return -1;
+            }
         size_t nb = sizeof(float) * (size_t)(nr * cols);
         tcd_hash64_update(sum, out, nb);
         if (s2) tcd_sha256_update(s2, out, nb);
@@ -450,22 +480,25 @@ static int verify_data(hid_t f, const char *path, ck_meta *k, float *params, flo
         const tcd_tensor *t = &k->layout.tensors[i];
         char name[64];
         snprintf(name, sizeof name, "params/%s", t->name);
-        if (stream_floats(f, path, name, t->rows, t->cols, params ? params + t->offset : NULL, &sum,
+        if (stream_floats(f, path, name, t->rows, t->cols, params ? params + t->offset : NULL, FINITE, &sum,
                           want_sha ? &psum : NULL, err, errlen) < 0)
             goto out;
     }
     field_header64(&sum, n_bytes);
     field_header(&state, n_bytes);
-    if (stream_floats(f, path, "optimizer/m", k->n_params, 1, mo, &sum, want_sha ? &state : NULL, err, errlen) < 0)
+    if (stream_floats(f, path, "optimizer/m", k->n_params, 1, mo, FINITE, &sum, want_sha ? &state : NULL, err,
+                      errlen) < 0)
         goto out;
     field_header64(&sum, n_bytes);
     field_header(&state, n_bytes);
-    if (stream_floats(f, path, "optimizer/v", k->n_params, 1, vo, &sum, want_sha ? &state : NULL, err, errlen) < 0)
+    if (stream_floats(f, path, "optimizer/v", k->n_params, 1, vo, FINITE_NONNEG, &sum, want_sha ? &state : NULL,
+                      err, errlen) < 0)
         goto out;
     field_i64(&state, k->adam_t);
     if (k->has_best) {
         field_header64(&sum, n_bytes);
-        if (stream_floats(f, path, "early_stop/best_params", k->n_params, 1, k->best_dst, &sum, NULL, err, errlen) < 0)
+        if (stream_floats(f, path, "early_stop/best_params", k->n_params, 1, k->best_dst, FINITE, &sum, NULL, err,
+                          errlen) < 0)
             goto out;
     }
 

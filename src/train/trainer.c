@@ -388,6 +388,11 @@ static int open_run(trainer *t) {
     t->spe = tcd_steps_per_epoch(t->n_train, c->batch);
     t->total_steps = t->spe * c->epochs;
     if (c->max_steps > 0 && c->max_steps < t->total_steps) t->total_steps = c->max_steps;
+    /* the checkpoint's counters are in range (tcd_ckpt_load); inside an epoch of this run is checked
+     * here, where its length is known (the same on every rank) */
+    if (t->resume_path && t->resumed.step_in_epoch >= t->spe)
+        tcd_die("%s: damaged checkpoint: step_in_epoch %lld, but an epoch has %lld steps", t->resume_path,
+                (long long)t->resumed.step_in_epoch, (long long)t->spe);
     t->sched = (tcd_lr_schedule){.kind = (tcd_lr_kind)tcd_lr_kind_parse(c->schedule), .lr = c->lr,
                                  .warmup = c->warmup, .total_steps = t->total_steps, .min_lr = c->min_lr};
     open_outputs(t);
