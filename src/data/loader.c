@@ -180,7 +180,7 @@ static void assemble(tcd_loader *l, const int64_t *docs, int64_t n, int64_t cont
     for (int64_t i = 0; i < n; i++) {
         int64_t d = docs ? docs[i] : contiguous_from + i;
         int64_t len = l->offsets[d + 1] - l->offsets[d];
-        memcpy(l->btok + pos, l->tokens + l->offsets[d], sizeof(int32_t) * (size_t)len);
+        if (len > 0) memcpy(l->btok + pos, l->tokens + l->offsets[d], sizeof(int32_t) * (size_t)len);
         pos += len;
         l->boff[i + 1] = pos;
         l->blab[i] = l->labels[d];

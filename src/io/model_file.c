@@ -2,6 +2,7 @@
  * the model's tensor table, the kind and its parameters from the registry. */
 #include "io/model_file.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -276,14 +277,23 @@ static int read_params(hid_t f, tcd_model_file *mf, char *err, size_t errlen) {
             return -1;
         }
         if (d[0] != t->rows || d[1] != t->cols) {
-            snprintf(err, errlen, "%s: damaged model: tensor '%s' is %lld x %lld, its model config makes it %lld x %lld",
-                     mf->path, name, (long long)d[0], (long long)d[1], (long long)t->rows, (long long)t->cols);
+            snprintf(err, errlen,
+                     "%s: damaged model: tensor '%s' is %lld x %lld, its model config makes it %lld x %lld", mf->path,
+                     name, (long long)d[0], (long long)d[1], (long long)t->rows, (long long)t->cols);
             return -1;
         }
         if (tcd_h5_read_rows(f, name, H5T_NATIVE_FLOAT, 0, t->rows, m->params + t->offset) < 0) {
             snprintf(err, errlen, "%s: damaged model: %s", mf->path, tcd_h5_errmsg());
             return -1;
         }
+        /* no run saves a non-finite parameter; one would print "nan" probabilities (not JSON) */
+        const float *x = m->params + t->offset;
+        for (int64_t j = 0; j < t->rows * t->cols; j++)
+            if (!isfinite(x[j])) {
+                snprintf(err, errlen, "%s: damaged model: tensor '%s' holds %g at element %lld", mf->path, name,
+                         (double)x[j], (long long)j);
+                return -1;
+            }
     }
     char psha[65];
     tcd_params_sha256(m, psha);
