@@ -89,7 +89,8 @@ static int check_kind_value(const tcd_model_kind *kind, const tcd_model_param *p
  * it (the `model` choice, or without one the registry's first kind), so that a value only another
  * kind would refuse is no error (`max_len choice 3000` is fine for cnn alone, not with
  * transformer). A parameter of none of the picked kinds does nothing, and is checked against every
- * kind that has it (`dropout uniform 2 3` is an error anywhere). lines[i] is dimension i's line. 0, or -1 with "FILE:LINE: field K ('V'): why" in err. */
+ * kind that has it (`dropout uniform 2 3` is an error anywhere). lines[i] is dimension i's line.
+ * 0, or -1 with "FILE:LINE: field K ('V'): why" in err. */
 static int check_model_values(const tcd_space *s, const int *lines, const char *file, char *err, size_t errlen) {
     const tcd_space_dim *md = NULL;
     for (int i = 0; i < s->n; i++)
