@@ -13,7 +13,9 @@
    Sparse bytes should follow the tokens per batch, dense bytes the table.
 3. Several nodes, simulated on this machine (TCDIST_NODE_SIZE=1: 2 pretend nodes x 1 rank): the
    hierarchical exchange against the sparse one, per-step optimizer time and MPI bytes per step
-   between nodes, interleaved, medians."""
+   between nodes, interleaved, medians.
+Before each repetition, the one-way cache-line latency between the first two CPUs (bench_cores, where
+built): the figure that moved the pair ratios on a virtual machine whose host moved its CPUs."""
 import argparse
 import datetime
 import json
@@ -45,6 +47,20 @@ def train(args, data, rd, ranks, threads, extra=(), node_size=None):
                 optim_ms=1e3 * s["phase_seconds"]["optim"] / s["steps"], comm_ms=1e3 * s["phase_seconds"]["comm"] / s["steps"])
 
 
+def core_latency(args):
+    """One-way cache-line latency between the first two CPUs in ns (build/tests/bench/bench_cores), or
+    None where it is not built. Under a hypervisor it can change within a run, when the host moves the
+    virtual CPUs (2026-12-07: 55 ns or 235 ns on the same VM), and the pairs' ratios with it."""
+    exe = os.path.join(os.path.dirname(args.tcdist), "tests", "bench", "bench_cores")
+    if not os.path.exists(exe):
+        return None
+    p = subprocess.run([exe], capture_output=True, text=True)
+    for line in p.stdout.splitlines():
+        if "one way" in line:
+            return float(line.split()[-2])
+    return None
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--reps", type=int, default=7)
@@ -60,7 +76,9 @@ def main():
     flags = {"1x2": [], "2x1": [], "2x1 sparse": ["--exchange", "sparse"], "1x2 lazy": ["--lazy-adam"],
              "2x1 lazy": ["--lazy-adam"]}
     runs = {k: [] for k in flags}
+    lat = []
     for r in range(args.reps):
+        lat.append(core_latency(args))
         order = list(flags)
         if r % 2:
             order.reverse()
@@ -110,8 +128,18 @@ def main():
                         for a, b, r in zip(runs["1x2"], runs["2x1"], pairs)),
               f"Median of the pair ratios: {statistics.median(pairs):.2f}. Optimizer phase per step (medians): "
               f"1x2 {med(runs['1x2'], 'optim_ms'):.3f} ms, 2x1 {med(runs['2x1'], 'optim_ms'):.3f} ms; waiting in "
-              f"the exchange (2x1): {med(runs['2x1'], 'comm_ms'):.3f} ms.", "",
-              "Raw tokens/s: " + "; ".join(f"{k}: " + ", ".join(f"{x['tps'] / 1e6:.1f}M" for x in v)
+              f"the exchange (2x1): {med(runs['2x1'], 'comm_ms'):.3f} ms.", ""]
+    if all(x is not None for x in lat):
+        lines += ["One-way cache-line latency between the first two CPUs before each pair (`bench_cores`), ns: " +
+                  ", ".join(f"{x:.0f}" for x in lat) + ".", ""]
+        if max(lat) > 2 * min(lat):  # the host moved the virtual CPUs during the run: the pairs by distance
+            cut = (max(lat) + min(lat)) / 2
+            for name, near in (("near", True), ("far", False)):
+                ps = [r for r, x in zip(pairs, lat) if (x < cut) == near]
+                lines += [f"Pairs with the CPUs {name} ({len(ps)}): median of the pair ratios "
+                          f"{statistics.median(ps):.2f}."]
+            lines += [""]
+    lines += ["Raw tokens/s: " + "; ".join(f"{k}: " + ", ".join(f"{x['tps'] / 1e6:.1f}M" for x in v)
                                            for k, v in runs.items())]
     text = "\n".join(lines) + "\n"
     open(args.out, "w").write(text)
