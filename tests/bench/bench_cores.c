@@ -99,7 +99,10 @@ enum { MOVE_WRITE = 1L << 40, MOVE_DONE = MOVE_WRITE + 1, MOVE_QUIT = MOVE_WRITE
 
 static void *thread_b(void *arg) {
     (void)arg;
-    if (pin(cpu_b) != 0) fprintf(stderr, "bench_cores: cannot pin to CPU %d\n", cpu_b);
+    if (pin(cpu_b) != 0) { /* both spinning on one CPU would take hours */
+        fprintf(stderr, "bench_cores: cannot pin to CPU %d\n", cpu_b);
+        exit(1);
+    }
     for (int r = 0; r < REPS; r++) bounce_b();
     for (;;) {
         long m;
@@ -114,14 +117,24 @@ static void *thread_b(void *arg) {
 int main(int argc, char **argv) {
     int cpu_a = -1;
     cpu_b = -1;
+    cpu_set_t allowed;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) CPU_ZERO(&allowed);
     if (argc == 3) {
         cpu_a = atoi(argv[1]);
         cpu_b = atoi(argv[2]);
+        for (int k = 0; k < 2; k++) {
+            const int c = k ? cpu_b : cpu_a;
+            if (c < 0 || c >= CPU_SETSIZE || !CPU_ISSET(c, &allowed)) {
+                fprintf(stderr, "bench_cores: CPU %s is not one this process may run on\n", argv[1 + k]);
+                return 2;
+            }
+        }
+    } else if (argc != 1) {
+        fprintf(stderr, "usage: bench_cores [CPU_A CPU_B]\n");
+        return 2;
     } else {
-        cpu_set_t s;
-        sched_getaffinity(0, sizeof s, &s);
         for (int c = 0; c < CPU_SETSIZE && cpu_b < 0; c++)
-            if (CPU_ISSET(c, &s)) {
+            if (CPU_ISSET(c, &allowed)) {
                 if (cpu_a < 0)
                     cpu_a = c;
                 else
