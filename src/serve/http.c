@@ -26,8 +26,19 @@ typedef struct {
     tcd_endpoint ep;
     int early;      /* 1 once an answer was queued before the body was read (401, 413) */
     int too_big;    /* the body passed the cap: the rest is read and dropped, then 413 */
+    int deferred;   /* 401 or 413 known from the headers, answered once the body is read and dropped */
+    char msg[160];  /* the deferred answer's message */
+    uint64_t dropped; /* body bytes read and dropped */
     tcd_buf body;
 } request;
+
+/* A request whose answer (401, 413) is known from its headers still has its body read and dropped,
+ * up to this many bytes, before the answer goes out: a client that sends the body without waiting
+ * (curl does below 1 MiB, with no "Expect: 100-continue") would otherwise meet the closed
+ * connection while still sending, and see a broken pipe or a reset instead of the answer. A longer
+ * body, or one the client holds back until "100 Continue", gets the answer at once, and the
+ * connection closes. */
+#define DRAIN_BYTES ((uint64_t)16 << 20)
 
 static double now_s(void) {
     struct timespec ts;
@@ -184,22 +195,35 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r->ep = tcd_route(url, &is_post);
         *con_cls = r;
         atomic_fetch_add(&h->in_flight, 1);
-        if (h->o.token && !exempt_from_auth(r->ep) && !token_ok(h, c)) {
-            r->early = 1;
-            return answer_error(h, c, r, method, url, version, 401,
-                                "missing or wrong bearer token (send 'Authorization: Bearer TOKEN')");
-        }
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoull(cl, NULL, 10) > (unsigned long long)h->o.max_body) {
+        const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+        const char *expect = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+        const unsigned long long cl_n = cl ? strtoull(cl, NULL, 10) : 0;
+        /* a body to drain first: one of known length up to DRAIN_BYTES, or a chunked one (dropped up
+         * to DRAIN_BYTES, below); not when the client waits for "100 Continue" before sending it */
+        const int drain = expect ? 0 : cl ? cl_n > 0 && cl_n <= DRAIN_BYTES : te != NULL;
+        if (h->o.token && !exempt_from_auth(r->ep) && !token_ok(h, c)) {
+            r->deferred = 401;
+            snprintf(r->msg, sizeof r->msg, "missing or wrong bearer token (send 'Authorization: Bearer TOKEN')");
+        } else if (cl && cl_n > (unsigned long long)h->o.max_body) {
+            r->deferred = 413;
+            snprintf(r->msg, sizeof r->msg, "request body of %.24s bytes is over the limit of %lld bytes (--max-body)",
+                     cl, (long long)h->o.max_body);
+        }
+        if (r->deferred && !drain) {
             r->early = 1;
-            char msg[160];
-            snprintf(msg, sizeof msg, "request body of %.24s bytes is over the limit of %lld bytes (--max-body)", cl,
-                     (long long)h->o.max_body);
-            return answer_error(h, c, r, method, url, version, 413, msg);
+            return answer_error(h, c, r, method, url, version, r->deferred, r->msg);
         }
         return MHD_YES;
     }
     if (*upload_size) { /* a piece of the body */
+        if (r->deferred && !r->early) {
+            r->dropped += *upload_size;
+            *upload_size = 0;
+            if (r->dropped <= DRAIN_BYTES) return MHD_YES;
+            r->early = 1; /* a chunked body past the drain: answer now, and the connection closes */
+            return answer_error(h, c, r, method, url, version, r->deferred, r->msg);
+        }
         if (!r->early && !r->too_big) {
             if (r->body.len + *upload_size > (size_t)h->o.max_body) {
                 r->too_big = 1;
@@ -212,6 +236,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     if (r->early) return MHD_YES;
+    if (r->deferred) return answer_error(h, c, r, method, url, version, r->deferred, r->msg);
     if (r->too_big) {
         char msg[128];
         snprintf(msg, sizeof msg, "request body is over the limit of %lld bytes (--max-body)", (long long)h->o.max_body);

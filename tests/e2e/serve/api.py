@@ -8,7 +8,7 @@
 - the server and `tcdist predict` give the same labels and probabilities on 300 texts, sent by 6
   concurrent http.client threads in requests of 1 to 17 documents (coalesced by the batcher), and
   the same document gets the same bits whatever it was batched with."""
-import json, os, random, re, shutil, struct, subprocess, sys, threading
+import json, os, random, re, shutil, socket, struct, subprocess, sys, threading, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from servelib import TCDIST, Server, fail, fixture, model_sha, tc, workdir
@@ -123,6 +123,44 @@ if "64" not in r["error"]:
     fail("too many documents: %r" % r)
 expect(*curl(base + "/v2/health/live"), 200, "live after the errors")
 
+
+def slow_post(port, path, body, headers=b"", pieces=4):
+    """Status line of a POST whose body follows its headers in pieces 0.1 s apart, without waiting
+    for an answer (as curl below 1 MiB): an answer sent before the body is read, and the connection
+    closed under the sender, would show here as a broken pipe or a reset (a flaky curl rc 55 in CI)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        s.sendall(b"POST %s HTTP/1.1\r\nHost: x\r\n%sContent-Length: %d\r\n\r\n" % (path.encode(), headers, len(body)))
+        for k in range(pieces):
+            time.sleep(0.1)
+            s.sendall(body[k * len(body) // pieces:(k + 1) * len(body) // pieces])
+        data = b""
+        while b"\r\n" not in data:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        return data.split(b"\r\n")[0].decode()
+    except OSError as e:
+        return "%s: %s" % (type(e).__name__, e)
+    finally:
+        s.close()
+
+
+for i in range(3):
+    line = slow_post(srv.port, "/v1/models/news:predict", big.encode())
+    if not line.startswith("HTTP/1.1 413"):
+        fail("body over --max-body sent in pieces: want a 413 once the body is in, got %r" % line)
+# a client that waits for "100 Continue" gets the 413 at once, and never sends the body
+s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+s.sendall(b"POST /v1/models/news:predict HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+          b"Content-Length: %d\r\n\r\n" % len(big))
+line = s.recv(65536).split(b"\r\n")[0]
+s.close()
+if not line.startswith(b"HTTP/1.1 413"):
+    fail("Expect: 100-continue over --max-body: want 413 before the body, got %r" % line)
+print("ok: a body over --max-body gets its 413 after it is read (sent in pieces), or at once with Expect")
+
 # ---- the server and predict agree; batching does not change a document's bits ----
 out = tc(["predict", "--model", run, "--json", "--top-k", "3", os.path.join(d, "test.txt")], d).splitlines()
 want = [json.loads(l) for l in out]
@@ -186,6 +224,9 @@ expect(*curl("-H", "Authorization: Bearer wrong", ab + "/v2/models/news"), 401, 
 expect(*curl("-H", "Authorization: Bearer s3cret-Token_4", ab + "/v2/models/news"), 401, "a prefix of the token")
 expect(*curl("-H", "Authorization: Bearer s3cret-Token_42x", ab + "/v2/models/news"), 401, "the token and more")
 expect(*curl("-X", "POST", ab + "/v1/models/news:predict", data='{"instances": ["a"]}'), 401, "no token, POST")
+line = slow_post(auth.port, "/v1/models/news:predict", json.dumps({"instances": texts[:200]}).encode())
+if not line.startswith("HTTP/1.1 401"):
+    fail("no token, a body sent in pieces: want a 401 once the body is in, got %r" % line)
 expect(*curl("-H", "Authorization: Bearer s3cret-Token_42", ab + "/v2/models/news"), 200, "right token")
 expect(*curl("-H", "Authorization: Bearer s3cret-Token_42", "-X", "POST", ab + "/v1/models/news:predict",
              data=json.dumps({"instances": texts[:3]})), 200, "right token, POST")
