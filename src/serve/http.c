@@ -25,7 +25,7 @@ typedef struct {
     double t0;
     tcd_endpoint ep;
     int early;      /* 1 once an answer was queued before the body was read (401, 413) */
-    int too_big;    /* the body passed the cap: the rest is read and dropped, then 413 */
+    int too_big;    /* the body passed the cap: the rest is read and dropped (up to DRAIN_BYTES), then 413 */
     int deferred;   /* 401 or 413 known from the headers, answered once the body is read and dropped */
     char msg[160];  /* the deferred answer's message */
     uint64_t dropped; /* body bytes read and dropped */
@@ -224,7 +224,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             r->early = 1; /* a chunked body past the drain: answer now, and the connection closes */
             return answer_error(h, c, r, method, url, version, r->deferred, r->msg);
         }
-        if (!r->early && !r->too_big) {
+        if (!r->early && r->too_big) { /* a chunked body past --max-body: dropped, up to DRAIN_BYTES */
+            r->dropped += *upload_size;
+            *upload_size = 0;
+            if (r->dropped <= DRAIN_BYTES) return MHD_YES;
+            r->early = 1;
+            char msg[128];
+            snprintf(msg, sizeof msg, "request body is over the limit of %lld bytes (--max-body)", (long long)h->o.max_body);
+            return answer_error(h, c, r, method, url, version, 413, msg);
+        }
+        if (!r->early) {
             if (r->body.len + *upload_size > (size_t)h->o.max_body) {
                 r->too_big = 1;
                 tcd_buf_free(&r->body);

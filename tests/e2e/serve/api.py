@@ -160,6 +160,23 @@ s.close()
 if not line.startswith(b"HTTP/1.1 413"):
     fail("Expect: 100-continue over --max-body: want 413 before the body, got %r" % line)
 print("ok: a body over --max-body gets its 413 after it is read (sent in pieces), or at once with Expect")
+# a chunked body that never ends is read and dropped only up to 16 MiB past --max-body: then the
+# connection closes under the sender (before, all 64 MiB were read)
+s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+s.sendall(b"POST /v1/models/news:predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+piece, sent = b"%x\r\n" % (1 << 20) + b"x" * (1 << 20) + b"\r\n", 0
+try:
+    for sent in range(64):
+        s.sendall(piece)
+    s.sendall(b"0\r\n\r\n")
+    end = s.recv(65536).split(b"\r\n")[0]
+except OSError:
+    end = b"closed"
+s.close()
+if sent >= 63 and end != b"closed":
+    fail("a 64 MiB chunked body over --max-body was read to its end (%r)" % end)
+expect(*curl(base + "/v2/health/live"), 200, "live after an endless chunked body")
+print("ok: an endless chunked body is cut after %d MiB" % sent)
 
 # ---- the server and predict agree; batching does not change a document's bits ----
 out = tc(["predict", "--model", run, "--json", "--top-k", "3", os.path.join(d, "test.txt")], d).splitlines()
