@@ -25,8 +25,8 @@ typedef struct {
     double t0;
     tcd_endpoint ep;
     int early;      /* 1 once an answer was queued before the body was read (401, 413) */
-    int too_big;    /* the body passed the cap: the rest is read and dropped (up to DRAIN_BYTES), then 413 */
-    int deferred;   /* 401 or 413 known from the headers, answered once the body is read and dropped */
+    int deferred;   /* 401 or 413, known from the headers or from a chunked body passing --max-body:
+                     * answered once the rest of the body is read and dropped */
     char msg[160];  /* the deferred answer's message */
     uint64_t dropped; /* body bytes read and dropped */
     tcd_buf body;
@@ -221,22 +221,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             r->dropped += *upload_size;
             *upload_size = 0;
             if (r->dropped <= DRAIN_BYTES) return MHD_YES;
-            r->early = 1; /* a chunked body past the drain: answer now, and the connection closes */
+            r->early = 1; /* a body past the drain: answer now, and the connection closes */
             return answer_error(h, c, r, method, url, version, r->deferred, r->msg);
         }
-        if (!r->early && r->too_big) { /* a chunked body past --max-body: dropped, up to DRAIN_BYTES */
-            r->dropped += *upload_size;
-            *upload_size = 0;
-            if (r->dropped <= DRAIN_BYTES) return MHD_YES;
-            r->early = 1;
-            char msg[128];
-            snprintf(msg, sizeof msg, "request body is over the limit of %lld bytes (--max-body)", (long long)h->o.max_body);
-            return answer_error(h, c, r, method, url, version, 413, msg);
-        }
         if (!r->early) {
-            if (r->body.len + *upload_size > (size_t)h->o.max_body) {
-                r->too_big = 1;
+            if (r->body.len + *upload_size > (size_t)h->o.max_body) { /* chunked, past the cap */
+                r->deferred = 413;
+                snprintf(r->msg, sizeof r->msg, "request body is over the limit of %lld bytes (--max-body)",
+                         (long long)h->o.max_body);
                 tcd_buf_free(&r->body);
+                r->dropped = *upload_size;
             } else {
                 tcd_buf_append(&r->body, upload, *upload_size);
             }
@@ -246,11 +240,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (r->early) return MHD_YES;
     if (r->deferred) return answer_error(h, c, r, method, url, version, r->deferred, r->msg);
-    if (r->too_big) {
-        char msg[128];
-        snprintf(msg, sizeof msg, "request body is over the limit of %lld bytes (--max-body)", (long long)h->o.max_body);
-        return answer_error(h, c, r, method, url, version, 413, msg);
-    }
     tcd_answer a = {.draining = atomic_load(&h->draining)};
     tcd_handle(h->o.ctx, method, url, r->body.data ? r->body.data : "", r->body.len, &a);
     return send_answer(h, c, r, method, url, version, &a);
