@@ -182,7 +182,7 @@ int tcd_setup_check_resume(const tcd_train_config *c, const tcd_corpus *train, c
     return rc;
 }
 
-enum { RULE_STEPS = 600, RULE_MIN_EPOCHS = 5, RULE_MAX_EPOCHS = 25 };
+enum { RULE_STEPS = 600, RULE_LONG_STEPS = 3250, RULE_MIN_EPOCHS = 5, RULE_MAX_EPOCHS = 25 };
 enum { RULE_BATCH = 192, RULE_MIN_BATCH = 32, RULE_BATCH_STEP = 8 };
 #define RULE_LR 0.004
 #define RULE_LR_MAX 0.1
@@ -203,11 +203,17 @@ void tcd_setup_apply_rule(tcd_train_config *c, int64_t train_docs, int64_t n_cla
         c->epochs = !on || e < RULE_MIN_EPOCHS ? RULE_MIN_EPOCHS : e > RULE_MAX_EPOCHS ? RULE_MAX_EPOCHS : e;
     }
     if (c->lr == 0) {
-        /* a softmax over many classes wants more steps (measured: tests/bench/results/2026-12-06-panel-rule.md) */
+        /* lr x steps is kept between RULE_LR x RULE_STEPS x f and RULE_LR x RULE_LONG_STEPS, lr
+         * RULE_LR in between: a softmax over many classes wants more steps (measured:
+         * tests/bench/results/2026-12-06-panel-rule.md), and a long run a lower rate
+         * (2026-12-07-long-runs.md); where the two disagree (f above 5.4) the first wins */
         const double f = !ova && n_classes > 2 ? log2((double)n_classes) : 1.0;
         const double steps = (double)spe * (double)c->epochs;
         c->lr = RULE_LR;
-        if (on && steps > 0 && steps < RULE_STEPS * f) {
+        if (on && steps > RULE_LONG_STEPS) c->lr = RULE_LR * RULE_LONG_STEPS / steps;
+        /* steps x lr below RULE_LR x RULE_STEPS x f, written so that at lr RULE_LR it is the
+         * comparison of earlier versions, bit for bit */
+        if (on && steps > 0 && steps < RULE_STEPS * f * (RULE_LR / c->lr)) {
             const double raised = RULE_LR * RULE_STEPS * f / steps;
             c->lr = raised < RULE_LR_MAX ? raised : RULE_LR_MAX;
         }

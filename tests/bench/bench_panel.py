@@ -77,15 +77,19 @@ def rule(docs, tokens, classes):
     term) was chosen on sst2, imdb, syn-c50-n2k-l40, syn-c20-n5k-l200, syn-c6-n20k-l10 and
     syn-c50-n100k-l100; this one on syn-c50-n2k-l40 and agnews, checked on the rest. Batch: 192,
     or below 23,040 documents the largest multiple of 8 that gives MIN_STEPS steps in 5 epochs,
-    at least 32; epochs: from 5 until training has MIN_STEPS steps, at most 25; lr: 0.004, raised
-    so that lr x steps is at least 0.004 x MIN_STEPS x f, f = log2(classes) above two classes
-    (else 1), at most 0.1."""
-    min_steps = 600
+    at least 32; epochs: from 5 until training has MIN_STEPS steps, at most 25; lr: 0.004, lowered
+    so that lr x steps is at most 0.004 x LONG_STEPS (2026-12-07, chosen on fresh synthetic shapes:
+    2026-12-07-long-runs.md), then raised so that it is at least 0.004 x MIN_STEPS x f, f =
+    log2(classes) above two classes (else 1), at most 0.1."""
+    min_steps, long_steps = 600, 3250
     batch = max(32, min(192, docs * 5 // min_steps // 8 * 8))
     per_epoch = max(1, -(-docs // batch))
     epochs = min(25, max(5, -(-min_steps // per_epoch)))
     f = math.log2(classes) if classes > 2 else 1.0
-    lr = min(0.1, 0.004 * max(1.0, min_steps * f / (epochs * per_epoch)))
+    steps = epochs * per_epoch
+    lr = 0.004 * min(1.0, long_steps / steps)
+    if steps * lr < 0.004 * min_steps * f:
+        lr = min(0.1, 0.004 * min_steps * f / steps)
     return round(lr, 4), batch, epochs
 
 

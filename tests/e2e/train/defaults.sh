@@ -2,7 +2,7 @@
 # Defaults that depend on the corpus (docs/training.md#defaults): --batch, --epochs and --lr left
 # out come from the training documents and classes (batch 192, smaller below 23,040 documents, at
 # least 32; at least 600 steps, 5-25 epochs; lr raised in proportion below 600 x log2(classes)
-# steps, at most 0.1), the bag model's --hidden from the classes (16 for two, 0 for more);
+# steps, at most 0.1, and lowered in proportion above 3,250 steps), the bag model's --hidden from the classes (16 for two, 0 for more);
 # config.json and model.h5 show the values used and what the rule set; given flags win; the rule
 # counts the documents left after --valid-split; other model kinds keep batch 192, 5 epochs and
 # 0.004; a run stopped and resumed ends with the parameters of an uninterrupted one.
@@ -72,6 +72,16 @@ PY
 # old defaults)
 "$TCDIST" train --data "$T/big.h5" --run-dir "$T/big" "${q[@]}"
 check "$T/big" 192 5 0.004 16 batch,epochs,lr 625
+# a long run: --batch 32 on 24,000 documents is 750 steps an epoch, 5 epochs, 3,750 steps: lr x
+# steps held at 0.004 x 3,250, lr 0.004 x 3,250 / 3,750
+"$TCDIST" train --data "$T/big.h5" --run-dir "$T/long" --batch 32 "${q[@]}"
+check "$T/long" 32 5 0.00346666667 16 epochs,lr 3750
+# 50 classes and as long a run: the lower bound of lr x steps (0.004 x 600 x log2(50) = 13.5)
+# is above 13 and wins: 1000 documents, batch 32, 110 epochs, 3,520 steps
+"$TCDIST" synth --docs 1000 --classes 50 --mean-len 4 --seed 74 -o "$T/c50.tsv" >/dev/null
+"$TCDIST" prepare -o "$T/c50.h5" "$T/c50.tsv" >/dev/null
+"$TCDIST" train --data "$T/c50.h5" --run-dir "$T/c50" --epochs 110 "${q[@]}"
+check "$T/c50" 32 110 "$("$PYTHON" -c 'import math; print(0.004 * 600 * math.log2(50) / 3520)')" 0 batch,lr 3520
 # another model kind: batch 192, 5 epochs and 0.004 whatever the corpus
 "$TCDIST" train --data "$T/small.h5" --run-dir "$T/cnn" --model cnn --dim 8 --filters 4 --widths 2,3 "${q[@]}"
 "$PYTHON" - "$T/cnn" <<'PY'
