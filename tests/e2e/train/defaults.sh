@@ -2,7 +2,8 @@
 # Defaults that depend on the corpus (docs/training.md#defaults): --batch, --epochs and --lr left
 # out come from the training documents and classes (batch 192, smaller below 23,040 documents, at
 # least 32; at least 600 steps, 5-25 epochs; lr raised in proportion below 600 x log2(classes)
-# steps, at most 0.1, and lowered in proportion above 3,250 steps), the bag model's --hidden from the classes (16 for two, 0 for more);
+# steps, at most 0.1, and lowered in proportion above 3,250 steps), the bag model's --hidden from
+# the classes (16 for two, 0 for more);
 # config.json and model.h5 show the values used and what the rule set; given flags win; the rule
 # counts the documents left after --valid-split; other model kinds keep batch 192, 5 epochs and
 # 0.004; a run stopped and resumed ends with the parameters of an uninterrupted one.
