@@ -1,8 +1,9 @@
 """Shared by the serve tests: a trained fixture, and a real `tcdist serve` on a free loopback port."""
-import http.client, json, os, shutil, signal, subprocess, sys, tempfile, threading, time
+import atexit, http.client, json, os, shutil, signal, subprocess, sys, tempfile, threading, time
 
 TCDIST = os.environ.get("TCDIST", "tcdist")
 ENV = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+_servers = []  # every server this test started (workdir's cleanup stops those still running)
 
 
 def fail(msg):
@@ -49,6 +50,7 @@ class Server:
     def __init__(self, args, cwd, timeout=30, env=None):
         self.p = subprocess.Popen([TCDIST, "serve", "--listen", "127.0.0.1:0"] + args, cwd=cwd, env=env or ENV,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, errors="replace")
+        _servers.append(self.p)
         self.log = []
         self.port = None
         t0 = time.time()
@@ -116,6 +118,20 @@ class Server:
         return self.p.returncode
 
 
+def _cleanup(d):
+    for p in _servers:  # a test that failed midway may have left its server running
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    if os.environ.get("TCDIST_KEEP_WORK"):
+        print("kept the work folder: " + d)
+    else:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def workdir():
+    """A fresh folder for the test's files, removed when the test exits (pass or fail), with any
+    server still running; TCDIST_KEEP_WORK=1 keeps it for a look."""
     d = tempfile.mkdtemp(prefix="tcd-serve-")
+    atexit.register(_cleanup, d)
     return d
