@@ -19,9 +19,12 @@
  * take them back at its next backward. Now a row no rank used is not read at all (it is zero in
  * every buffer), a row is read only from the ranks that used it, and only its writer writes it.
  *
- * A bag model can instead hand its embedding backward over, and each rank then adds every rank's
- * documents into its own slice's rows (owner computes, below). Which of the two is faster depends
- * on the CPU, so the first steps of a run time both and keep the faster (step_path). */
+ * A bag model instead hands its embedding backward over, and each rank then adds every rank's
+ * documents into one buffer of its own slice's rows (owner computes, below), which Adam then reads
+ * directly, as one process's threads do: no row is gathered, no line of p, m, v or of the sums
+ * moves between cores, and there are no claims (a helper's block is a block whose lines the owner
+ * has to take back at the next step, which cost more than the imbalance it evened out; the slices
+ * are cut by cost instead). TCDIST_SHARED_PATH=ranks forces the first path for such a model too. */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,7 +162,20 @@ typedef struct {
 static void update_block(const tcd_adam_step_consts *k, tcd_adam *a, float *params, void *const *srcs, int n_src,
                          int fixed, const tcd_row_marks *mk, const owned_rows *own, float *g, int64_t *s,
                          int64_t b_lo, int64_t hi) {
-    const int64_t len = b_lo + SUM_BLOCK < hi ? SUM_BLOCK : hi - b_lo;
+    int64_t len = b_lo + SUM_BLOCK < hi ? SUM_BLOCK : hi - b_lo;
+    if (own && !fixed && mk) {
+        /* owner computes, in float: the table's rows of the block are the owner's one buffer of
+         * sums, which Adam reads in place and which is left zero for the next step */
+        const int64_t end = b_lo + len < mk->sparse_end ? b_lo + len : mk->sparse_end;
+        if (end > b_lo) {
+            float *sum = (float *)own->srcs[0] + (b_lo - own->off);
+            tcd_adam_update(k, params + b_lo, sum, a->m + b_lo, a->v + b_lo, b_lo, end - b_lo);
+            memset(sum, 0, sizeof(float) * (size_t)(end - b_lo));
+            len -= end - b_lo;
+            b_lo = end;
+        }
+        if (len == 0) return;
+    }
     gather_block(g, s, srcs, n_src, fixed, mk, own, b_lo, len);
     tcd_adam_update(k, params + b_lo, g, a->m + b_lo, a->v + b_lo, b_lo, len);
 }
@@ -181,7 +197,9 @@ static void sum_update(tcd_adam *a, float *params, void *const *srcs, int n_src,
             for (int64_t b = 0; b < n_blocks; b++)
                 update_block(&k, a, params, srcs, n_src, fixed, mk, NULL, g, s, lo + b * SUM_BLOCK, hi);
         } else {
-            for (int j = 0; j < cl->n_ranks; j++) {
+            /* owner computes: each rank its own slice only (the slices are cut by cost) */
+            const int n_slices = cl->own ? 1 : cl->n_ranks;
+            for (int j = 0; j < n_slices; j++) {
                 const int w = (cl->me + j) % cl->n_ranks;
                 const int64_t w_lo = cl->slice_lo[w], w_hi = cl->slice_hi[w];
                 const int64_t w_blocks = w_hi > w_lo ? (w_hi - w_lo + SUM_BLOCK - 1) / SUM_BLOCK : 0;
@@ -269,14 +287,7 @@ static int64_t owned_len(int64_t lo, int64_t hi, int64_t dense0) {
     return e > 0 ? (e + 15) & ~(int64_t)15 : 0;
 }
 
-/* The timed steps that choose the path: PROBE_WARM untimed steps, then PROBE_ROUNDS rounds of a
- * block of PROBE_BLOCK steps of each path, the first step of each block untimed (the other path's
- * lines are still in the caches): 36 steps, and the median of the 12 timed steps of each decides. */
 enum { PATH_RANKS = 0, PATH_OWNER = 1 };
-#define PROBE_WARM 4
-#define PROBE_BLOCK 4
-#define PROBE_ROUNDS 4
-#define PROBE_TIMED (PROBE_ROUNDS * (PROBE_BLOCK - 1))
 
 typedef struct {
     tcd_shm *shm;
@@ -290,8 +301,9 @@ typedef struct {
                                  * slices where the owners do not compute) */
     slice_claims claims;
     /* the owner computes its slice's rows from every rank's handed-over batch (owner_scatter), into
-     * n_part partial sums: one per source rank (float: summed in rank order afterwards, so that the
-     * result is the same as summing the ranks' gradient buffers), or one (fixed point: any order) */
+     * n_part = 1 buffer of sums: the source ranks' documents added in rank order, each rank's in
+     * document order (in float another order than the ranks' buffers summed; fixed point: any
+     * order gives the same) */
     int owner, n_part;
     bag_part *bag;            /* [world] */
     int64_t cap_docs, cap_tokens, mark_bytes;
@@ -299,15 +311,11 @@ typedef struct {
     uint64_t **part_bits;     /* [world x n_part]: the rows of the slice each source used */
     owned_rows *own;          /* [world] */
     /* Which path a step takes when the model can hand its embedding backward over (owner): the
-     * owners compute their rows from every rank's handed-over batch (PATH_OWNER), or the model adds
-     * its own batch into its rank's buffer and the owners sum those buffers (PATH_RANKS, also the
-     * path of the models without a hand-over). Both give the same bits; which is faster depends on
-     * the CPU (docs/distributed.md), so unless TCDIST_SHARED_PATH says, the first steps time both. */
+     * owners compute their rows from every rank's handed-over batch (PATH_OWNER), unless
+     * TCDIST_SHARED_PATH=ranks says that the model adds its own batch into its rank's buffer and
+     * the owners sum those buffers (PATH_RANKS, the path of the models without a hand-over). In
+     * float the two add in different orders (docs/distributed.md); with --deterministic, the same. */
     int path, forced;         /* this step's path; the forced one, or -1 */
-    int64_t n_steps;          /* steps begun, while timing */
-    int timing;               /* this step is timed */
-    double t0, *probe;        /* [2][PROBE_TIMED] seconds a step, per path */
-    int n_probe[2];
     /* hier (several nodes): this slice's node sums, their rows, and the exchange with the ranks that
      * hold the same slice on the other nodes */
     int cross;
@@ -332,56 +340,16 @@ static void shared_load(tcd_exchange *x, const float *params, const float *m, co
     tcd_shm_barrier(s->shm);
 }
 
-static int cmp_double(const void *a, const void *b) {
-    const double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median_of(double *v, int n) {
-    if (n == 0) return 0;
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-/* The path of the step that begins now: a function of the step count while timing, then of the
- * node's summed timings, so the same on every rank. At the end of the timed steps, the choice
- * (collective). */
-static int step_path(tcd_exchange *x) {
-    shared_state *s = x->impl;
+/* The path of the step that begins now. */
+static int step_path(const shared_state *s) {
     if (!s->owner) return PATH_RANKS;
-    if (s->forced >= 0) return s->forced;
-    const int64_t end = PROBE_WARM + 2 * PROBE_ROUNDS * PROBE_BLOCK, p = s->n_steps;
-    if (p > end) return s->path;
-    s->n_steps++;
-    if (p < PROBE_WARM) return PATH_OWNER;
-    if (p == end) {
-        /* t[path]: the median step of each path in ns, summed over the node's ranks (each rank's
-         * time includes its wait for the others; integers, so every rank gets the same sums and
-         * makes the same choice); t[2]: the ranks that timed both */
-        int64_t t[3] = {(int64_t)(1e9 * median_of(s->probe, s->n_probe[PATH_RANKS])),
-                        (int64_t)(1e9 * median_of(s->probe + PROBE_TIMED, s->n_probe[PATH_OWNER])),
-                        s->n_probe[PATH_RANKS] > 0 && s->n_probe[PATH_OWNER] > 0};
-        tcd_dist_sum_i64(x->d, t, 3);
-        const int W = x->d->local_size, timed = t[2] == W;
-        const int path = !timed || t[PATH_OWNER] <= t[PATH_RANKS] ? PATH_OWNER : PATH_RANKS;
-        static const char *const name[2] = {"rank buffers", "owner computes"};
-        if (!x->opts.quiet && timed)
-            tcd_info("shared exchange: %s, %.3f ms a step against %.3f ms for %s (medians of %d timed steps "
-                     "each, mean over the node's ranks; TCDIST_SHARED_PATH=owner or ranks chooses)",
-                     name[path], 1e-6 * (double)t[path] / W, 1e-6 * (double)t[!path] / W, name[!path], PROBE_TIMED);
-        return path;
-    }
-    const int64_t k = p - PROBE_WARM;
-    s->timing = k % PROBE_BLOCK != 0;
-    return (k / PROBE_BLOCK) % 2 == 0 ? PATH_RANKS : PATH_OWNER;
+    return s->forced >= 0 ? s->forced : PATH_OWNER;
 }
 
-/* Before the step's forward (the timed span starts here): its path, and whether the model hands
- * its embedding backward over. */
+/* Before the step's forward: its path, and whether the model hands its embedding backward over. */
 static int shared_begin(tcd_exchange *x) {
     shared_state *s = x->impl;
-    s->path = step_path(x);
-    if (s->timing) s->t0 = tcd_now();
+    s->path = step_path(s);
     s->claims.own = s->path == PATH_OWNER ? s->own : NULL;
     s->claims.slice_lo = s->path == PATH_OWNER ? s->slice_lo : s->even_lo;
     s->claims.slice_hi = s->path == PATH_OWNER ? s->slice_hi : s->even_hi;
@@ -556,8 +524,8 @@ static void hier_apply(tcd_exchange *x, tcd_adam *opt, double lr, int n_threads)
 }
 
 /* Owner computes: this rank adds up the embedding gradient of every row of its slice, from every
- * rank's handed-over batch, into its partial sums (source rank r into partial r, in document order:
- * what rank r's own backward would have added into its buffer), and marks those rows. Threads own
+ * rank's handed-over batch, into its buffer of sums (the source ranks in rank order, each in
+ * document order), and marks those rows. Threads own
  * ranges of rows (whole words of marks), and each scans every batch, as the model's own backward
  * does. A row cut by the slice's edge gets only the slice's elements (its neighbour adds the rest).
  * Nobody else writes these rows, so no cache line of them moves between cores; only the batches
@@ -609,9 +577,10 @@ static void owner_scatter(tcd_exchange *x, int n_threads) {
     }
 }
 
-/* Owner computes: the partial sums' rows this rank marked back to zero, the marks cleared, and the
- * dense part of its gradient buffer (the model's backward wrote it) zeroed. */
-static void clear_owned(tcd_exchange *x) {
+/* Owner computes: the sums' rows this rank marked back to zero (unless the update left them zero:
+ * float, updated), the marks cleared, and the dense part of its gradient buffer (the model's
+ * backward wrote it) zeroed. */
+static void clear_owned(tcd_exchange *x, int updated) {
     shared_state *s = x->impl;
     const int me = x->d->local_rank, det = x->opts.deterministic;
     const size_t elem = det ? sizeof(int64_t) : sizeof(float);
@@ -622,7 +591,7 @@ static void clear_owned(tcd_exchange *x) {
             uint64_t *bits = s->part_bits[me * s->n_part + k];
             char *part = s->part_ptrs[me * s->n_part + k];
             for (int64_t w = w_a; w <= w_b; w++) {
-                for (uint64_t m = bits[w]; m; m &= m - 1) {
+                for (uint64_t m = updated && !det ? 0 : bits[w]; m; m &= m - 1) {
                     const int64_t row = w * 64 + __builtin_ctzll(m);
                     int64_t e0 = row * L, e1 = e0 + L;
                     if (e0 < e_lo) e0 = e_lo;
@@ -657,23 +626,18 @@ static void shared_apply(tcd_exchange *x, tcd_adam *opt, double lr, int n_thread
      * blocks would let the next step's helpers in early if that step's slices are longer) */
     __atomic_store_n(s->next[x->d->local_rank], CLAIM_DONE, __ATOMIC_RELAXED);
     if (s->path == PATH_OWNER)
-        clear_owned(x);
+        clear_owned(x, 1);
     else
         clear_own(x);
-    if (s->timing) {
-        s->probe[s->path * PROBE_TIMED + s->n_probe[s->path]++] = tcd_now() - s->t0;
-        s->timing = 0;
-    }
 }
 
 static void shared_discard(tcd_exchange *x, int n_threads) {
     shared_state *s = x->impl;
     (void)n_threads;
     if (s->path == PATH_OWNER)
-        clear_owned(x);
+        clear_owned(x, 0);
     else
         clear_own(x);
-    s->timing = 0;
     tcd_shm_barrier(s->shm);
 }
 
@@ -699,7 +663,6 @@ static void shared_close(tcd_exchange *x) {
     free(s->own);
     free(s->even_lo);
     free(s->even_hi);
-    free(s->probe);
     free(s);
 }
 
@@ -713,7 +676,8 @@ static const tcd_exchange_ops shared_ops = {shared_load,   shared_reduce, shared
  * to a step): the ids of a vocabulary sorted by frequency put most tokens in the first rows (on
  * IMDB 99% of them in the first half), which even slices would leave to one rank. Who owns a row
  * changes no bit. Collective (owner: the counts are summed over the ranks). */
-#define ROW_ADD_COST 1.25 /* adding a row of D floats / D elements of Adam, measured on 2-core AMD EPYC */
+#define ROW_ADD_COST 0.6 /* adding a row of D floats / D elements of Adam (reading the sums in place),
+                          * measured on a 2-core AMD EPYC Zen 5 (tests/bench/results/2026-12-07-dist-owner.md) */
 
 static void slice_cuts(tcd_exchange *x, int owner, int64_t *cut) {
     const tcd_dist *d = x->d;
@@ -786,8 +750,8 @@ int tcd_exchange_shared_open(tcd_exchange *x, char *why, size_t why_len) {
         snprintf(why, why_len, "the nodes hold different numbers of ranks");
         return -1;
     }
-    /* TCDIST_SHARED_PATH: the path of a model that hands its embedding backward over, instead of
-     * timing both; every rank must read the same (a rank whose value differs from the node's stops) */
+    /* TCDIST_SHARED_PATH: the path of a model that hands its embedding backward over (owner, the
+     * default, or ranks); every rank must read the same (a rank whose value differs stops) */
     const char *fp = getenv("TCDIST_SHARED_PATH");
     const int forced = !fp || !*fp ? -1 : !strcmp(fp, "owner") ? PATH_OWNER : !strcmp(fp, "ranks") ? PATH_RANKS : -2;
     if (forced == -2) tcd_die("TCDIST_SHARED_PATH=%s: expected owner or ranks", fp);
@@ -797,7 +761,7 @@ int tcd_exchange_shared_open(tcd_exchange *x, char *why, size_t why_len) {
         tcd_die("TCDIST_SHARED_PATH differs between the ranks (here: %s)", fp ? fp : "unset");
     /* contiguous slices (slice_cuts) */
     const int64_t n = x->n_params, words = (x->rows + 63) / 64;
-    const int owner = d->n_nodes == 1 && W > 1 && x->bag, n_part = det ? 1 : W;
+    const int owner = d->n_nodes == 1 && W > 1 && x->bag, n_part = 1;
     int64_t *cut = tcd_malloc(sizeof(int64_t) * (size_t)(W + 1));
     slice_cuts(x, owner, cut);
     const int64_t lo = cut[me], hi = cut[me + 1];
@@ -876,7 +840,6 @@ int tcd_exchange_shared_open(tcd_exchange *x, char *why, size_t why_len) {
     s->forced = forced;
     if (owner) {
         open_owner(x, s, shm, bytes, n_part, elem, cap_docs, cap_tokens);
-        s->probe = tcd_calloc(2 * PROBE_TIMED, sizeof(double));
     }
     slice_cuts(x, 0, cut); /* even: where the owners sum the ranks' buffers, cost is even */
     s->even_lo = tcd_malloc(sizeof(int64_t) * (size_t)W);

@@ -110,7 +110,8 @@ def main():
         lines.append(f"| {label} | {ta / 1e6:.1f}M, {med(runs[a], 'wall'):.3f} | {tb / 1e6:.1f}M, "
                      f"{med(runs[b], 'wall'):.3f} | **{tb / ta:.2f}** |")
     lines += ["", "2 ranks: `mpirun -np 2 --bind-to core tcdist train --threads 1`. The final parameters of the "
-              "shared and sparse runs are identical (the same sums in the same order for 2 ranks).", "",
+              "shared and sparse runs agree to about 1e-6 (a bag model's owners add the same sums in another order; "
+              "`TCDIST_SHARED_PATH=ranks` gives the sparse run's bits).", "",
               "| embedding table | sparse exchange MPI bytes/step | dense allreduce MPI bytes/step | "
               "shared: MPI bytes/step (gradients are summed in shared memory) |", "|---|---|---|---|"]
     for label, sp, de, sh in rows:
