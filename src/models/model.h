@@ -200,7 +200,7 @@ int tcd_model_has_bag(const tcd_model *m);
  * than cap_docs documents is an error. */
 void tcd_model_bind_bag(tcd_model *m, float *vec, int64_t *fix, int64_t cap_docs);
 /* After tcd_model_bind_bag: whether the next backwards hand over (1, the default) or add tensor 0's
- * rows themselves (0), step by step (the shared exchange times both; the same bits either way). */
+ * rows themselves (0), step by step (the shared exchange's TCDIST_SHARED_PATH=ranks asks for 0). */
 void tcd_model_hand_over(tcd_model *m, int on);
 void tcd_model_free(tcd_model *m);
 /* Used by a kind's layout: appends a tensor. */
