@@ -676,7 +676,7 @@ static const tcd_exchange_ops shared_ops = {shared_load,   shared_reduce, shared
  * to a step): the ids of a vocabulary sorted by frequency put most tokens in the first rows (on
  * IMDB 99% of them in the first half), which even slices would leave to one rank. Who owns a row
  * changes no bit. Collective (owner: the counts are summed over the ranks). */
-#define ROW_ADD_COST 0.6 /* adding a row of D floats / D elements of Adam (reading the sums in place),
+#define ROW_ADD_COST 0.8 /* adding a row of D floats / D elements of Adam (reading the sums in place),
                           * measured on a 2-core AMD EPYC Zen 5 (tests/bench/results/2026-12-07-dist-owner.md) */
 
 static void slice_cuts(tcd_exchange *x, int owner, int64_t *cut) {
