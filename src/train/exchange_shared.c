@@ -21,8 +21,8 @@
  *
  * A bag model instead hands its embedding backward over, and each rank then adds every rank's
  * documents into one buffer of its own slice's rows (owner computes, below), which Adam then reads
- * directly, as one process's threads do: no row is gathered, no line of p, m, v or of the sums
- * moves between cores, and there are no claims (a helper's block is a block whose lines the owner
+ * directly, as one process's threads do: no row is gathered, no line of m, v or of the sums moves
+ * between cores (of p, only the rows other ranks' documents read), and there are no claims (a helper's block is a block whose lines the owner
  * has to take back at the next step, which cost more than the imbalance it evened out; the slices
  * are cut by cost instead). TCDIST_SHARED_PATH=ranks forces the first path for such a model too. */
 #include <omp.h>
