@@ -22,9 +22,9 @@
  * A bag model instead hands its embedding backward over, and each rank then adds every rank's
  * documents into one buffer of its own slice's rows (owner computes, below), which Adam then reads
  * directly, as one process's threads do: no row is gathered, no line of m, v or of the sums moves
- * between cores (of p, only the rows other ranks' documents read), and there are no claims (a helper's block is a block whose lines the owner
- * has to take back at the next step, which cost more than the imbalance it evened out; the slices
- * are cut by cost instead). TCDIST_SHARED_PATH=ranks forces the first path for such a model too. */
+ * between cores (of p, only the rows other ranks' documents read), and there are no claims (a
+ * helper's block is a block whose lines the owner has to take back at the next step, which cost
+ * more than the imbalance it evened out; the slices are cut by cost instead). TCDIST_SHARED_PATH=ranks forces the first path for such a model too. */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -249,9 +249,8 @@ void tcd_clear_marked(void *buf, size_t elem, uint64_t *bits, int64_t rows, int6
  * accumulator. */
 enum { B_PARAMS, B_M, B_V, B_GRADS, B_MARKS, B_CLAIM, B_ACC, B_BAG, N_BUFS };
 
-/* The embedding hand-over (owner computes): rank w's part of B_BAG holds the partial sums of its
- * slice's rows that it computes (n_part of them, each part_len elements from the slice's first
- * element), then its batch as the model handed it over: the number of documents, each document's
+/* The embedding hand-over (owner computes): rank w's part of B_BAG holds the sums of its slice's
+ * rows that it computes (part_len elements from the slice's first element), then its batch as the model handed it over: the number of documents, each document's
  * vector (float, or int64 fixed point), and, for each owner, the offsets and the tokens of the rows
  * that owner holds. Every rank can compute every rank's layout (the caps are the same on all). */
 typedef struct {
@@ -259,7 +258,7 @@ typedef struct {
     int64_t *off; /* [world][cap_docs + 1]: for owner w, the offsets of ... */
     void *vec;    /* [cap_docs x row_len] float or int64 */
     int32_t *tok; /* [world][cap_tokens]: ... the batch's tokens whose rows w owns (in document order) */
-    void *part;   /* [n_part x part_len] float or int64 */
+    void *part;   /* [part_len] float or int64 */
     int64_t part_len;
 } bag_part;
 
@@ -270,10 +269,10 @@ typedef struct {
     int64_t n, off, vec, tok, bytes;
 } bag_layout;
 
-static bag_layout bag_layout_of(int64_t part_len, int n_part, size_t elem, int64_t cap_docs, int64_t cap_tokens,
+static bag_layout bag_layout_of(int64_t part_len, size_t elem, int64_t cap_docs, int64_t cap_tokens,
                                 int64_t row_len, int W) {
     bag_layout b;
-    b.n = up64(part_len * n_part * (int64_t)elem);
+    b.n = up64(part_len * (int64_t)elem);
     b.off = b.n + 64;
     b.vec = up64(b.off + W * (cap_docs + 1) * (int64_t)sizeof(int64_t));
     b.tok = up64(b.vec + cap_docs * row_len * (int64_t)elem);
@@ -301,14 +300,14 @@ typedef struct {
                                  * slices where the owners do not compute) */
     slice_claims claims;
     /* the owner computes its slice's rows from every rank's handed-over batch (owner_scatter), into
-     * n_part = 1 buffer of sums: the source ranks' documents added in rank order, each rank's in
+     * one buffer of sums: the source ranks' documents added in rank order, each rank's in
      * document order (in float another order than the ranks' buffers summed; fixed point: any
      * order gives the same) */
-    int owner, n_part;
+    int owner;
     bag_part *bag;            /* [world] */
-    int64_t cap_docs, cap_tokens, mark_bytes;
-    void **part_ptrs;         /* [world x n_part] */
-    uint64_t **part_bits;     /* [world x n_part]: the rows of the slice each source used */
+    int64_t cap_docs, cap_tokens;
+    void **part_ptrs;         /* [world]: each rank's sums */
+    uint64_t **part_bits;     /* [world]: the rows of its slice that each rank's sums hold */
     owned_rows *own;          /* [world] */
     /* Which path a step takes when the model can hand its embedding backward over (owner): the
      * owners compute their rows from every rank's handed-over batch (PATH_OWNER), unless
@@ -548,10 +547,9 @@ static void owner_scatter(tcd_exchange *x, int n_threads) {
             const bag_part *p = &s->bag[r];
             const int64_t *off = p->off + me * (s->cap_docs + 1); /* rank r's tokens of this slice */
             const int32_t *tok = p->tok + me * s->cap_tokens;
-            const int k = me * s->n_part + (s->n_part > 1 ? r : 0);
-            uint64_t *restrict bits = s->part_bits[k];
-            float *gf = s->part_ptrs[k];
-            int64_t *gq = s->part_ptrs[k];
+            uint64_t *restrict bits = s->part_bits[me];
+            float *gf = s->part_ptrs[me];
+            int64_t *gq = s->part_ptrs[me];
             const int64_t n = *p->n;
             for (int64_t d = 0; d < n; d++) {
                 for (int64_t i = off[d]; i < off[d + 1]; i++) {
@@ -587,19 +585,18 @@ static void clear_owned(tcd_exchange *x, int updated) {
     const int64_t L = x->row_len, e_lo = s->lo, e_hi = s->hi < x->dense0 ? s->hi : x->dense0;
     if (e_hi > e_lo) {
         const int64_t w_a = (e_lo / L) >> 6, w_b = ((e_hi - 1) / L) >> 6;
-        for (int k = 0; k < s->n_part; k++) {
-            uint64_t *bits = s->part_bits[me * s->n_part + k];
-            char *part = s->part_ptrs[me * s->n_part + k];
-            for (int64_t w = w_a; w <= w_b; w++) {
-                for (uint64_t m = updated && !det ? 0 : bits[w]; m; m &= m - 1) {
-                    const int64_t row = w * 64 + __builtin_ctzll(m);
-                    int64_t e0 = row * L, e1 = e0 + L;
-                    if (e0 < e_lo) e0 = e_lo;
-                    if (e1 > e_hi) e1 = e_hi;
-                    memset(part + (size_t)(e0 - e_lo) * elem, 0, elem * (size_t)(e1 - e0));
-                }
-                bits[w] = 0;
+        const int rows_zero = updated && !det; /* float: the update left the sums zero */
+        uint64_t *bits = s->part_bits[me];
+        char *part = s->part_ptrs[me];
+        for (int64_t w = w_a; w <= w_b; w++) {
+            for (uint64_t m = rows_zero ? 0 : bits[w]; m; m &= m - 1) {
+                const int64_t row = w * 64 + __builtin_ctzll(m);
+                int64_t e0 = row * L, e1 = e0 + L;
+                if (e0 < e_lo) e0 = e_lo;
+                if (e1 > e_hi) e1 = e_hi;
+                memset(part + (size_t)(e0 - e_lo) * elem, 0, elem * (size_t)(e1 - e0));
             }
+            bits[w] = 0;
         }
     }
     void *buf = det ? (void *)x->flat.acc : (void *)x->flat.grads;
@@ -707,33 +704,29 @@ static void slice_cuts(tcd_exchange *x, int owner, int64_t *cut) {
     free(load);
 }
 
-/* Owner computes: every rank's view of every rank's partial sums, marks and batch room in B_BAG. */
-static void open_owner(tcd_exchange *x, shared_state *s, tcd_shm *shm, const int64_t *bytes, int n_part, size_t elem,
-                       int64_t cap_docs, int64_t cap_tokens) {
+/* Owner computes: every rank's view of every rank's sums, marks and batch room in B_BAG. */
+static void open_owner(tcd_exchange *x, shared_state *s, tcd_shm *shm, size_t elem, int64_t cap_docs,
+                       int64_t cap_tokens) {
     const int W = x->d->local_size, me = x->d->local_rank, det = x->opts.deterministic;
-    s->n_part = n_part;
     s->cap_docs = cap_docs;
     s->cap_tokens = cap_tokens;
-    s->mark_bytes = bytes[B_MARKS] / n_part;
     s->bag = tcd_malloc(sizeof(bag_part) * (size_t)W);
-    s->part_ptrs = tcd_malloc(sizeof(void *) * (size_t)(W * n_part));
-    s->part_bits = tcd_malloc(sizeof(uint64_t *) * (size_t)(W * n_part));
+    s->part_ptrs = tcd_malloc(sizeof(void *) * (size_t)W);
+    s->part_bits = tcd_malloc(sizeof(uint64_t *) * (size_t)W);
     s->own = tcd_malloc(sizeof(owned_rows) * (size_t)W);
     for (int r = 0; r < W; r++) {
         char *p = tcd_shm_part(shm, B_BAG, r);
         const int64_t len = owned_len(s->slice_lo[r], s->slice_hi[r], x->dense0);
-        const bag_layout bl = bag_layout_of(len, n_part, elem, cap_docs, cap_tokens, x->row_len, W);
+        const bag_layout bl = bag_layout_of(len, elem, cap_docs, cap_tokens, x->row_len, W);
         s->bag[r] = (bag_part){.n = (int64_t *)(p + bl.n), .off = (int64_t *)(p + bl.off), .vec = p + bl.vec,
                                .tok = (int32_t *)(p + bl.tok), .part = p, .part_len = len};
-        for (int k = 0; k < n_part; k++) {
-            s->part_ptrs[r * n_part + k] = p + (size_t)(k * len) * elem;
-            s->part_bits[r * n_part + k] = (uint64_t *)((char *)s->bits[r] + k * s->mark_bytes);
-        }
-        s->own[r] = (owned_rows){.mk = {.bits = (const uint64_t *const *)&s->part_bits[r * n_part],
-                                        .n_ranks = n_part, .row_len = x->row_len, .sparse_end = x->dense0},
-                                 .srcs = &s->part_ptrs[r * n_part], .off = s->slice_lo[r]};
+        s->part_ptrs[r] = p;
+        s->part_bits[r] = s->bits[r];
+        s->own[r] = (owned_rows){.mk = {.bits = (const uint64_t *const *)&s->part_bits[r], .n_ranks = 1,
+                                        .row_len = x->row_len, .sparse_end = x->dense0},
+                                 .srcs = &s->part_ptrs[r], .off = s->slice_lo[r]};
     }
-    memset(s->bag[me].part, 0, (size_t)(n_part * s->bag[me].part_len) * elem);
+    memset(s->bag[me].part, 0, (size_t)s->bag[me].part_len * elem);
     *s->bag[me].n = 0;
     s->claims.own = s->own;
     if (det)
@@ -761,7 +754,7 @@ int tcd_exchange_shared_open(tcd_exchange *x, char *why, size_t why_len) {
         tcd_die("TCDIST_SHARED_PATH differs between the ranks (here: %s)", fp ? fp : "unset");
     /* contiguous slices (slice_cuts) */
     const int64_t n = x->n_params, words = (x->rows + 63) / 64;
-    const int owner = d->n_nodes == 1 && W > 1 && x->bag, n_part = 1;
+    const int owner = d->n_nodes == 1 && W > 1 && x->bag;
     int64_t *cut = tcd_malloc(sizeof(int64_t) * (size_t)(W + 1));
     slice_cuts(x, owner, cut);
     const int64_t lo = cut[me], hi = cut[me + 1];
@@ -784,8 +777,7 @@ int tcd_exchange_shared_open(tcd_exchange *x, char *why, size_t why_len) {
             if ((int64_t)caps[r] > cap_tokens) cap_tokens = (int64_t)caps[r];
         free(caps);
     }
-    if (owner) bytes[B_MARKS] *= n_part;
-    bytes[B_BAG] = owner ? bag_layout_of(owned_len(lo, hi, x->dense0), n_part, elem, cap_docs, cap_tokens,
+    bytes[B_BAG] = owner ? bag_layout_of(owned_len(lo, hi, x->dense0), elem, cap_docs, cap_tokens,
                                          x->row_len, W).bytes
                          : 0;
     tcd_shm *shm = tcd_shm_create(d, N_BUFS, bytes, why, why_len);
@@ -839,7 +831,7 @@ int tcd_exchange_shared_open(tcd_exchange *x, char *why, size_t why_len) {
     s->path = owner ? PATH_OWNER : PATH_RANKS;
     s->forced = forced;
     if (owner) {
-        open_owner(x, s, shm, bytes, n_part, elem, cap_docs, cap_tokens);
+        open_owner(x, s, shm, elem, cap_docs, cap_tokens);
     }
     slice_cuts(x, 0, cut); /* even: where the owners sum the ranks' buffers, cost is even */
     s->even_lo = tcd_malloc(sizeof(int64_t) * (size_t)W);
