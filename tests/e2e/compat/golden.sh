@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # params_sha256 of 14 fixed training runs, one per path through the trainer (single node; -np 2
-# shared, on the rank-buffers path and on the owners' path; -np 3 sparse; --deterministic at -np 1, 2, 3 and with a hidden layer; lazy Adam at -np 1
-# and 2; clipping; streaming; multi-class + bigrams + AdamW + cosine; dense allreduce), then two
-# of --model cnn and two of --model transformer (each: 2 threads, sgemm; --deterministic at -np 2).
-# The bow values in golden-params.txt were recorded with tcdist 0.1 (commit 1f62d32) before the
-# model registry and the exchange interface, the cnn ones on 2026-12-05 at commit 28c1810 (branch
-# cnn2; main's 8f52ff9 gives the same), the transformer ones on 2026-12-06 (branch trf): a refactor
-# must leave every one unchanged. np2-owner was recorded on 2026-12-07, when the owners of a bag
-# model's rows began adding every rank's documents into one sum in float (a deliberate change of
-# the order of the sums; np2 is the same run on the old path, TCDIST_SHARED_PATH=ranks). Since the defaults of --epochs, --lr and --hidden depend on the
-# corpus (2026-12-06), every run here gives them (--lr 0.004 and --hidden 16 are the values these
-# runs were recorded with).
+# shared, on the rank-buffers path and on the owners' path; -np 3 sparse; --deterministic at
+# -np 1, 2, 3 and with a hidden layer; lazy Adam at -np 1 and 2; clipping; streaming; multi-class
+# + bigrams + AdamW + cosine; dense allreduce), then two of --model cnn and two of --model
+# transformer (each: 2 threads, sgemm; --deterministic at -np 2). The bow values in
+# golden-params.txt were recorded with tcdist 0.1 (commit 1f62d32) before the model registry and
+# the exchange interface, the cnn ones on 2026-12-05 at commit 28c1810 (branch cnn2; main's 8f52ff9
+# gives the same), the transformer ones on 2026-12-06 (branch trf): a refactor must leave every
+# one unchanged. np2-owner was recorded on 2026-12-07, when the owners of a bag model's rows began
+# adding every rank's documents into one sum in float (a deliberate change of the order of the
+# sums; np2 is the same run on the old path, TCDIST_SHARED_PATH=ranks). Since the defaults of
+# --epochs, --lr and --hidden depend on the corpus (2026-12-06), every run here gives them (--lr
+# 0.004 and --hidden 16 are the values these runs were recorded with).
 #   golden.sh                 compare (the test)
 #   golden.sh --print DIR     print "CASE SHA" lines, working in DIR (to record them)
 # OpenBLAS is pinned to its Haswell (AVX2) kernels, so that sgemm's sums, and hence the parameters
